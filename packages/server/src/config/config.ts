@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Configuration: built-in defaults < optional JSON config file (RWC_CONFIG or <dataDir>/config.json)
+ * < environment. Validated once at start; a bad value throws ConfigError with one clear line.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** null = decide at start: on for a fresh data dir. */
+  demo: boolean | null;
+  mqttPort: number;
+  databaseUrl: string | null;
+  logLevel: string;
+  /** Largest accepted upload, bytes. */
+  maxUploadBytes: number;
+  /** Largest uncompressed size of one zip entry, bytes. */
+  maxZipEntryBytes: number;
+  /** Largest compression ratio of one zip entry. */
+  maxZipRatio: number;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  /** Report silence after which a printer is stale/unknown. */
+  staleAfterSeconds: number;
+  /** Failed logins from one address+user before 429, per window. */
+  loginMaxFailures: number;
+  loginWindowSeconds: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const defaults: Config = {
+  port: 8080,
+  host: '0.0.0.0',
+  dataDir: './data',
+  demo: null,
+  mqttPort: 1884,
+  databaseUrl: null,
+  logLevel: 'info',
+  maxUploadBytes: 2 * 1024 ** 3,
+  maxZipEntryBytes: 1024 ** 3,
+  maxZipRatio: 1000,
+  accessTokenTtlSeconds: 900,
+  refreshTokenTtlSeconds: 30 * 24 * 3600,
+  staleAfterSeconds: 60,
+  loginMaxFailures: 5,
+  loginWindowSeconds: 300,
+};
+
+const envNames: Partial<Record<keyof Config, string>> = {
+  port: 'RWC_PORT',
+  host: 'RWC_HOST',
+  dataDir: 'RWC_DATA_DIR',
+  demo: 'RWC_DEMO',
+  mqttPort: 'RWC_MQTT_PORT',
+  databaseUrl: 'RWC_DATABASE_URL',
+  logLevel: 'RWC_LOG_LEVEL',
+  maxUploadBytes: 'RWC_MAX_UPLOAD_BYTES',
+  maxZipEntryBytes: 'RWC_MAX_ZIP_ENTRY_BYTES',
+  maxZipRatio: 'RWC_MAX_ZIP_RATIO',
+  accessTokenTtlSeconds: 'RWC_ACCESS_TOKEN_TTL',
+  refreshTokenTtlSeconds: 'RWC_REFRESH_TOKEN_TTL',
+  staleAfterSeconds: 'RWC_STALE_AFTER',
+  loginMaxFailures: 'RWC_LOGIN_MAX_FAILURES',
+  loginWindowSeconds: 'RWC_LOGIN_WINDOW',
+};
+
+function parseInteger(name: string, raw: unknown, min: number, max: number): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function parseBool(name: string, raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (raw === 1 || raw === '1' || raw === 'true' || raw === 'yes') return true;
+  if (raw === 0 || raw === '0' || raw === 'false' || raw === 'no') return false;
+  throw new ConfigError(`${name} must be 1 or 0, got ${JSON.stringify(raw)}`);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const raw: Record<string, unknown> = {};
+  const dataDirGuess = env.RWC_DATA_DIR ?? defaults.dataDir;
+  const file = env.RWC_CONFIG ?? path.join(path.resolve(cwd, dataDirGuess), 'config.json');
+  if (fs.existsSync(file)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(`config file ${file} must hold a JSON object`);
+    }
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!(k in defaults)) throw new ConfigError(`config file ${file}: unknown setting "${k}"`);
+      raw[k] = v;
+    }
+  } else if (env.RWC_CONFIG) {
+    throw new ConfigError(`RWC_CONFIG points to ${file}, which does not exist`);
+  }
+  for (const [key, name] of Object.entries(envNames)) {
+    const v = env[name!];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  const label = (k: keyof Config) => envNames[k] ?? k;
+  const get = <K extends keyof Config>(k: K) => (k in raw ? raw[k] : defaults[k]);
+
+  const host = String(get('host'));
+  if (!/^[\w.:-]+$/.test(host)) throw new ConfigError(`${label('host')} must be an IP address or host name, got "${host}"`);
+  const databaseUrl = get('databaseUrl') as string | null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(`${label('databaseUrl')} must start with postgres://, got "${databaseUrl}"`);
+  }
+  const logLevel = String(get('logLevel'));
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`${label('logLevel')} must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  const demoRaw = get('demo');
+  return {
+    port: parseInteger(label('port'), get('port'), 0, 65535),
+    host,
+    dataDir: path.resolve(cwd, String(get('dataDir'))),
+    demo: demoRaw === null ? null : parseBool(label('demo'), demoRaw),
+    mqttPort: parseInteger(label('mqttPort'), get('mqttPort'), 0, 65535),
+    databaseUrl: databaseUrl || null,
+    logLevel,
+    maxUploadBytes: parseInteger(label('maxUploadBytes'), get('maxUploadBytes'), 1024, 2 ** 50),
+    maxZipEntryBytes: parseInteger(label('maxZipEntryBytes'), get('maxZipEntryBytes'), 1024, 2 ** 50),
+    maxZipRatio: parseInteger(label('maxZipRatio'), get('maxZipRatio'), 2, 1_000_000),
+    accessTokenTtlSeconds: parseInteger(label('accessTokenTtlSeconds'), get('accessTokenTtlSeconds'), 5, 86400),
+    refreshTokenTtlSeconds: parseInteger(label('refreshTokenTtlSeconds'), get('refreshTokenTtlSeconds'), 60, 3650 * 86400),
+    staleAfterSeconds: parseInteger(label('staleAfterSeconds'), get('staleAfterSeconds'), 5, 3600),
+    loginMaxFailures: parseInteger(label('loginMaxFailures'), get('loginMaxFailures'), 1, 1000),
+    loginWindowSeconds: parseInteger(label('loginWindowSeconds'), get('loginWindowSeconds'), 1, 86400),
+  };
+}

@@ -1,0 +1,77 @@
+import type { PrinterState, PrinterSummary } from '../printers/model.ts';
+
+/** Every domain event and its payload. The WebSocket hub forwards these as `{type, data, at}`. */
+export interface DomainEvents {
+  'printer.state': { printerId: string; state: PrinterState };
+  'printer.added': { printer: PrinterSummary };
+  'printer.updated': { printer: PrinterSummary };
+  'printer.removed': { printerId: string };
+  /** Free-form driver happenings worth a log line: connected, reconnecting, upload progress, ... */
+  'printer.log': { printerId: string; kind: string; message: string; detail?: Record<string, unknown> };
+  'queue.changed': { reason: string; itemId?: string };
+  'job.started': { printerId: string; queueItemId: string; jobId: string; fileName: string };
+  'job.finished': { printerId: string; queueItemId: string; jobId: string; fileName: string };
+  'job.failed': { printerId: string; queueItemId: string; jobId: string; fileName: string; reason: string };
+  alert: { level: 'info' | 'warning' | 'error'; printerId: string | null; message: string; code?: string };
+  'file.added': { fileId: string; name: string };
+  'file.removed': { fileId: string };
+}
+
+export type EventType = keyof DomainEvents;
+export type DomainEvent<K extends EventType = EventType> = { type: K; data: DomainEvents[K]; at: string };
+type Listener<K extends EventType> = (data: DomainEvents[K], event: DomainEvent<K>) => void;
+type AnyListener = (event: DomainEvent) => void;
+
+/**
+ * Typed in-process event bus. Listeners are registered under an owner key, so a part's stop()
+ * removes all of its listeners at once. A throwing listener is logged, never breaks the emitter.
+ */
+export class EventBus {
+  #listeners = new Map<EventType, Map<Listener<any>, object>>();
+  #any = new Map<AnyListener, object>();
+  #onListenerError: (err: unknown, type: EventType) => void;
+  #now: () => number;
+
+  constructor(opts: { now?: () => number; onListenerError?: (err: unknown, type: EventType) => void } = {}) {
+    this.#now = opts.now ?? Date.now;
+    this.#onListenerError = opts.onListenerError ?? ((err) => console.error('event listener failed', err));
+  }
+
+  on<K extends EventType>(type: K, owner: object, listener: Listener<K>): void {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, (set = new Map()));
+    set.set(listener, owner);
+  }
+
+  /** Receives every event (the WebSocket hub, the event log). */
+  onAny(owner: object, listener: AnyListener): void {
+    this.#any.set(listener, owner);
+  }
+
+  removeListeners(owner: object): void {
+    for (const set of this.#listeners.values()) for (const [l, o] of set) if (o === owner) set.delete(l);
+    for (const [l, o] of this.#any) if (o === owner) this.#any.delete(l);
+  }
+
+  emit<K extends EventType>(type: K, data: DomainEvents[K]): DomainEvent<K> {
+    const event: DomainEvent<K> = { type, data, at: new Date(this.#now()).toISOString() };
+    const set = this.#listeners.get(type);
+    if (set) {
+      for (const l of [...set.keys()]) {
+        try {
+          l(data, event);
+        } catch (err) {
+          this.#onListenerError(err, type);
+        }
+      }
+    }
+    for (const l of [...this.#any.keys()]) {
+      try {
+        l(event as DomainEvent);
+      } catch (err) {
+        this.#onListenerError(err, type);
+      }
+    }
+    return event;
+  }
+}

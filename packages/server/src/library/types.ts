@@ -1,0 +1,48 @@
+/** A filament used by a plate, as the slicer recorded it. */
+export interface FilamentUse {
+  /** Slicer filament/AMS slot id (sparse: 1, 3, ...), when known. */
+  id?: number | null;
+  type: string;
+  /** `#RRGGBB` (alpha dropped). */
+  color: string;
+  grams: number | null;
+  meters?: number | null;
+}
+
+export interface PlateInfo {
+  index: number;
+  /** `Metadata/plate_N.gcode` inside a .3mf; null for plain G-code files. */
+  gcodePath: string | null;
+  gcodeMd5: string | null;
+  estimatedSeconds: number | null;
+  weightGrams: number | null;
+  filaments: FilamentUse[];
+  layerCount: number | null;
+  printerModel: string | null;
+  nozzleDiameter: number | null;
+  /** Whether a thumbnail was found (served at thumbnailUrl). */
+  hasThumbnail: boolean;
+  thumbnailUrl: string | null;
+}
+
+/** A stored library file as the API returns it (docs/api.md, Files). */
+export interface FileRecord {
+  id: string;
+  name: string;
+  size: number;
+  sha256: string;
+  /** MD5 (hex) of the whole file: what a Bambu printer checks. */
+  md5: string;
+  uploadedAt: string;
+  kind: '3mf' | 'gcode' | 'bgcode';
+  printerModel: string | null;
+  nozzleDiameter: number | null;
+  plates: PlateInfo[];
+}
+
+/** What the queue needs from the library. */
+export interface LibraryView {
+  getFile(id: string): Promise<FileRecord | undefined>;
+  /** Absolute path of the stored bytes on this server's disk. */
+  localPath(file: FileRecord): string;
+}

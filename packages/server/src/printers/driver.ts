@@ -1,0 +1,97 @@
+import type { EventBus } from '../events/bus.ts';
+import type { Logger } from '../util/logger.ts';
+import type { Clock } from '../util/clock.ts';
+import type { PrinterSettings, PrinterState } from './model.ts';
+
+/** Everything a driver needs from outside; passed as one object, never positional. */
+export interface DriverContext {
+  printerId: string;
+  printerName: string;
+  model: string | null;
+  /** Decrypted connection settings as given to POST /api/v1/printers (driver-specific shape). */
+  connection: Record<string, unknown>;
+  settings: PrinterSettings;
+  clock: Clock;
+  logger: Logger;
+  bus: EventBus;
+  /** A folder only this printer's driver writes to (certificates, upload records, ...). */
+  dataDir: string;
+  /** The driver calls this with a fresh full state object on every change. */
+  onState(state: PrinterState): void;
+}
+
+export interface JobOverrides {
+  bedLeveling: boolean;
+  flowCalibration: boolean;
+  timelapse: boolean;
+}
+
+export interface StartJobRequest {
+  /** Numeric string < 2^31, chosen and persisted by the queue before anything goes out. */
+  jobId: string;
+  /** Absolute path of the stored file on the server's disk. */
+  localPath: string;
+  /** Name the file gets on the printer (e.g. `benchy.gcode.3mf`). */
+  fileName: string;
+  fileSize: number;
+  /** MD5 (hex) of the whole file, as the printer checks it. */
+  fileMd5: string;
+  plate: number;
+  /** Path of the plate's G-code inside a .3mf (`Metadata/plate_1.gcode`), null for plain G-code. */
+  gcodePath: string | null;
+  overrides: JobOverrides;
+  /** Shown on the printer's screen / job name. */
+  jobName: string;
+  onUploadProgress?: (sentBytes: number, totalBytes: number) => void;
+}
+
+export class DriverError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DriverError';
+  }
+}
+
+/** The start went out but the printer never showed it began; never re-send it blindly. */
+export class StartNotConfirmedError extends DriverError {
+  constructor(message = 'start not confirmed: the printer did not report the job starting') {
+    super('start_not_confirmed', message);
+  }
+}
+
+/**
+ * The command façade of one printer. Telemetry flows out through DriverContext.onState.
+ * Every command resolves when the printer confirms it, or rejects with a DriverError.
+ */
+export interface PrinterDriver {
+  /** Begins connecting (and reconnecting for ever, with backoff) in the background. */
+  start(): Promise<void>;
+  /** Closes every connection; in-flight commands finish or fail first. */
+  stop(): Promise<void>;
+  getState(): PrinterState;
+  startJob(req: StartJobRequest): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  cancel(): Promise<void>;
+  sendGcode(lines: string[]): Promise<void>;
+  /** Latest camera frame (JPEG), or null when the printer has no camera. */
+  snapshot(): Promise<Buffer | null>;
+  /** Clears a printer-side error after the user acknowledged it (Bambu clean_print_error). */
+  clearError?(): Promise<void>;
+}
+
+export type DriverFactory = (ctx: DriverContext) => PrinterDriver;
+
+/** A driver kind registered in the capability registry under kind 'printer-driver'. */
+export interface PrinterDriverCapability {
+  /** Validates and normalises `connection` from the API; throws a ValidationError naming the field. */
+  validateConnection(connection: unknown): Record<string, unknown>;
+  /** Connection fields that are secrets: encrypted at rest, never returned. */
+  secretFields: string[];
+  create: DriverFactory;
+  /** Called once when the server stops (simulated drivers stop their in-process simulators). */
+  shutdown?(): Promise<void>;
+}

@@ -1,0 +1,17 @@
+import type { PrinterDriver } from './driver.ts';
+import type { PrinterState, PrinterSummary } from './model.ts';
+
+/** One managed printer as the rest of the server sees it. */
+export interface FleetPrinter {
+  summary: PrinterSummary;
+  driver: PrinterDriver;
+  /** Latest state (same as driver.getState(), with staleness applied by the fleet). */
+  state: PrinterState;
+  /** Decrypted connection (for drivers and internal use only; never return it from the API). */
+}
+
+/** What the queue and the HTTP routes need from the fleet. */
+export interface FleetView {
+  list(): FleetPrinter[];
+  get(printerId: string): FleetPrinter | undefined;
+}

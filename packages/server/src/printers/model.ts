@@ -1,0 +1,90 @@
+/**
+ * The one printer model every driver translates its protocol into (docs/architecture.md).
+ * Nothing here knows about MQTT, serial or JSON-RPC.
+ */
+export type PrinterStatus =
+  | 'offline'
+  | 'connecting'
+  | 'unknown'
+  | 'idle'
+  | 'preparing'
+  | 'printing'
+  | 'paused'
+  | 'finished'
+  | 'error';
+
+export type Temperature = { actual: number; target: number };
+export type PrinterError = { code: string; message: string; url?: string };
+export type JobOutcome = 'finished' | 'failed' | 'cancelled';
+
+export interface PrinterJobInfo {
+  /** The id the platform gave this job when it sent it (Bambu: task/subtask id); null for jobs started elsewhere. */
+  jobId: string | null;
+  fileName: string | null;
+  plate: number | null;
+  /** Filled in by the queue for the API; drivers leave it null. */
+  queueItemId?: string | null;
+}
+
+export interface PrinterState {
+  status: PrinterStatus;
+  /** True once a full status report arrived since the last (re)connect. */
+  fullStatus: boolean;
+  /** Reports stopped for longer than the stale limit (then status is also `unknown`). */
+  stale: boolean;
+  progress: number | null;
+  remainingSeconds: number | null;
+  layer: { current: number; total: number } | null;
+  temperatures: { nozzle?: Temperature; bed?: Temperature; chamber?: Temperature; [name: string]: Temperature | undefined };
+  job: PrinterJobInfo | null;
+  error: PrinterError | null;
+  /** Human text of the current stage (Bambu `stg_cur`), or null. */
+  stage: string | null;
+  /** How the last job ended and when the printer reported it (ms epoch); the plate-swap cooldown counts from it. */
+  lastJob: { jobId: string | null; outcome: JobOutcome; at: number } | null;
+  /** A user-facing hint about the connection ("wrong access code", "check the serial", ...). */
+  connectionNote: string | null;
+  /** ms epoch of the last report from the device. */
+  updatedAt: number | null;
+}
+
+export function initialPrinterState(): PrinterState {
+  return {
+    status: 'offline',
+    fullStatus: false,
+    stale: false,
+    progress: null,
+    remainingSeconds: null,
+    layer: null,
+    temperatures: {},
+    job: null,
+    error: null,
+    stage: null,
+    lastJob: null,
+    connectionNote: null,
+    updatedAt: null,
+  };
+}
+
+/** What the API returns for a printer (never its secrets). */
+export interface PrinterSummary {
+  id: string;
+  name: string;
+  driver: string;
+  model: string | null;
+  enabled: boolean;
+  settings: PrinterSettings;
+}
+
+export interface PrinterSettings {
+  swapCooldownSeconds: number;
+  requirePlateClear: boolean;
+  nozzleDiameter: number | null;
+  [key: string]: unknown;
+}
+
+export const defaultPrinterSettings: PrinterSettings = {
+  swapCooldownSeconds: 90,
+  requirePlateClear: false,
+  nozzleDiameter: null,
+};

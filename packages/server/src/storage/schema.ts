@@ -1,0 +1,132 @@
+/**
+ * Table shapes shared by SQLite and PostgreSQL. Booleans are stored as 0/1 integers and times as
+ * ISO-8601 text so one set of queries runs on both.
+ */
+import type { Generated, Kysely } from 'kysely';
+
+export interface UsersTable {
+  id: string;
+  username: string;
+  password_hash: string;
+  role: string;
+  created_at: string;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  /** All tokens from one login share a family; reuse of a rotated token revokes the family. */
+  family_id: string;
+  expires_at: string;
+  revoked_at: string | null;
+  replaced_by: string | null;
+  created_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: string;
+  key_hash: string;
+  /** First characters of the key, to let a user recognise it; not enough to use it. */
+  prefix: string;
+  created_by: string | null;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface PrintersTable {
+  id: string;
+  name: string;
+  driver: string;
+  model: string | null;
+  enabled: number;
+  /** JSON; secret fields are encrypted (see storage/secrets.ts). */
+  connection_json: string;
+  settings_json: string;
+  position: number;
+  created_at: string;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  type: string;
+  printer_id: string | null;
+  data_json: string;
+  at: string;
+}
+
+export interface FilesTable {
+  id: string;
+  name: string;
+  size: number;
+  sha256: string;
+  md5: string;
+  /** Path relative to the data dir. */
+  stored_path: string;
+  kind: string;
+  printer_model: string | null;
+  nozzle_diameter: number | null;
+  /** JSON: plates and everything else the parser found. */
+  meta_json: string;
+  uploaded_at: string;
+}
+
+export interface QueueItemsTable {
+  id: string;
+  file_id: string;
+  plate: number;
+  copies: number;
+  copies_done: number;
+  status: string;
+  position: number;
+  overrides_json: string;
+  printer_ids_json: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface JobsTable {
+  /** The dispatch id. */
+  id: string;
+  queue_item_id: string;
+  printer_id: string;
+  /** The id sent to the printer (Bambu task/subtask id). */
+  job_id: string;
+  status: string;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
+export interface PrinterUploadsTable {
+  printer_id: string;
+  file_name: string;
+  size: number;
+  md5: string;
+  uploaded_at: string;
+}
+
+export interface KvTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
+  api_keys: ApiKeysTable;
+  printers: PrintersTable;
+  events: EventsTable;
+  files: FilesTable;
+  queue_items: QueueItemsTable;
+  jobs: JobsTable;
+  printer_uploads: PrinterUploadsTable;
+  kv: KvTable;
+}
+
+export type Db = Kysely<Database>;
+export type Dialect = 'sqlite' | 'postgres';
