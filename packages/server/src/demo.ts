@@ -1,0 +1,37 @@
+import type { Infra } from './app-context.ts';
+import type { Fleet, NewPrinter } from './printers/fleet.ts';
+
+/** The demo fleet a newcomer sees on first start: simulated printers speaking their real protocols. */
+export const demoPrinters: NewPrinter[] = [
+  { name: 'A1-01', driver: 'simulated-bambu', model: 'A1', connection: { model: 'A1', timeScale: 30 } },
+  { name: 'A1-mini-02', driver: 'simulated-bambu', model: 'A1 mini', connection: { model: 'A1 mini', timeScale: 30 } },
+  { name: 'Marlin-03', driver: 'simulated-marlin', model: 'Marlin', connection: { timeScale: 30 } },
+  { name: 'Klipper-04', driver: 'simulated-moonraker', model: 'Klipper', connection: { timeScale: 30 } },
+];
+
+/**
+ * Adds the demo fleet once: when RWC_DEMO=1, or when it is unset and the data dir is fresh.
+ * Returns whether printers were added.
+ */
+export async function seedDemoFleet(opts: { infra: Infra; fleet: Fleet; demo: boolean | null }): Promise<boolean> {
+  const db = opts.infra.storage.db;
+  if (opts.demo === false) return false;
+  const seeded = await db.selectFrom('kv').select('value').where('key', '=', 'demo_seeded').executeTakeFirst();
+  if (seeded) return false;
+  if (opts.demo === null) {
+    const anyPrinter = await db.selectFrom('printers').select('id').limit(1).executeTakeFirst();
+    const anyUser = await db.selectFrom('users').select('id').limit(1).executeTakeFirst();
+    if (anyPrinter || anyUser) return false;
+  }
+  await db.insertInto('kv').values({ key: 'demo_seeded', value: new Date(opts.infra.clock.now()).toISOString() }).execute();
+  let added = 0;
+  for (const p of demoPrinters) {
+    if (!opts.infra.registry.get('printer-driver', p.driver)) {
+      opts.infra.logger.warn({ driver: p.driver }, 'demo printer skipped: driver not available');
+      continue;
+    }
+    await opts.fleet.add(p);
+    added++;
+  }
+  return added > 0;
+}

@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import multipart from '@fastify/multipart';
+import fastifyStatic from '@fastify/static';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { AuthService } from '../auth/auth-service.ts';
+import type { LoginRateLimiter } from '../auth/rate-limit.ts';
+import type { Logger } from '../util/logger.ts';
+import { installAuth } from './auth-hook.ts';
+import { ApiError } from './errors.ts';
+import { authRoutes } from './routes/auth.ts';
+import { systemRoutes } from './routes/system.ts';
+
+export interface RouteModule {
+  prefix: string;
+  // biome-ignore lint/suspicious/noExplicitAny: each module has its own options type
+  plugin: FastifyPluginAsync<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: see above
+  opts?: any;
+}
+
+export interface AppOptions {
+  logger: Logger;
+  auth: AuthService;
+  rateLimiter: LoginRateLimiter;
+  version: string;
+  maxUploadBytes: number;
+  /** Built web UI to serve at `/`, if present. */
+  webDist?: string | null;
+  routes: RouteModule[];
+}
+
+/** Builds the Fastify app without listening (tests may call inject()). */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: opts.logger.child({ part: 'http' }) as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  });
+
+  const webReady = !!opts.webDist && fs.existsSync(path.join(opts.webDist, 'index.html'));
+  app.setErrorHandler((err: any, request, reply) => {
+    if (err instanceof ApiError) {
+      return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message } });
+    }
+    if (err.validation) {
+      const v = err.validation[0];
+      const where = err.validationContext ?? 'body';
+      const field = v?.params?.missingProperty
+        ? `${where}.${[v.instancePath.replace(/^\//, '').replace(/\//g, '.'), v.params.missingProperty].filter(Boolean).join('.')}`
+        : `${where}${v?.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
+      const what = v?.params?.missingProperty ? 'is required' : (v?.message ?? 'is invalid');
+      return reply
+        .status(400)
+        .send({ error: { code: 'validation_error', message: `${field} ${what}`, field } });
+    }
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status === 413 || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.status(413).send({ error: { code: 'too_large', message: err.message || 'request body is too large' } });
+    }
+    if (status >= 500) {
+      request.log.error({ err }, 'request failed');
+      return reply.status(status).send({ error: { code: 'internal_error', message: 'internal error; see the server log' } });
+    }
+    const code = String(err.code ?? 'bad_request')
+      .toLowerCase()
+      .replace(/^fst_err_/, '')
+      .replace(/[^a-z0-9_]/g, '_');
+    return reply.status(status).send({ error: { code, message: err.message } });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const isApi = request.url.startsWith('/api/');
+    if (!isApi && (request.method === 'GET' || request.method === 'HEAD') && webReady) {
+      // The SPA handles its own routes (history mode).
+      return reply.type('text/html').header('Cache-Control', 'no-cache').sendFile('index.html', opts.webDist!);
+    }
+    return reply
+      .status(404)
+      .send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'RealWorldClaw API', version: opts.version, description: 'Print-farm control plane, API v1' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(multipart, { limits: { fileSize: opts.maxUploadBytes, files: 1, fields: 20 } });
+
+  installAuth(app, opts.auth);
+
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(systemRoutes, { prefix: '/api/v1', auth: opts.auth, version: opts.version });
+  await app.register(authRoutes, { prefix: '/api/v1', auth: opts.auth, rateLimiter: opts.rateLimiter });
+  for (const m of opts.routes) await app.register(m.plugin, { prefix: m.prefix, ...(m.opts ?? {}) });
+
+  if (webReady) {
+    await app.register(fastifyStatic, {
+      root: opts.webDist!,
+      wildcard: false,
+      // Hashed assets never change; index.html must be re-read after an upgrade.
+      setHeaders: (reply, file) =>
+        reply.header('Cache-Control', file.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable'),
+    });
+  }
+  return app;
+}

@@ -1,0 +1,34 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { EventLog } from '../../events/event-log.ts';
+
+export const eventRoutes: FastifyPluginAsync<{ eventLog: EventLog }> = async (app, opts) => {
+  app.get(
+    '/events',
+    {
+      schema: {
+        querystring: Type.Object(
+          {
+            printerId: Type.Optional(Type.String({ maxLength: 200 })),
+            type: Type.Optional(Type.String({ maxLength: 100 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+            before: Type.Optional(Type.Integer({ minimum: 1 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Array(
+            Type.Object({
+              id: Type.Integer(),
+              type: Type.String(),
+              printerId: Type.Union([Type.String(), Type.Null()]),
+              data: Type.Unknown(),
+              at: Type.String(),
+            }),
+          ),
+        },
+      },
+    },
+    async (request) => opts.eventLog.query(request.query as { printerId?: string; type?: string; limit?: number }),
+  );
+};

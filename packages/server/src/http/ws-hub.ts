@@ -1,0 +1,82 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { DomainEvent, EventBus } from '../events/bus.ts';
+import type { Logger } from '../util/logger.ts';
+
+export interface WsHubOptions {
+  bus: EventBus;
+  logger: Logger;
+  /** The first message a client gets: the whole picture (printers, queue). */
+  snapshot: () => Promise<unknown>;
+  /** Turns a domain event's data into what clients see (e.g. a printer's public state). */
+  present?: (event: DomainEvent) => unknown;
+  /** A client with more than this many bytes unsent is dropped: a slow reader never slows the server. */
+  maxBufferedBytes?: number;
+}
+
+const hidden = new Set(['printer.log']);
+
+/** GET /api/v1/ws: snapshot on connect, then every domain event as {type, data, at}. */
+export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
+  const clients = new Set<WebSocket>();
+  const limit = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const owner = {};
+
+  const send = (ws: WebSocket, text: string) => {
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > limit) {
+      opts.logger.warn({ buffered: ws.bufferedAmount }, 'dropping a slow WebSocket client');
+      clients.delete(ws);
+      ws.terminate();
+      return;
+    }
+    ws.send(text);
+  };
+
+  opts.bus.onAny(owner, (event) => {
+    if (!clients.size || hidden.has(event.type)) return;
+    // Serialise once per event, not once per client.
+    const text = JSON.stringify({ type: event.type, data: opts.present ? opts.present(event) : event.data, at: event.at });
+    for (const ws of clients) send(ws, text);
+  });
+
+  app.addHook('onClose', async () => {
+    opts.bus.removeListeners(owner);
+    for (const ws of clients) ws.close(1001, 'server shutting down');
+  });
+
+  app.get('/ws', { websocket: true, schema: { description: 'WebSocket: snapshot, then events' } }, (socket) => {
+    const ws = socket as unknown as WebSocket;
+    // Events that arrive while the snapshot is being built wait until it is sent, so none is lost.
+    const early: string[] = [];
+    let ready = false;
+    const bufferEarly = (event: DomainEvent) => {
+      if (!ready && !hidden.has(event.type)) {
+        early.push(JSON.stringify({ type: event.type, data: opts.present ? opts.present(event) : event.data, at: event.at }));
+      }
+    };
+    const earlyOwner = {};
+    opts.bus.onAny(earlyOwner, bufferEarly);
+    ws.on('close', () => {
+      clients.delete(ws);
+      opts.bus.removeListeners(earlyOwner);
+    });
+    ws.on('error', () => clients.delete(ws));
+    ws.on('message', (msg) => {
+      if (String(msg) === 'ping') send(ws, JSON.stringify({ type: 'pong', data: {}, at: new Date().toISOString() }));
+    });
+    opts
+      .snapshot()
+      .then((data) => {
+        send(ws, JSON.stringify({ type: 'snapshot', data, at: new Date().toISOString() }));
+        ready = true;
+        opts.bus.removeListeners(earlyOwner);
+        for (const text of early) send(ws, text);
+        if (ws.readyState === ws.OPEN) clients.add(ws);
+      })
+      .catch((err) => {
+        opts.logger.error({ err }, 'WebSocket snapshot failed');
+        ws.close(1011, 'snapshot failed');
+      });
+  });
+};

@@ -1,0 +1,253 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Infra } from '../app-context.ts';
+import { ValidationError, conflict, notFound } from '../http/errors.ts';
+import type { PrintersTable } from '../storage/schema.ts';
+import { SecretBox } from '../storage/secrets.ts';
+import { DisabledDriver } from './disabled-driver.ts';
+import type { PrinterDriver, PrinterDriverCapability } from './driver.ts';
+import type { FleetPrinter, FleetView } from './fleet-types.ts';
+import { type PrinterSettings, type PrinterState, type PrinterSummary, defaultPrinterSettings } from './model.ts';
+
+export interface NewPrinter {
+  name: string;
+  driver: string;
+  model?: string | null;
+  connection: unknown;
+  settings?: Partial<PrinterSettings>;
+  enabled?: boolean;
+}
+
+export interface PrinterPatch {
+  name?: string;
+  enabled?: boolean;
+  connection?: unknown;
+  settings?: Partial<PrinterSettings>;
+}
+
+interface Managed extends FleetPrinter {
+  connection: Record<string, unknown>;
+  capability: PrinterDriverCapability | null;
+}
+
+/**
+ * Owns every printer's driver: creates them from the registry, starts and stops them, keeps the
+ * latest state, and turns driver state changes into `printer.state` events.
+ */
+export class Fleet implements FleetView {
+  #printers = new Map<string, Managed>();
+  #infra: Infra;
+  #stopping = false;
+
+  constructor(infra: Infra) {
+    this.#infra = infra;
+  }
+
+  list(): FleetPrinter[] {
+    return [...this.#printers.values()];
+  }
+
+  get(printerId: string): FleetPrinter | undefined {
+    return this.#printers.get(printerId);
+  }
+
+  /** Connection without its secret fields (those become `<field>Set: true`). */
+  publicConnection(printerId: string): Record<string, unknown> {
+    const p = this.#printers.get(printerId);
+    if (!p) return {};
+    const out: Record<string, unknown> = {};
+    const secret = new Set(p.capability?.secretFields ?? []);
+    for (const [k, v] of Object.entries(p.connection)) {
+      if (secret.has(k)) out[`${k}Set`] = v !== undefined && v !== null && v !== '';
+      else out[k] = v;
+    }
+    return out;
+  }
+
+  async start(): Promise<void> {
+    const rows = await this.#infra.storage.db.selectFrom('printers').selectAll().orderBy('position').execute();
+    for (const row of rows) {
+      try {
+        const managed = this.#fromRow(row);
+        this.#printers.set(row.id, managed);
+      } catch (err) {
+        this.#infra.logger.error({ err, printerId: row.id }, 'cannot load printer; it stays offline');
+      }
+    }
+    await Promise.all([...this.#printers.values()].map((p) => this.#startDriver(p)));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.allSettled([...this.#printers.values()].map((p) => p.driver.stop()));
+    const caps = this.#infra.registry.list('printer-driver');
+    await Promise.allSettled(caps.map((c) => c.impl.shutdown?.()));
+  }
+
+  #capability(driver: string): PrinterDriverCapability {
+    const cap = this.#infra.registry.get('printer-driver', driver);
+    if (!cap) {
+      const known = this.#infra.registry.list('printer-driver').map((c) => c.name);
+      throw new ValidationError('driver', `unknown driver "${driver}"; one of: ${known.join(', ')}`);
+    }
+    return cap;
+  }
+
+  #seal(cap: PrinterDriverCapability, connection: Record<string, unknown>): string {
+    const sealed: Record<string, unknown> = { ...connection };
+    for (const f of cap.secretFields) {
+      const v = sealed[f];
+      if (typeof v === 'string' && v !== '') sealed[f] = this.#infra.secrets.encrypt(v);
+    }
+    return JSON.stringify(sealed);
+  }
+
+  #unseal(json: string): Record<string, unknown> {
+    const raw = JSON.parse(json) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(raw)) if (SecretBox.isSealed(v)) raw[k] = this.#infra.secrets.decrypt(v);
+    return raw;
+  }
+
+  #fromRow(row: PrintersTable): Managed {
+    const settings = { ...defaultPrinterSettings, ...(JSON.parse(row.settings_json) as Partial<PrinterSettings>) };
+    const summary: PrinterSummary = {
+      id: row.id,
+      name: row.name,
+      driver: row.driver,
+      model: row.model,
+      enabled: row.enabled === 1,
+      settings,
+    };
+    const capability = this.#infra.registry.get('printer-driver', row.driver) ?? null;
+    const disabled = new DisabledDriver();
+    return { summary, driver: disabled, state: disabled.getState(), connection: this.#unseal(row.connection_json), capability };
+  }
+
+  async #startDriver(p: Managed): Promise<void> {
+    if (!p.summary.enabled || !p.capability || this.#stopping) return;
+    const dataDir = path.join(this.#infra.config.dataDir, 'printers', p.summary.id);
+    fs.mkdirSync(dataDir, { recursive: true });
+    let driver: PrinterDriver;
+    try {
+      driver = p.capability.create({
+        printerId: p.summary.id,
+        printerName: p.summary.name,
+        model: p.summary.model,
+        connection: p.connection,
+        settings: p.summary.settings,
+        clock: this.#infra.clock,
+        logger: this.#infra.logger.child({ printer: p.summary.name }),
+        bus: this.#infra.bus,
+        dataDir,
+        onState: (state) => this.#onState(p, driver, state),
+      });
+    } catch (err) {
+      this.#infra.logger.error({ err, printer: p.summary.name }, 'driver could not be created');
+      return;
+    }
+    p.driver = driver;
+    p.state = driver.getState();
+    try {
+      await driver.start();
+    } catch (err) {
+      this.#infra.logger.error({ err, printer: p.summary.name }, 'driver failed to start');
+    }
+  }
+
+  #onState(p: Managed, driver: PrinterDriver, state: PrinterState): void {
+    // A late report from a driver that was already replaced must not overwrite the new one's state.
+    if (p.driver !== driver || this.#printers.get(p.summary.id) !== p) return;
+    p.state = state;
+    this.#infra.bus.emit('printer.state', { printerId: p.summary.id, state });
+  }
+
+  async add(input: NewPrinter): Promise<FleetPrinter> {
+    const cap = this.#capability(input.driver);
+    const connection = cap.validateConnection(input.connection ?? {});
+    const settings = validateSettings({ ...defaultPrinterSettings, ...(input.settings ?? {}) });
+    const now = new Date(this.#infra.clock.now()).toISOString();
+    const max = await this.#infra.storage.db
+      .selectFrom('printers')
+      .select((eb) => eb.fn.max('position').as('m'))
+      .executeTakeFirst();
+    const row: PrintersTable = {
+      id: crypto.randomUUID(),
+      name: input.name,
+      driver: input.driver,
+      model: input.model ?? (typeof connection.model === 'string' ? connection.model : null),
+      enabled: input.enabled === false ? 0 : 1,
+      connection_json: this.#seal(cap, connection),
+      settings_json: JSON.stringify(settings),
+      position: Number(max?.m ?? 0) + 1,
+      created_at: now,
+    };
+    await this.#infra.storage.db.insertInto('printers').values(row).execute();
+    const managed = this.#fromRow(row);
+    this.#printers.set(row.id, managed);
+    this.#infra.bus.emit('printer.added', { printer: managed.summary });
+    await this.#startDriver(managed);
+    return managed;
+  }
+
+  async update(printerId: string, patch: PrinterPatch): Promise<FleetPrinter> {
+    const p = this.#printers.get(printerId);
+    if (!p) throw notFound('printer');
+    const cap = this.#capability(p.summary.driver);
+    const row = await this.#infra.storage.db.selectFrom('printers').selectAll().where('id', '=', printerId).executeTakeFirstOrThrow();
+    let reconnect = false;
+    if (patch.connection !== undefined) {
+      // Secrets left out of a patch keep their stored value, so the UI never needs to know them.
+      const merged = { ...p.connection, ...(patch.connection as Record<string, unknown>) };
+      row.connection_json = this.#seal(cap, cap.validateConnection(merged));
+      reconnect = true;
+    }
+    if (patch.settings !== undefined) {
+      row.settings_json = JSON.stringify(validateSettings({ ...p.summary.settings, ...patch.settings }));
+    }
+    if (patch.name !== undefined) row.name = patch.name;
+    if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== row.enabled) {
+      row.enabled = patch.enabled ? 1 : 0;
+      reconnect = true;
+    }
+    await this.#infra.storage.db
+      .updateTable('printers')
+      .set({ name: row.name, enabled: row.enabled, connection_json: row.connection_json, settings_json: row.settings_json })
+      .where('id', '=', printerId)
+      .execute();
+    const next = this.#fromRow(row);
+    if (reconnect) {
+      await p.driver.stop();
+      this.#printers.set(printerId, next);
+      await this.#startDriver(next);
+      if (!next.summary.enabled) this.#infra.bus.emit('printer.state', { printerId, state: next.state });
+    } else {
+      // Settings and name apply live; the driver keeps its connection.
+      p.summary = next.summary;
+    }
+    const current = this.#printers.get(printerId)!;
+    this.#infra.bus.emit('printer.updated', { printer: current.summary });
+    return current;
+  }
+
+  async remove(printerId: string, isBusyWithQueueJob: (id: string) => boolean): Promise<void> {
+    const p = this.#printers.get(printerId);
+    if (!p) throw notFound('printer');
+    if (isBusyWithQueueJob(printerId)) throw conflict('the printer is printing a queue job; cancel it first', 'printer_busy');
+    await this.#infra.storage.db.deleteFrom('printers').where('id', '=', printerId).execute();
+    this.#printers.delete(printerId);
+    await p.driver.stop();
+    this.#infra.bus.emit('printer.removed', { printerId });
+  }
+}
+
+function validateSettings(s: PrinterSettings): PrinterSettings {
+  if (!Number.isInteger(s.swapCooldownSeconds) || s.swapCooldownSeconds < 0 || s.swapCooldownSeconds > 86400) {
+    throw new ValidationError('settings.swapCooldownSeconds', 'must be a whole number of seconds from 0 to 86400');
+  }
+  if (typeof s.requirePlateClear !== 'boolean') throw new ValidationError('settings.requirePlateClear', 'must be true or false');
+  if (s.nozzleDiameter !== null && (typeof s.nozzleDiameter !== 'number' || s.nozzleDiameter <= 0 || s.nozzleDiameter > 2)) {
+    throw new ValidationError('settings.nozzleDiameter', 'must be a diameter in mm (e.g. 0.4) or null');
+  }
+  return s;
+}

@@ -1,0 +1,47 @@
+import type { FleetPrinter } from './fleet-types.ts';
+import type { PrinterState } from './model.ts';
+
+/** What the queue adds to each printer's public state (the gate, the cooldown, the queue item). */
+export interface PrinterQueueInfo {
+  gate: { open: boolean; reason: string | null };
+  cooldownUntil: string | null;
+  queueItemId: string | null;
+}
+
+export type QueueInfoProvider = (printerId: string) => PrinterQueueInfo;
+
+const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+
+export function presentState(printerId: string, state: PrinterState, queueInfo?: QueueInfoProvider) {
+  const q = queueInfo?.(printerId);
+  return {
+    status: state.status,
+    stale: state.stale,
+    fullStatus: state.fullStatus,
+    progress: state.progress,
+    remainingSeconds: state.remainingSeconds,
+    layer: state.layer,
+    temperatures: state.temperatures,
+    job: state.job ? { ...state.job, queueItemId: q?.queueItemId ?? null } : null,
+    error: state.error,
+    stage: state.stage,
+    lastJob: state.lastJob ? { ...state.lastJob, at: iso(state.lastJob.at) } : null,
+    connectionNote: state.connectionNote,
+    cooldownUntil: q?.cooldownUntil ?? null,
+    gate: q?.gate ?? { open: false, reason: 'the queue is not running' },
+    updatedAt: iso(state.updatedAt),
+  };
+}
+
+export function presentPrinter(p: FleetPrinter, connection: Record<string, unknown>, queueInfo?: QueueInfoProvider) {
+  return {
+    id: p.summary.id,
+    name: p.summary.name,
+    driver: p.summary.driver,
+    model: p.summary.model,
+    enabled: p.summary.enabled,
+    settings: p.summary.settings,
+    connection,
+    state: presentState(p.summary.id, p.state, queueInfo),
+  };
+}
