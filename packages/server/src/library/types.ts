@@ -46,3 +46,23 @@ export interface LibraryView {
   /** Absolute path of the stored bytes on this server's disk. */
   localPath(file: FileRecord): string;
 }
+
+/** A file's kind, from its name and checked against its first bytes. */
+export type FileKind = FileRecord['kind'];
+
+/** One plate as the parser found it; `thumbnailFile` is a file name inside the thumbnail dir. */
+export interface ParsedPlate extends Omit<PlateInfo, 'hasThumbnail' | 'thumbnailUrl'> {
+  thumbnailFile: string | null;
+}
+
+/** What a parser returns: no ids, no URLs, nothing from the database. */
+export interface ParseResult {
+  kind: FileKind;
+  printerModel: string | null;
+  nozzleDiameter: number | null;
+  /** Slicer name and version when the file says so, e.g. `BambuStudio 02.04.00.70`. */
+  slicer: string | null;
+  plates: ParsedPlate[];
+  /** Things worth knowing about how the file was read (e.g. an MD5 computed by streaming). */
+  notes: string[];
+}

@@ -1,0 +1,166 @@
+/**
+ * Reads what slicers write into G-code comments. Pure: text in, facts out. Given the head and the
+ * tail of a file (never the whole of it), since Bambu Studio/OrcaSlicer write a header block at the
+ * top, PrusaSlicer/OrcaSlicer put estimates and the config at the end, and Cura writes at the top.
+ *
+ * Forms handled (docs/bambu-protocol.md §2.5 and slicer outputs):
+ *   Bambu Studio / Orca: `; model printing time: 12m 4s; total estimated time: 20m 16s`,
+ *                        `; total layer number: 128`, `; total filament weight [g] : 6.75`
+ *   PrusaSlicer / Orca:  `; estimated printing time (normal mode) = 1h 2m 3s`,
+ *                        `; total filament used [g] = 3.70`, `; printer_model = MK4`,
+ *                        `; nozzle_diameter = 0.4`, `; filament_type = PLA;PETG`,
+ *                        `; filament_colour = #FF8000;#000000`
+ *   Cura:                `;TIME:6666`, `;LAYER_COUNT:123`, `;Filament used: 1.2m`,
+ *                        `;PRINT.TIME:1234`, `;TARGET_MACHINE.NAME:…`, `;EXTRUDER_TRAIN.0.NOZZLE.DIAMETER:0.4`
+ *   Thumbnails:          `; thumbnail begin 300x300 12345` … base64 lines … `; thumbnail end`
+ */
+export interface GcodeCommentInfo {
+  slicer: string | null;
+  estimatedSeconds: number | null;
+  layerCount: number | null;
+  weightGrams: number | null;
+  filamentMeters: number | null;
+  printerModel: string | null;
+  nozzleDiameter: number | null;
+  filamentTypes: string[];
+  filamentColors: string[];
+}
+
+/** `1d 2h 3m 4s`, `20m 16s`, `45s` → seconds; null when no unit is found. */
+export function parseDuration(text: string): number | null {
+  const re = /(\d+(?:\.\d+)?)\s*([dhms])/gi;
+  const unit: Record<string, number> = { d: 86400, h: 3600, m: 60, s: 1 };
+  let total = 0;
+  let found = false;
+  for (const m of text.matchAll(re)) {
+    total += Number(m[1]) * unit[m[2].toLowerCase()];
+    found = true;
+  }
+  return found ? Math.round(total) : null;
+}
+
+function num(s: string | undefined): number | null {
+  if (s === undefined) return null;
+  const n = Number.parseFloat(s.trim());
+  return Number.isFinite(n) ? n : null;
+}
+
+/** Sum of a comma separated number list (PrusaSlicer writes one value per extruder). */
+function sumList(s: string): number | null {
+  const values = s
+    .split(/[,;]/)
+    .map((v) => num(v.replace(/m$/i, '')))
+    .filter((v): v is number => v !== null);
+  return values.length ? values.reduce((a, b) => a + b, 0) : null;
+}
+
+type Rule = (line: string, info: GcodeCommentInfo) => void;
+
+const firstSet = <K extends keyof GcodeCommentInfo>(info: GcodeCommentInfo, key: K, value: GcodeCommentInfo[K]) => {
+  if (info[key] === null && value !== null) info[key] = value;
+};
+
+const rules: Rule[] = [
+  (l, i) => {
+    const m = /total estimated time\s*[:=]\s*([0-9dhms .]+)/i.exec(l);
+    if (m) firstSet(i, 'estimatedSeconds', parseDuration(m[1]));
+  },
+  (l, i) => {
+    const m = /^;\s*estimated printing time(?: \(normal mode\))?\s*[=:]\s*(.+)$/i.exec(l);
+    if (m) firstSet(i, 'estimatedSeconds', parseDuration(m[1]));
+  },
+  (l, i) => {
+    const m = /^;(?:PRINT\.)?TIME:\s*(\d+)\s*$/.exec(l);
+    if (m) firstSet(i, 'estimatedSeconds', Number(m[1]));
+  },
+  (l, i) => {
+    const m = /^;\s*total layers? (?:number|count)\s*[:=]\s*(\d+)/i.exec(l) ?? /^;LAYER_COUNT:\s*(\d+)/.exec(l);
+    if (m) firstSet(i, 'layerCount', Number(m[1]));
+  },
+  (l, i) => {
+    const m =
+      /^;\s*total filament weight \[g\]\s*[:=]\s*([\d.]+)/i.exec(l) ??
+      /^;\s*total filament used \[g\]\s*[:=]\s*([\d.]+)/i.exec(l);
+    if (m) firstSet(i, 'weightGrams', num(m[1]));
+  },
+  (l, i) => {
+    const m = /^;\s*filament used \[g\]\s*=\s*(.+)$/i.exec(l);
+    if (m) firstSet(i, 'weightGrams', sumList(m[1]));
+  },
+  (l, i) => {
+    const mm = /^;\s*filament used \[mm\]\s*=\s*(.+)$/i.exec(l);
+    if (mm) {
+      const v = sumList(mm[1]);
+      firstSet(i, 'filamentMeters', v === null ? null : v / 1000);
+    }
+    const cura = /^;Filament used:\s*(.+)$/.exec(l);
+    if (cura) firstSet(i, 'filamentMeters', sumList(cura[1]));
+  },
+  (l, i) => {
+    const m = /^;\s*printer_model\s*=\s*(.+)$/.exec(l) ?? /^;TARGET_MACHINE\.NAME:\s*(.+)$/.exec(l);
+    if (m && m[1].trim()) firstSet(i, 'printerModel', m[1].trim());
+  },
+  (l, i) => {
+    const m = /^;\s*nozzle_diameter\s*=\s*([\d.]+)/.exec(l) ?? /^;EXTRUDER_TRAIN\.0\.NOZZLE\.DIAMETER:\s*([\d.]+)/.exec(l);
+    if (m) firstSet(i, 'nozzleDiameter', num(m[1]));
+  },
+  (l, i) => {
+    const m = /^;\s*filament_type\s*=\s*(.+)$/.exec(l);
+    if (m && i.filamentTypes.length === 0) i.filamentTypes = m[1].split(/[;,]/).map((s) => s.trim());
+    const c = /^;\s*filament_colou?r\s*=\s*(.+)$/.exec(l);
+    if (c && i.filamentColors.length === 0) i.filamentColors = c[1].split(/[;,]/).map((s) => s.trim());
+    const cm = /^;EXTRUDER_TRAIN\.\d+\.MATERIAL\.TYPE:\s*(.+)$/.exec(l);
+    if (cm) i.filamentTypes.push(cm[1].trim());
+  },
+  (l, i) => {
+    if (i.slicer !== null) return;
+    const m =
+      /^;\s*generated by (\S+(?: \S+)?)(?: on .*)?$/i.exec(l) ??
+      /^;\s*(BambuStudio \S+|OrcaSlicer \S+)\s*$/.exec(l) ??
+      /^;Generated with (Cura_SteamEngine \S+)/.exec(l);
+    if (m) i.slicer = m[1].trim();
+  },
+];
+
+export function parseGcodeComments(text: string): GcodeCommentInfo {
+  const info: GcodeCommentInfo = {
+    slicer: null,
+    estimatedSeconds: null,
+    layerCount: null,
+    weightGrams: null,
+    filamentMeters: null,
+    printerModel: null,
+    nozzleDiameter: null,
+    filamentTypes: [],
+    filamentColors: [],
+  };
+  for (const rawLine of text.split('\n')) {
+    const line = rawLine.trimEnd();
+    if (!line.startsWith(';')) continue;
+    for (const rule of rules) rule(line, info);
+  }
+  return info;
+}
+
+const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+export function isPng(buf: Buffer): boolean {
+  return buf.length > PNG_MAGIC.length && buf.subarray(0, PNG_MAGIC.length).equals(PNG_MAGIC);
+}
+
+/**
+ * The largest complete PNG thumbnail embedded as base64 comments (PrusaSlicer, OrcaSlicer, Cura
+ * plugins). QOI/JPG variants (`thumbnail_QOI begin`) are skipped: browsers want PNG.
+ */
+export function extractEmbeddedPng(text: string): Buffer | null {
+  const re = /^; thumbnail(?:_PNG)? begin (\d+)x(\d+) \d+\s*$([\s\S]*?)^; thumbnail(?:_PNG)? end\s*$/gm;
+  let best: { area: number; png: Buffer } | null = null;
+  for (const m of text.matchAll(re)) {
+    const area = Number(m[1]) * Number(m[2]);
+    const b64 = m[3].replace(/^;\s?/gm, '').replace(/\s+/g, '');
+    const png = Buffer.from(b64, 'base64');
+    if (!isPng(png)) continue;
+    if (!best || area > best.area) best = { area, png };
+  }
+  return best?.png ?? null;
+}
