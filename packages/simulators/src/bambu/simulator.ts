@@ -1,0 +1,319 @@
+/**
+ * One simulated Bambu Lab printer: TLS MQTT broker + implicit FTPS storage + TLS camera, all
+ * driven by the pure PrintLifecycle. Time is simulated: each real tick advances the lifecycle by
+ * `realElapsed × timeScale`.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Clock, systemClock, type TimerHandle } from '@rwc/server/util/clock.ts';
+import { PrinterCamera } from './camera-server.ts';
+import { printerCertificate } from './certs.ts';
+import { type CommandContext, handleCommand } from './commands.ts';
+import { type FtpsMode, PrinterFtps } from './ftps-server.ts';
+import { type BambuModel, MODELS, randomAccessCode, randomSerial } from './identity.ts';
+import { printerSnapshotJpeg } from './jpeg.ts';
+import { inspectStorageFile } from './job-file.ts';
+import { PrintLifecycle } from './lifecycle.ts';
+import { PrinterBroker } from './mqtt-broker.ts';
+import { buildPrintSnapshot, computeDelta, deltaReport, fullReport } from './report.ts';
+import type { GcodeState, HmsEntry, PrintStatus } from './status.ts';
+
+export interface BambuSimOptions {
+  serial?: string;
+  accessCode?: string;
+  model?: BambuModel;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (default) = OS-picked. */
+  mqttPort?: number;
+  ftpsPort?: number;
+  cameraPort?: number;
+  /** Simulated seconds per real second; default 1. */
+  timeScale?: number;
+  /** Simulated print duration when the plate has no estimate; default 1800. */
+  printSeconds?: number;
+  /** Real ms between reports while a job is active; default 1000. */
+  reportIntervalMs?: number;
+  // ---- extras beyond the agreed API ----
+  /** Real ms between idle reports; default 5 × reportIntervalMs. */
+  idleReportIntervalMs?: number;
+  /** Simulated seconds of PREPARE with every calibration on (stages scale down when some are off). */
+  prepareSeconds?: number;
+  /** Simulated seconds of end G-code (RUNNING at 100 %) before FINISH; default 15. */
+  endGcodeSeconds?: number;
+  /** Real ms between camera frames; default 1000. */
+  cameraFrameIntervalMs?: number;
+  /** Throughput of FTPS uploads in `slow` mode (bytes per real second); default 64 KiB. */
+  slowFtpsBytesPerSecond?: number;
+  clock?: Clock;
+}
+
+export class BambuSimulator extends EventEmitter {
+  readonly serial: string;
+  readonly accessCode: string;
+  readonly host: string;
+  readonly model: BambuModel;
+  readonly ports = { mqtt: 0, ftps: 0, camera: 0 };
+  caCertPem = '';
+  readonly receivedCommands: any[] = [];
+  readonly #opts: BambuSimOptions;
+  readonly #clock: Clock;
+  readonly #lifecycle: PrintLifecycle;
+  #broker: PrinterBroker | null = null;
+  #ftps: PrinterFtps | null = null;
+  #camera: PrinterCamera | null = null;
+  #storageDir = '';
+  #timer: TimerHandle | null = null;
+  #lastTickAt = 0;
+  #sinceIdleReport = 0;
+  #lastPublished: Record<string, any>;
+  #seq = 400;
+  #silent = false;
+  #verifyFailed = false;
+  #ftpsMode: FtpsMode = 'normal';
+  #refuseAuth = false;
+  #lastState: GcodeState;
+  #started = false;
+
+  constructor(opts: BambuSimOptions = {}) {
+    super();
+    this.#opts = opts;
+    this.model = opts.model ?? 'A1';
+    this.serial = opts.serial ?? randomSerial(this.model);
+    this.accessCode = opts.accessCode ?? randomAccessCode();
+    this.host = opts.host ?? '127.0.0.1';
+    this.#clock = opts.clock ?? systemClock;
+    this.#lifecycle = new PrintLifecycle({
+      model: MODELS[this.model],
+      prepareSeconds: opts.prepareSeconds,
+      endGcodeSeconds: opts.endGcodeSeconds,
+    });
+    this.#lastState = this.#lifecycle.status.gcode_state;
+    // Deltas are relative to what the firmware last pushed; at boot that is its boot state.
+    this.#lastPublished = buildPrintSnapshot(this.#lifecycle.status);
+  }
+
+  get gcodeState(): GcodeState {
+    return this.#lifecycle.status.gcode_state;
+  }
+
+  /** The live simulated `print` fields (read-only view for tests). */
+  get status(): Readonly<PrintStatus> {
+    return this.#lifecycle.status;
+  }
+
+  /** The simulated SD card root (FTPS root). */
+  get storageDir(): string {
+    return this.#storageDir;
+  }
+
+  get timeScale(): number {
+    return this.#opts.timeScale ?? 1;
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    try {
+      const pki = await printerCertificate(this.serial);
+      this.caCertPem = pki.caPem;
+      this.#storageDir = mkdtempSync(join(tmpdir(), `rwc-bambu-${this.serial}-`));
+      for (const d of ['cache', 'timelapse']) mkdirSync(join(this.#storageDir, d));
+      const tlsMaterial = { key: pki.keyPem, cert: pki.certPem };
+
+      const broker = new PrinterBroker({
+        serial: this.serial,
+        accessCode: this.accessCode,
+        host: this.host,
+        port: this.#opts.mqttPort ?? 0,
+        ...tlsMaterial,
+      });
+      broker.refuseAuth = this.#refuseAuth;
+      broker.onRequest = (payload) => this.#onRequest(payload);
+      this.#broker = broker;
+      this.ports.mqtt = await broker.start();
+
+      const ftps = new PrinterFtps({
+        host: this.host,
+        port: this.#opts.ftpsPort ?? 0,
+        accessCode: this.accessCode,
+        root: this.#storageDir,
+        slowBytesPerSecond: this.#opts.slowFtpsBytesPerSecond,
+        ...tlsMaterial,
+      });
+      ftps.mode = this.#ftpsMode;
+      this.#ftps = ftps;
+      this.ports.ftps = await ftps.start();
+
+      const camera = new PrinterCamera({
+        host: this.host,
+        port: this.#opts.cameraPort ?? 0,
+        accessCode: this.accessCode,
+        frameIntervalMs: this.#opts.cameraFrameIntervalMs,
+        frame: () => printerSnapshotJpeg(this.gcodeState, this.#lifecycle.status.mc_percent),
+        ...tlsMaterial,
+      });
+      this.#camera = camera;
+      this.ports.camera = await camera.start();
+
+      this.#lastTickAt = this.#clock.now();
+      this.#timer = this.#clock.setInterval(() => this.#tick(), this.#reportIntervalMs);
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#clock.clearInterval(this.#timer);
+    this.#timer = null;
+    const parts = [this.#broker, this.#ftps, this.#camera];
+    this.#broker = null;
+    this.#ftps = null;
+    this.#camera = null;
+    await Promise.all(parts.map((p) => p?.stop()));
+    if (this.#storageDir) rmSync(this.#storageDir, { recursive: true, force: true });
+    this.#storageDir = '';
+    this.#started = false;
+  }
+
+  files(): { name: string; size: number }[] {
+    const out: { name: string; size: number }[] = [];
+    const walk = (dir: string, prefix: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const rel = prefix ? `${prefix}/${e.name}` : e.name;
+        if (e.isDirectory()) walk(join(dir, e.name), rel);
+        else if (e.isFile()) out.push({ name: rel, size: statSync(join(dir, e.name)).size });
+      }
+    };
+    if (this.#storageDir) walk(this.#storageDir, '');
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  // ---- fault injection / control ----
+
+  injectError(e: { printError?: number; hms?: HmsEntry[] }): void {
+    this.#lifecycle.injectError(e);
+    this.#afterChange();
+  }
+
+  clearError(): void {
+    this.#lifecycle.clearError();
+    this.#afterChange();
+  }
+
+  dropConnections(): void {
+    this.#broker?.dropConnections();
+  }
+
+  setSilent(v: boolean): void {
+    this.#silent = v;
+  }
+
+  setRefuseAuth(v: boolean): void {
+    this.#refuseAuth = v;
+    if (this.#broker) this.#broker.refuseAuth = v;
+  }
+
+  setFtpsMode(m: FtpsMode): void {
+    this.#ftpsMode = m;
+    if (this.#ftps) this.#ftps.mode = m;
+  }
+
+  setVerifyFailedMode(v: boolean): void {
+    this.#verifyFailed = v;
+  }
+
+  finishNow(): void {
+    this.#lifecycle.finishNow();
+    this.#afterChange();
+  }
+
+  /** Test helper: force report fields (e.g. `{gcode_state: 'IDLE'}` after a FINISH). */
+  setState(patch: Partial<PrintStatus>): void {
+    this.#lifecycle.setState(patch);
+    this.#afterChange();
+  }
+
+  /** Publishes a full report now, as the answer to `pushall` would. */
+  pushFullReport(): void {
+    this.#publishFull();
+  }
+
+  // ---- internals ----
+
+  get #reportIntervalMs(): number {
+    return Math.max(10, this.#opts.reportIntervalMs ?? 1000);
+  }
+
+  #tick(): void {
+    const now = this.#clock.now();
+    const dtSim = ((now - this.#lastTickAt) / 1000) * this.timeScale;
+    this.#lastTickAt = now;
+    this.#lifecycle.advance(dtSim);
+    this.#emitStateChange();
+    this.#sinceIdleReport += this.#reportIntervalMs;
+    const idleEvery = this.#opts.idleReportIntervalMs ?? this.#reportIntervalMs * 5;
+    if (this.#lifecycle.isActive || this.#sinceIdleReport >= idleEvery) this.#publishDelta();
+  }
+
+  #onRequest(payload: Record<string, any>): void {
+    this.receivedCommands.push(payload);
+    this.emit('command', payload);
+    const ctx: CommandContext = {
+      lifecycle: this.#lifecycle,
+      model: MODELS[this.model],
+      serial: this.serial,
+      verifyFailedMode: this.#verifyFailed,
+      defaultPrintSeconds: this.#opts.printSeconds ?? 1800,
+      inspectFile: (name, plate) => inspectStorageFile(this.#storageDir, name, plate),
+    };
+    let outcome: ReturnType<typeof handleCommand>;
+    try {
+      outcome = handleCommand(ctx, payload);
+    } catch {
+      return; // a malformed command must never take the printer down
+    }
+    for (const m of outcome.publish) this.#publish(m);
+    if (outcome.fullReport) this.#publishFull();
+    else this.#afterChange();
+  }
+
+  #afterChange(): void {
+    this.#emitStateChange();
+    this.#publishDelta();
+  }
+
+  #emitStateChange(): void {
+    const state = this.gcodeState;
+    if (state === this.#lastState) return;
+    const previous = this.#lastState;
+    this.#lastState = state;
+    this.emit('state', { state, previous, status: { ...this.#lifecycle.status } });
+  }
+
+  #publish(message: Record<string, any>): void {
+    if (this.#silent) return;
+    this.#broker?.publish(message);
+  }
+
+  #publishFull(): void {
+    if (this.#silent || !this.#broker) return;
+    const snap = buildPrintSnapshot(this.#lifecycle.status);
+    this.#publish(fullReport(snap, ++this.#seq));
+    this.#lastPublished = snap;
+    this.#sinceIdleReport = 0;
+  }
+
+  #publishDelta(): void {
+    if (this.#silent || !this.#broker) return;
+    const snap = buildPrintSnapshot(this.#lifecycle.status);
+    const delta = computeDelta(this.#lastPublished, snap);
+    this.#lastPublished = snap;
+    this.#sinceIdleReport = 0;
+    if (Object.keys(delta).length === 0) return;
+    this.#publish(deltaReport(delta, ++this.#seq));
+  }
+}
