@@ -1,0 +1,437 @@
+/**
+ * Dispatch and job follow-up: runs the scheduler, writes each job as `starting` before the start
+ * goes out, and turns printer reports into copy outcomes (done, failed, unknown), alerts and
+ * queue pauses. Restart reconciliation lives in reconcile.ts.
+ */
+import { randomInt, randomUUID } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { EventBus } from '../events/bus.ts';
+import { type StartJobRequest, StartNotConfirmedError } from '../printers/driver.ts';
+import type { FleetPrinter, FleetView } from '../printers/fleet-types.ts';
+import type { JobOutcome } from '../printers/model.ts';
+import type { FileRecord } from '../library/types.ts';
+import type { Database } from '../storage/schema.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { type PrinterQueueFlags, evaluateGate } from './gatekeeper.ts';
+import type { QueueStore } from './queue-store.ts';
+import { type SchedulerItem, type SchedulerPrinter, schedule } from './scheduler.ts';
+import { type FitSpec, type GateResult, type JobRecord, closedGate } from './types.ts';
+
+/** After a confirmed start the printer may still show its old state for a while (bambu-protocol §4 #7). */
+export const DISPATCH_HOLD_MS = 60_000;
+/** A start that failed before it went out (upload error, file rejected) is retried on that printer after this. */
+export const START_FAILED_RETRY_MS = 60_000;
+
+export interface DispatcherDeps {
+  store: QueueStore;
+  fleet: FleetView;
+  bus: EventBus;
+  clock: Clock;
+  logger: Logger;
+  fileOf(fileId: string): FileRecord | null | undefined;
+  localPath(file: FileRecord): string;
+}
+
+/** What the queue remembers about one printer between reports (not persisted). */
+interface PrinterRuntime {
+  inFlight: boolean;
+  holdUntil: number | null;
+  /** The unconfirmed job; `sawReset` once a reconnect (no full status) was seen since. */
+  startNotConfirmed: { job: JobRecord; sawReset: boolean } | null;
+  retryAfter: { at: number; message: string } | null;
+  /** Jobs from before the restart that wait for this printer's first trustworthy report. */
+  reconcile: JobRecord[] | null;
+  /** lastJob.at seen in the previous report; undefined before the first report. */
+  lastJobAt: number | null | undefined;
+  /** Job id for which a printer error already paused the queue. */
+  errorHandledFor: string | null;
+}
+
+export const printerFit = (p: FleetPrinter): FitSpec => ({
+  model: p.summary.model,
+  nozzleDiameter: typeof p.summary.settings.nozzleDiameter === 'number' ? p.summary.settings.nozzleDiameter : null,
+});
+
+export function fileFit(file: FileRecord, plateIndex: number): FitSpec {
+  const plate = file.plates.find((p) => p.index === plateIndex);
+  return {
+    model: file.printerModel ?? plate?.printerModel ?? null,
+    nozzleDiameter: file.nozzleDiameter ?? plate?.nozzleDiameter ?? null,
+  };
+}
+
+export class Dispatcher {
+  readonly #d: DispatcherDeps;
+  readonly #rt = new Map<string, PrinterRuntime>();
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #cancelRequested = new Set<string>();
+  #roundQueued = false;
+  stopped = true;
+
+  constructor(deps: DispatcherDeps) {
+    this.#d = deps;
+  }
+
+  runtime(printerId: string): PrinterRuntime {
+    let rt = this.#rt.get(printerId);
+    if (!rt) {
+      rt = {
+        inFlight: false,
+        holdUntil: null,
+        startNotConfirmed: null,
+        retryAfter: null,
+        reconcile: null,
+        lastJobAt: undefined,
+        errorHandledFor: null,
+      };
+      this.#rt.set(printerId, rt);
+    }
+    return rt;
+  }
+
+  flagsFor(printerId: string): PrinterQueueFlags {
+    const rt = this.runtime(printerId);
+    const { store } = this.#d;
+    return {
+      commandInFlight: rt.inFlight,
+      holdUntil: rt.holdUntil,
+      activeJobId: store.activeJobOn(printerId)?.jobId ?? null,
+      startNotConfirmed: rt.startNotConfirmed !== null,
+      plateNeedsClearing: store.plateNeedsClearing.has(printerId),
+      attention: store.attention.get(printerId) ?? null,
+      reconciling: rt.reconcile !== null,
+      retryAfter: rt.retryAfter,
+    };
+  }
+
+  gateFor(printerId: string): GateResult {
+    const p = this.#d.fleet.get(printerId);
+    if (!p) return closedGate('unknown printer');
+    return evaluateGate(this.#schedulerPrinter(p).gate, this.#d.clock.now());
+  }
+
+  #schedulerPrinter(p: FleetPrinter): SchedulerPrinter {
+    return {
+      id: p.summary.id,
+      fit: printerFit(p),
+      gate: {
+        enabled: p.summary.enabled,
+        state: p.state,
+        settings: p.summary.settings,
+        flags: this.flagsFor(p.summary.id),
+      },
+    };
+  }
+
+  track<T>(p: Promise<T>): Promise<T> {
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Resolves once no dispatch, report handling or change is in progress (tests, shutdown). */
+  async whenIdle(): Promise<void> {
+    for (let i = 0; i < 1000; i++) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.#pending.size === 0 && !this.#roundQueued) {
+        await this.#d.store.drain();
+        if (this.#pending.size === 0 && !this.#roundQueued) return;
+      }
+      await Promise.allSettled([...this.#pending]);
+    }
+  }
+
+  /** Coalesces every trigger (reports, changes, timer) into one decision round. */
+  requestRound(): void {
+    if (this.#roundQueued || this.stopped) return;
+    this.#roundQueued = true;
+    queueMicrotask(() => {
+      this.#roundQueued = false;
+      if (!this.stopped) this.round();
+    });
+  }
+
+  round(): void {
+    const { store, fleet, clock } = this.#d;
+    const counts = store.activeCountByItem();
+    const items: SchedulerItem[] = [];
+    for (const item of store.ordered()) {
+      if (item.status !== 'waiting' && item.status !== 'printing') continue;
+      const file = this.#d.fileOf(item.fileId);
+      if (!file) continue;
+      const toStart = item.copies - item.copiesDone - (counts.get(item.id) ?? 0);
+      if (toStart <= 0) continue;
+      items.push({ id: item.id, fit: fileFit(file, item.plate), printerIds: item.printerIds, toStart });
+    }
+    const printers = fleet.list().map((p) => this.#schedulerPrinter(p));
+    const { assignments } = schedule({ running: store.running, items, printers }, clock.now());
+    for (const a of assignments) {
+      this.runtime(a.printerId).inFlight = true;
+      this.track(this.#dispatch(a.printerId, a.itemId));
+    }
+  }
+
+  async #uniqueJobId(tx: Transaction<Database>): Promise<string> {
+    // Bambu firmware clamps ids to int32 and treats a reused id as a continuation (§4 #8): fresh, < 2^31.
+    for (;;) {
+      const id = String(randomInt(1, 2 ** 31 - 1));
+      if (!(await this.#d.store.repo.jobIdExists(tx, id))) return id;
+    }
+  }
+
+  async #dispatch(printerId: string, itemId: string): Promise<void> {
+    const { store, fleet, clock, logger } = this.#d;
+    const rt = this.runtime(printerId);
+    try {
+      const printer = fleet.get(printerId);
+      const initial = store.items.get(itemId);
+      const file = initial ? this.#d.fileOf(initial.fileId) : null;
+      if (!printer || !initial || !file) return;
+      const job = await store.change(
+        'dispatch',
+        async (c) => {
+          // Re-check under the lock: a user change may have landed since the decision.
+          const item = store.items.get(itemId);
+          const active = store.activeJobsOf(itemId).length;
+          if (
+            !store.running ||
+            !item ||
+            (item.status !== 'waiting' && item.status !== 'printing') ||
+            item.copies - item.copiesDone - active <= 0 ||
+            store.activeJobOn(printerId)
+          ) {
+            c.skipEvent();
+            return null;
+          }
+          const now = new Date(clock.now()).toISOString();
+          const job: JobRecord = {
+            id: randomUUID(),
+            queueItemId: itemId,
+            printerId,
+            jobId: await this.#uniqueJobId(c.tx),
+            status: 'starting',
+            error: null,
+            createdAt: now,
+            startedAt: null,
+            endedAt: null,
+          };
+          await store.repo.insertJob(c.tx, job);
+          c.trackJob(job, true);
+          await c.saveItem({ ...item, status: 'printing', updatedAt: now });
+          return job;
+        },
+        { itemId },
+      );
+      if (!job) return;
+      const item = store.items.get(itemId) ?? initial;
+      const plate = file.plates.find((p) => p.index === item.plate);
+      const req: StartJobRequest = {
+        jobId: job.jobId,
+        localPath: this.#d.localPath(file),
+        fileName: file.name,
+        fileSize: file.size,
+        fileMd5: file.md5,
+        plate: item.plate,
+        gcodePath: plate?.gcodePath ?? null,
+        overrides: item.overrides,
+        jobName: file.name.replace(/\.gcode\.3mf$|\.3mf$|\.gcode$/i, ''),
+      };
+      logger.info({ printerId, itemId, jobId: job.jobId }, 'dispatching queue job');
+      try {
+        await printer.driver.startJob(req);
+      } catch (err) {
+        await this.#startFailed(printerId, job, err);
+        return;
+      }
+      await this.#startConfirmed(printer, job, file);
+    } catch (err) {
+      logger.error({ err, printerId, itemId }, 'dispatch failed');
+    } finally {
+      rt.inFlight = false;
+      this.requestRound();
+    }
+  }
+
+  async #startConfirmed(printer: FleetPrinter, job: JobRecord, file: FileRecord): Promise<void> {
+    const { store, clock, bus } = this.#d;
+    const printerId = printer.summary.id;
+    const moved = await store.change(
+      'job-started',
+      async (c) => {
+        const ok = await store.repo.transitionJob(c.tx, job.id, ['starting'], 'printing', {
+          startedAt: new Date(clock.now()).toISOString(),
+        });
+        if (ok) c.trackJob({ ...job, status: 'printing', startedAt: new Date(clock.now()).toISOString() }, true);
+        else c.skipEvent();
+        return ok;
+      },
+      { itemId: job.queueItemId },
+    );
+    if (!moved) {
+      // Cancelled (item deleted with ?cancel=true) while the start was on its way: stop it now.
+      if (this.#cancelRequested.delete(job.id)) await printer.driver.cancel().catch(() => undefined);
+      return;
+    }
+    this.runtime(printerId).holdUntil = clock.now() + DISPATCH_HOLD_MS;
+    bus.emit('job.started', { printerId, queueItemId: job.queueItemId, jobId: job.jobId, fileName: file.name });
+  }
+
+  async #startFailed(printerId: string, job: JobRecord, err: unknown): Promise<void> {
+    const { bus, clock } = this.#d;
+    const message = err instanceof Error ? err.message : String(err);
+    const name = this.#d.fleet.get(printerId)?.summary.name ?? printerId;
+    if (err instanceof StartNotConfirmedError) {
+      // The command may have landed: never re-send this job; hold the printer until it is seen fresh.
+      const moved = await this.#closeJob(job, 'unknown', `start not confirmed: ${message}`);
+      if (moved) this.runtime(printerId).startNotConfirmed = { job: { ...job, status: 'unknown' }, sawReset: false };
+      bus.emit('alert', {
+        level: 'error',
+        printerId,
+        code: 'start_not_confirmed',
+        message: `${name}: the start of job ${job.jobId} was not confirmed — check the printer; it gets no new job until it reports idle after a reconnect or you confirm the plate is clear`,
+      });
+      return;
+    }
+    this.runtime(printerId).retryAfter = { at: clock.now() + START_FAILED_RETRY_MS, message };
+    await this.#closeJob(job, 'failed', `start failed: ${message}`);
+  }
+
+  /**
+   * Ends a job once (guarded transition) and applies the outcome to its item, all in one change.
+   * Returns false when the job had already been moved by another path.
+   */
+  async #closeJob(
+    job: JobRecord,
+    to: 'finished' | 'failed' | 'cancelled' | 'unknown',
+    reason: string | null,
+    opts: { failItem?: boolean } = {},
+  ): Promise<boolean> {
+    const { store, fleet, clock, bus } = this.#d;
+    const printer = fleet.get(job.printerId);
+    const now = clock.now();
+    const iso = new Date(now).toISOString();
+    const outcome = await store.change(
+      `job-${to}`,
+      async (c) => {
+        const ok = await store.repo.transitionJob(c.tx, job.id, ['starting', 'printing'], to, {
+          endedAt: iso,
+          error: reason,
+        });
+        if (!ok) {
+          c.skipEvent();
+          return null;
+        }
+        c.trackJob(job, false);
+        const item = store.items.get(job.queueItemId);
+        let failedItem = false;
+        if (item) {
+          const next = { ...item, updatedAt: iso };
+          if (to === 'finished') next.copiesDone = item.copiesDone + 1;
+          else {
+            next.lastError = reason;
+            const fail = opts.failItem ?? (to !== 'unknown' && store.failedCopyPolicy === 'fail');
+            if (fail && item.status !== 'cancelled') {
+              next.status = 'failed';
+              failedItem = true;
+            }
+          }
+          const stillActive = store.activeJobsOf(item.id).filter((j) => j.id !== job.id).length;
+          next.status = store.deriveStatus(next, stillActive);
+          await c.saveItem(next);
+        }
+        if (to !== 'unknown' && printer?.summary.settings.requirePlateClear)
+          await c.setPlateNeedsClearing(job.printerId, true);
+        return { failedItem };
+      },
+      { itemId: job.queueItemId },
+    );
+    if (!outcome) return false;
+    const fileName = this.#fileNameOf(job.queueItemId);
+    const base = { printerId: job.printerId, queueItemId: job.queueItemId, jobId: job.jobId, fileName };
+    if (to === 'finished') bus.emit('job.finished', base);
+    else {
+      bus.emit('job.failed', { ...base, reason: reason ?? to });
+      if (to !== 'unknown') {
+        bus.emit('alert', {
+          level: 'warning',
+          printerId: job.printerId,
+          code: 'job_failed',
+          message: `${printer?.summary.name ?? job.printerId}: ${fileName} ${to === 'cancelled' ? 'was cancelled' : 'failed'}${reason ? ` (${reason})` : ''}; ${outcome.failedItem ? 'the queue item is marked failed' : 'the copy goes back to the queue'}`,
+        });
+      }
+    }
+    return true;
+  }
+
+  #fileNameOf(itemId: string): string {
+    const item = this.#d.store.items.get(itemId);
+    return (item && this.#d.fileOf(item.fileId)?.name) ?? 'unknown file';
+  }
+
+  /** Marks a job whose fate nobody knows; the printer stays closed until a person confirms. */
+  async markUnknown(job: JobRecord, why: string): Promise<void> {
+    const { store, bus, fleet } = this.#d;
+    const name = fleet.get(job.printerId)?.summary.name ?? job.printerId;
+    const reason = `job ${job.jobId} ${why} — check the printer, then confirm the plate is clear`;
+    const moved = await this.#closeJob(job, 'unknown', reason, { failItem: true });
+    if (!moved) return;
+    await store.change('printer-attention', (c) => c.setAttention(job.printerId, reason), { itemId: job.queueItemId });
+    bus.emit('alert', {
+      level: 'error',
+      printerId: job.printerId,
+      code: 'job_outcome_unknown',
+      message: `${name}: ${reason}`,
+    });
+  }
+
+  async adopt(job: JobRecord, from: 'starting' | 'unknown'): Promise<void> {
+    const { store, clock } = this.#d;
+    const iso = new Date(clock.now()).toISOString();
+    await store.change(
+      'job-adopted',
+      async (c) => {
+        const ok = await store.repo.transitionJob(c.tx, job.id, [from], 'printing', {
+          startedAt: job.startedAt ?? iso,
+          error: null,
+        });
+        if (!ok) return c.skipEvent();
+        c.trackJob({ ...job, status: 'printing', startedAt: job.startedAt ?? iso }, true);
+        const item = store.items.get(job.queueItemId);
+        if (item && (item.status === 'waiting' || item.status === 'printing'))
+          await c.saveItem({ ...item, status: 'printing', updatedAt: iso });
+      },
+      { itemId: job.queueItemId },
+    );
+  }
+
+  endJob(job: JobRecord, outcome: JobOutcome): Promise<boolean> {
+    const reason =
+      outcome === 'finished'
+        ? null
+        : outcome === 'cancelled'
+          ? 'cancelled on the printer'
+          : 'the printer reported the job failed';
+    return this.#closeJob(job, outcome, reason);
+  }
+
+  /** A printer error or HMS fault during a queue print pauses the whole queue (seed 001 §4.3). */
+  async pauseForError(printerId: string, message: string): Promise<void> {
+    const { store, bus, fleet } = this.#d;
+    const name = fleet.get(printerId)?.summary.name ?? printerId;
+    await store.change('paused-printer-error', async (c) => {
+      if (!store.running) return c.skipEvent();
+      await c.setRunning(false);
+    });
+    bus.emit('alert', {
+      level: 'error',
+      printerId,
+      code: 'queue_paused_printer_error',
+      message: `${name}: ${message} — the queue is paused; fix the printer and start the queue again`,
+    });
+  }
+
+  requestCancel(dispatchId: string): void {
+    this.#cancelRequested.add(dispatchId);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Shapes shared by the queue's pure logic (gatekeeper, scheduler, ETA) and its service.
+ * Nothing here does I/O.
+ */
+import type { JobOverrides } from '../printers/driver.ts';
+
+export type QueueItemStatus = 'waiting' | 'printing' | 'done' | 'failed' | 'cancelled';
+
+/** A dispatch's life: `starting` is written before the start command goes out. */
+export type JobStatus = 'starting' | 'printing' | 'finished' | 'failed' | 'cancelled' | 'unknown';
+export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['starting', 'printing'];
+
+export type FailedCopyPolicy = 'retry' | 'fail';
+
+/** Seed 001 §4.1: bed levelling on, flow calibration on, timelapse off. */
+export const defaultOverrides: JobOverrides = { bedLeveling: true, flowCalibration: true, timelapse: false };
+
+export interface QueueItemRecord {
+  id: string;
+  fileId: string;
+  plate: number;
+  copies: number;
+  copiesDone: number;
+  status: QueueItemStatus;
+  position: number;
+  overrides: JobOverrides;
+  /** Explicitly allowed printers; null = every printer whose model and nozzle fit the file. */
+  printerIds: string[] | null;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface JobRecord {
+  /** The dispatch id. */
+  id: string;
+  queueItemId: string;
+  printerId: string;
+  /** The id sent to the printer (numeric string < 2^31). */
+  jobId: string;
+  status: JobStatus;
+  error: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+/** What decides whether a file fits a printer. null = not known, fits anything. */
+export interface FitSpec {
+  model: string | null;
+  nozzleDiameter: number | null;
+}
+
+export interface GateResult {
+  open: boolean;
+  /** Why the gate is closed (null when open). */
+  reason: string | null;
+}
+
+export const openGate: GateResult = { open: true, reason: null };
+export const closedGate = (reason: string): GateResult => ({ open: false, reason });
+
+/** Normalises a printer model name for matching ("A1 mini" == "a1-mini" == "A1MINI"). */
+export function normaliseModel(model: string | null | undefined): string | null {
+  if (!model) return null;
+  const m = model.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return m === '' ? null : m;
+}
+
+/** A file fits a printer when its model and nozzle match; an unknown side matches anything. */
+export function fits(file: FitSpec, printer: FitSpec): boolean {
+  const fm = normaliseModel(file.model);
+  const pm = normaliseModel(printer.model);
+  if (fm && pm && fm !== pm) return false;
+  if (file.nozzleDiameter != null && printer.nozzleDiameter != null) {
+    if (Math.abs(file.nozzleDiameter - printer.nozzleDiameter) > 0.001) return false;
+  }
+  return true;
+}
+
+/** Key under which items with the same fit requirements share one list of compatible printers. */
+export function fitKey(file: FitSpec): string {
+  return `${normaliseModel(file.model) ?? '*'}|${file.nozzleDiameter == null ? '*' : file.nozzleDiameter.toFixed(2)}`;
+}
