@@ -22,10 +22,11 @@ export class LoginRateLimiter {
   }
 
   /** Seconds until another attempt is allowed; 0 when allowed now. */
-  blockedFor(key: string): number {
+  blockedFor(key: string, allowanceFactor = 1): number {
     const list = this.#recent(key);
-    if (list.length < this.maxFailures) return 0;
-    const oldest = list[list.length - this.maxFailures]!;
+    const max = this.maxFailures * allowanceFactor;
+    if (list.length < max) return 0;
+    const oldest = list[list.length - max]!;
     return Math.max(1, Math.ceil((oldest + this.windowMs - this.clock.now()) / 1000));
   }
 

@@ -27,9 +27,10 @@ export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: Lo
     { schema: { body: Credentials, response: { 200: Tokens, 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema } } },
     async (request, reply) => {
       const { username, password } = request.body as { username: string; password: string };
-      // Keyed by address and by name: one address cannot guess freely, nor many addresses one account.
-      const keys = [`ip:${request.ip}`, `user:${username.toLowerCase()}`];
-      const wait = Math.max(...keys.map((k) => rateLimiter.blockedFor(k)));
+      // Keyed by name and by address: many addresses cannot guess one account, and one address
+      // cannot sweep many accounts (it gets a few times the per-account allowance, for shared NATs).
+      const keys = [`user:${username.toLowerCase()}`, `ip:${request.ip}`];
+      const wait = Math.max(rateLimiter.blockedFor(keys[0]!), rateLimiter.blockedFor(keys[1]!, 4));
       if (wait > 0) {
         reply.header('Retry-After', String(wait));
         throw new ApiError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`);
