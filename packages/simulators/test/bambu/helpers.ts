@@ -4,7 +4,9 @@ import type { BambuSimulator } from '../../src/bambu/index.ts';
 export interface ReportClient {
   client: MqttClient;
   messages: Record<string, any>[];
-  /** Resolves with the first message (already received or future) matching `pred`. */
+  /** Later `waitFor` calls only look at messages received after this call. */
+  mark(): void;
+  /** Resolves with the first message (received since the last mark, or future) matching `pred`. */
   waitFor(pred: (m: Record<string, any>) => boolean, timeoutMs?: number, label?: string): Promise<Record<string, any>>;
   request(payload: Record<string, any>): Promise<void>;
   close(): Promise<void>;
@@ -59,11 +61,15 @@ export async function connectReports(sim: BambuSimulator): Promise<ReportClient>
   });
   await client.subscribeAsync(`device/${sim.serial}/report`);
   let seq = 1;
+  let cursor = 0;
   return {
     client,
     messages,
+    mark() {
+      cursor = messages.length;
+    },
     waitFor(pred, timeoutMs = 10_000, label = 'message') {
-      const found = messages.find(pred);
+      const found = messages.slice(cursor).find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
         const w = { pred, resolve };
