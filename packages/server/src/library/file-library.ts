@@ -182,7 +182,6 @@ export class FileLibrary implements LibraryView {
 
   async rename(id: string, name: string): Promise<FileRecord> {
     const file = await this.#require(id);
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     if (typeof name !== 'string' || !name.trim() || /[\\/\u0000-\u001f\u007f]/.test(name) || name.length > 255) {
       throw badRequest('name: must be 1-255 characters without "/", "\\" or control characters');
     }

@@ -31,7 +31,6 @@ export function kindFromName(name: string): { kind: FileKind; ext: string } | nu
  */
 export function cleanFileName(raw: string): string {
   const base = raw.split(/[\\/]/).pop() ?? '';
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
   const name = base.replace(/[\u0000-\u001f\u007f]/g, '').trim();
   if (!name || name === '.' || name === '..') throw invalidFile('the upload has no usable file name');
   if (name.length > 255) throw invalidFile('the file name is longer than 255 characters');

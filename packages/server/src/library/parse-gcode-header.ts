@@ -98,7 +98,7 @@ const rules: Rule[] = [
   },
   (l, i) => {
     const m = /^;\s*printer_model\s*=\s*(.+)$/.exec(l) ?? /^;TARGET_MACHINE\.NAME:\s*(.+)$/.exec(l);
-    if (m && m[1].trim()) firstSet(i, 'printerModel', m[1].trim());
+    if (m?.[1].trim()) firstSet(i, 'printerModel', m[1].trim());
   },
   (l, i) => {
     const m = /^;\s*nozzle_diameter\s*=\s*([\d.]+)/.exec(l) ?? /^;EXTRUDER_TRAIN\.0\.NOZZLE\.DIAMETER:\s*([\d.]+)/.exec(l);
