@@ -1,0 +1,366 @@
+/**
+ * The Bambu Lab LAN driver: MQTT telemetry/commands, FTPS upload, A1/P1 camera.
+ * Pure decisions live in report.ts / state-map.ts / errors.ts / commands.ts; this file wires them
+ * to the sockets and the injected clock.
+ */
+import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest, StartNotConfirmedError } from '../driver.ts';
+import type { PrinterError, PrinterState } from '../model.ts';
+import { grabCameraFrame } from './camera.ts';
+import {
+  cleanPrintError,
+  gcodeLine,
+  isValidJobId,
+  pausePrint,
+  projectFile,
+  resumePrint,
+  SequenceIds,
+  stopPrint,
+  type BambuCommand,
+} from './commands.ts';
+import { type BambuConnection, parseBambuConnection } from './connection.ts';
+import { BUSY_PRINT_ERROR, formatPrintError, isVerifyFailedReason, verifyFailedError } from './errors.ts';
+import { FileUploader } from './file-uploader.ts';
+import { defaultLinkTiming, type LinkTiming, MqttConnection } from './mqtt-connection.ts';
+import { PendingCommands, type PendingSpec } from './pending-commands.ts';
+import { type BambuReport, classifyMessage, type JsonObject, mergeReport, parsePayload, productNameFromVersion, readReport } from './report.ts';
+import { buildState, isActiveGcodeState, jobIdOf, type LinkStatus, nextLastJob } from './state-map.ts';
+import { bambuTlsOptions, isCertificateError } from './tls.ts';
+import { JsonFileUploadStore, type UploadRecordStore } from './upload-records.ts';
+
+export interface BambuDriverOptions {
+  timing?: Partial<LinkTiming>;
+  /** How long a start may take to show up in the reports (default 90 s). */
+  startConfirmTimeoutMs?: number;
+  /** pause/resume/stop/gcode/clear confirmation timeout (default 20 s). */
+  commandTimeoutMs?: number;
+  /** Upload deadline = floor + size / minBytesPerSecond (defaults 60 s, 32 KiB/s). */
+  uploadFloorMs?: number;
+  uploadMinBytesPerSecond?: number;
+  cameraTimeoutMs?: number;
+  uploadStore?: UploadRecordStore;
+  random?: () => number;
+}
+
+export const NOTE_NO_REPORTS = 'connected but no reports: check the serial number';
+export const NOTE_WRONG_ACCESS_CODE = 'wrong access code: re-read it from the printer screen (it changes when LAN Only / Developer Mode is toggled)';
+
+const READY_STATES = new Set(['IDLE', 'FINISH', 'FAILED']);
+
+export class BambuDriver implements PrinterDriver {
+  readonly #ctx: DriverContext;
+  readonly #conn: BambuConnection;
+  readonly #o: Required<Omit<BambuDriverOptions, 'timing' | 'uploadStore' | 'random'>>;
+  readonly #seq = new SequenceIds();
+  readonly #mqtt: MqttConnection;
+  readonly #pending: PendingCommands;
+  readonly #uploader: FileUploader;
+  #link: LinkStatus = 'offline';
+  #base: JsonObject | null = null;
+  #report: BambuReport | null = null;
+  #fullStatus = false;
+  #stale = false;
+  #lastJob: PrinterState['lastJob'] = null;
+  #note: string | null = null;
+  #linkError: PrinterError | null = null;
+  #verifyFailed = false;
+  #updatedAt: number | null = null;
+  #model: string | null;
+  readonly #plates = new Map<string, number>();
+  #state: PrinterState;
+  #stateKey = '';
+
+  constructor(ctx: DriverContext, options: BambuDriverOptions = {}) {
+    this.#ctx = ctx;
+    this.#conn = parseBambuConnection(ctx.connection);
+    this.#model = ctx.model;
+    this.#o = {
+      startConfirmTimeoutMs: options.startConfirmTimeoutMs ?? 90_000,
+      commandTimeoutMs: options.commandTimeoutMs ?? 20_000,
+      uploadFloorMs: options.uploadFloorMs ?? 60_000,
+      uploadMinBytesPerSecond: options.uploadMinBytesPerSecond ?? 32 * 1024,
+      cameraTimeoutMs: options.cameraTimeoutMs ?? 10_000,
+    };
+    const tls = bambuTlsOptions(this.#conn);
+    this.#pending = new PendingCommands(ctx.clock);
+    this.#uploader = new FileUploader({
+      target: { host: this.#conn.host, port: this.#conn.ftpsPort, accessCode: this.#conn.accessCode, tls },
+      store: options.uploadStore ?? new JsonFileUploadStore(ctx.dataDir),
+      clock: ctx.clock,
+      floorMs: this.#o.uploadFloorMs,
+      minBytesPerSecond: this.#o.uploadMinBytesPerSecond,
+      log: (kind, message, detail) => this.#log(kind, message, detail),
+    });
+    this.#mqtt = new MqttConnection({
+      host: this.#conn.host,
+      port: this.#conn.mqttPort,
+      serial: this.#conn.serial,
+      accessCode: this.#conn.accessCode,
+      tls,
+      clock: ctx.clock,
+      logger: ctx.logger,
+      timing: { ...defaultLinkTiming, ...options.timing },
+      sequence: this.#seq,
+      random: options.random,
+      events: {
+        onLinkChange: (link) => this.#onLinkChange(link),
+        onMessage: (payload) => this.#onMessage(payload),
+        onStale: () => {
+          this.#stale = true;
+          this.#emit();
+        },
+        onNoReports: () => {
+          this.#note = NOTE_NO_REPORTS;
+          this.#log('mqtt.no_reports', NOTE_NO_REPORTS);
+          this.#emit();
+        },
+        onAuthRejected: (code) => {
+          this.#note = NOTE_WRONG_ACCESS_CODE;
+          this.#linkError = { code: 'wrong_access_code', message: NOTE_WRONG_ACCESS_CODE };
+          this.#log('mqtt.auth_rejected', `the printer refused the access code (CONNACK ${code}); not retrying`);
+          this.#emit();
+        },
+        onConnectError: (err) => {
+          if (isCertificateError(err)) {
+            const message = `TLS certificate refused: ${err.message}`;
+            this.#note = message;
+            this.#linkError = { code: 'tls_certificate', message };
+          }
+          this.#ctx.logger.warn({ err: err.message, printerId: ctx.printerId }, 'bambu connection error');
+          this.#emit();
+        },
+        log: (kind, message, detail) => this.#log(kind, message, detail),
+      },
+    });
+    this.#pending.onVerifyFailed = () => this.#setVerifyFailed();
+    this.#state = this.#build();
+  }
+
+  async start(): Promise<void> {
+    this.#mqtt.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#pending.rejectAll(new DriverError('driver_stopped', 'the driver was stopped'));
+    await this.#mqtt.stop();
+    this.#link = 'offline';
+    this.#fullStatus = false;
+    this.#emit();
+  }
+
+  getState(): PrinterState {
+    return this.#state;
+  }
+
+  // ---- telemetry ---------------------------------------------------------------------------
+
+  #onLinkChange(link: LinkStatus): void {
+    this.#link = link;
+    if (link === 'connected') {
+      this.#linkError = null;
+      if (this.#note === NOTE_WRONG_ACCESS_CODE || this.#note?.startsWith('TLS certificate')) this.#note = null;
+    }
+    if (link !== 'connected') {
+      // A new session must earn trust again with a full report.
+      this.#fullStatus = false;
+    }
+    this.#emit();
+  }
+
+  #onMessage(payload: Buffer): void {
+    const parsed = parsePayload(payload);
+    if (!parsed) {
+      this.#ctx.logger.debug({ printerId: this.#ctx.printerId }, 'bambu: ignored a message that is not JSON');
+      return;
+    }
+    const now = this.#ctx.clock.now();
+    this.#updatedAt = now;
+    this.#stale = false;
+    if (this.#note === NOTE_NO_REPORTS) this.#note = null;
+    const msg = classifyMessage(parsed);
+    if (msg.kind === 'status') {
+      if (msg.full) {
+        this.#base = msg.print;
+        if (!this.#fullStatus) this.#log('mqtt.full_status', 'full status received');
+        this.#fullStatus = true;
+        this.#mqtt.resetBackoff();
+      } else {
+        this.#base = mergeReport(this.#base ?? {}, msg.print);
+      }
+      const report = readReport(this.#base);
+      this.#report = report;
+      if (this.#fullStatus) this.#lastJob = nextLastJob(this.#lastJob, report, now);
+      this.#emit();
+      this.#pending.onReport(report);
+    } else if (msg.kind === 'ack') {
+      if (msg.result === 'failed' && isVerifyFailedReason(msg.reason)) this.#setVerifyFailed();
+      this.#pending.onAck(msg);
+      this.#emit();
+    } else if (msg.kind === 'info') {
+      const product = productNameFromVersion(msg.info);
+      if (product && !this.#model) this.#model = product.replace(/^Bambu Lab\s+/i, '');
+      this.#emit();
+    }
+  }
+
+  #setVerifyFailed(): void {
+    if (this.#verifyFailed) return;
+    this.#verifyFailed = true;
+    this.#log('mqtt.verify_failed', verifyFailedError().message);
+    this.#ctx.bus.emit('alert', {
+      level: 'error',
+      printerId: this.#ctx.printerId,
+      message: verifyFailedError().message,
+      code: 'bambu_verify_failed',
+    });
+    this.#emit();
+  }
+
+  #build(): PrinterState {
+    const hideChamber = !!this.#model && /^(A1|P1)/i.test(this.#model.trim());
+    return buildState({
+      link: this.#link,
+      fullStatus: this.#fullStatus,
+      stale: this.#stale,
+      report: this.#report,
+      lastJob: this.#lastJob,
+      connectionNote: this.#note,
+      driverError: this.#linkError ?? (this.#verifyFailed ? verifyFailedError() : null),
+      updatedAt: this.#updatedAt,
+      platesByJobId: this.#plates,
+      hideChamber,
+    });
+  }
+
+  #emit(): void {
+    const state = this.#build();
+    const key = JSON.stringify(state);
+    if (key === this.#stateKey) return;
+    this.#stateKey = key;
+    this.#state = state;
+    this.#ctx.onState(state);
+  }
+
+  #log(kind: string, message: string, detail?: Record<string, unknown>): void {
+    this.#ctx.logger.info({ printerId: this.#ctx.printerId, kind, ...detail }, message);
+    this.#ctx.bus.emit('printer.log', { printerId: this.#ctx.printerId, kind, message, detail });
+  }
+
+  // ---- commands ----------------------------------------------------------------------------
+
+  #requireConnected(): void {
+    if (!this.#mqtt.connected) throw new DriverError('not_connected', 'the printer is not connected');
+  }
+
+  async #send(cmd: BambuCommand, spec: Omit<PendingSpec, 'sequenceId' | 'command' | 'timeoutMs' | 'onTimeout'>): Promise<void> {
+    this.#requireConnected();
+    const sequenceId = String(cmd.body.sequence_id);
+    const command = String(cmd.body.command);
+    const waiting = this.#pending.wait({
+      ...spec,
+      sequenceId,
+      command,
+      timeoutMs: this.#o.commandTimeoutMs,
+      onTimeout: () => new DriverError('command_timeout', `the printer did not confirm ${command}`),
+    });
+    this.#mqtt.publish(cmd, 1).catch((err: Error) => {
+      this.#pending.fail(sequenceId, new DriverError('publish_failed', `could not send ${command}: ${err.message}`));
+    });
+    return waiting;
+  }
+
+  pause(): Promise<void> {
+    return this.#send(pausePrint(this.#seq.next()), { ackConfirms: true, confirmedBy: (r) => r.gcodeState === 'PAUSE' });
+  }
+
+  resume(): Promise<void> {
+    return this.#send(resumePrint(this.#seq.next()), { ackConfirms: true, confirmedBy: (r) => r.gcodeState === 'RUNNING' });
+  }
+
+  cancel(): Promise<void> {
+    return this.#send(stopPrint(this.#seq.next()), {
+      ackConfirms: true,
+      confirmedBy: (r) => r.gcodeState !== null && READY_STATES.has(r.gcodeState),
+    });
+  }
+
+  sendGcode(lines: string[]): Promise<void> {
+    if (lines.length === 0) return Promise.resolve();
+    return this.#send(gcodeLine(this.#seq.next(), lines), { ackConfirms: true });
+  }
+
+  async clearError(): Promise<void> {
+    // The user acknowledged: forget our own sticky verify-failed flag too (it comes back if still true).
+    this.#verifyFailed = false;
+    this.#emit();
+    await this.#send(cleanPrintError(this.#seq.next()), { ackConfirms: true, confirmedBy: (r) => r.printError === 0 });
+  }
+
+  async snapshot(): Promise<Buffer | null> {
+    // X1 family streams RTSPS on :322 instead of the :6000 JPEG socket: future work.
+    if (this.#model && /^X1/i.test(this.#model.trim())) return null;
+    try {
+      return await grabCameraFrame(
+        { host: this.#conn.host, port: this.#conn.cameraPort, accessCode: this.#conn.accessCode, tls: bambuTlsOptions(this.#conn) },
+        this.#ctx.clock,
+        this.#o.cameraTimeoutMs,
+      );
+    } catch (err) {
+      throw new DriverError('camera_unavailable', `camera snapshot failed: ${(err as Error).message}`);
+    }
+  }
+
+  #assertReadyToStart(): void {
+    this.#requireConnected();
+    const r = this.#report;
+    if (!this.#fullStatus || this.#stale || !r) throw new DriverError('not_ready', 'the printer state is not known yet');
+    if (this.#verifyFailed) throw new DriverError('verify_failed', verifyFailedError().message);
+    // Never send project_file to a busy printer: an A1 mini cancels its running job (pitfall 6).
+    if (!r.gcodeState || !READY_STATES.has(r.gcodeState)) {
+      throw new DriverError('printer_busy', `the printer is busy (${r.gcodeState ?? 'unknown state'})`);
+    }
+    if (this.#state.status === 'error') throw new DriverError('printer_error', this.#state.error?.message ?? 'the printer reports an error');
+  }
+
+  async startJob(req: StartJobRequest): Promise<void> {
+    if (!isValidJobId(req.jobId)) throw new DriverError('invalid_job_id', `job id must be a number below 2^31: ${req.jobId}`);
+    this.#assertReadyToStart();
+    await this.#uploader.ensureOnPrinter(req);
+    this.#assertReadyToStart(); // the state may have changed during a long upload
+    const sequenceId = this.#seq.next();
+    const cmd = projectFile({
+      sequenceId,
+      fileName: req.fileName,
+      plate: req.plate,
+      gcodePath: req.gcodePath,
+      md5: req.fileMd5,
+      jobId: req.jobId,
+      jobName: req.jobName,
+      bedLeveling: req.overrides.bedLeveling,
+      flowCalibration: req.overrides.flowCalibration,
+      timelapse: req.overrides.timelapse,
+      model: this.#model,
+    });
+    this.#plates.set(req.jobId, req.plate);
+    const waiting = this.#pending.wait({
+      sequenceId,
+      command: 'project_file',
+      // A success ack is not enough: the printer must show the job (state or subtask_id echo).
+      ackConfirms: false,
+      confirmedBy: (r) => (isActiveGcodeState(r.gcodeState) ? true : jobIdOf(r) === req.jobId),
+      refusedBy: (r) =>
+        formatPrintError(r.printError) === BUSY_PRINT_ERROR ? new DriverError('printer_busy', 'the printer refused the job: device is busy') : null,
+      timeoutMs: this.#o.startConfirmTimeoutMs,
+      onTimeout: () => new StartNotConfirmedError(),
+    });
+    this.#log('job.start_sent', `project_file sent for job ${req.jobId}`, { jobId: req.jobId, fileName: req.fileName, plate: req.plate });
+    // Sent exactly once. If the publish errors, the command may still have landed: keep waiting for
+    // the confirmation (or StartNotConfirmedError) instead of failing fast or re-sending.
+    this.#mqtt.publish(cmd, 1).catch((err: Error) => this.#ctx.logger.warn({ err: err.message }, 'bambu project_file publish error'));
+    await waiting;
+    this.#log('job.started', `the printer started job ${req.jobId}`, { jobId: req.jobId });
+  }
+}
+
+export function createBambuDriver(ctx: DriverContext, options?: BambuDriverOptions): BambuDriver {
+  return new BambuDriver(ctx, options);
+}
