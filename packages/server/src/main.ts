@@ -16,6 +16,11 @@ import { printerRoutes } from './http/routes/printers.ts';
 import { wsHub } from './http/ws-hub.ts';
 import { registerBuiltinDrivers } from './printers/builtin-drivers.ts';
 import { Fleet } from './printers/fleet.ts';
+import { FileLibrary } from './library/file-library.ts';
+import { fileRoutes, octoprintCompatRoutes } from './library/routes.ts';
+import { queueInfoProvider } from './queue/printer-info.ts';
+import { QueueService } from './queue/queue-service.ts';
+import { queueRoutes } from './queue/routes.ts';
 import { presentPrinter, presentState } from './printers/presenter.ts';
 import { CapabilityRegistry } from './registry/capabilities.ts';
 import { openStorage } from './storage/db.ts';
@@ -47,6 +52,8 @@ export interface RunningServer {
   auth: AuthService;
   eventLog: EventLog;
   broker: AgentBroker;
+  library: FileLibrary;
+  queue: QueueService;
   close(): Promise<void>;
 }
 
@@ -84,9 +91,29 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     closers.push(() => fleet.stop());
     if (demo) logger.info({ printers: fleet.list().length }, 'demo fleet of simulated printers added');
 
-    const queueInfo = undefined;
+    const library = new FileLibrary({
+      db: storage.db,
+      dataDir: config.dataDir,
+      bus,
+      clock,
+      logger: logger.child({ part: 'library' }),
+      limits: { maxUploadBytes: config.maxUploadBytes, maxZipEntryBytes: config.maxZipEntryBytes, maxZipRatio: config.maxZipRatio },
+    });
+    const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
+    await queue.start();
+    closers.push(() => queue.stop());
+    const queueInfo = queueInfoProvider(queue);
+    const isBusyWithQueueJob = (printerId: string) => queue.queueItemIdFor(printerId) !== null;
+
     const routes: RouteModule[] = [
-      { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo } },
+      { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
+      { prefix: '/api/v1', plugin: fileRoutes, opts: { library } },
+      { prefix: '/api/v1', plugin: queueRoutes, opts: { queue } },
+      {
+        prefix: '',
+        plugin: octoprintCompatRoutes,
+        opts: { library, onPrintRequested: async (fileId: string) => void (await queue.onPrintRequested(fileId)) },
+      },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       {
         prefix: '/api/v1',
@@ -96,6 +123,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
           logger,
           snapshot: async () => ({
             printers: fleet.list().map((p) => presentPrinter(p, fleet.publicConnection(p.summary.id), queueInfo)),
+            queue: queue.getQueue(),
           }),
           present: (event: { type: string; data: any }) =>
             event.type === 'printer.state'
@@ -147,6 +175,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       auth,
       eventLog,
       broker,
+      library,
+      queue,
       close: () => (closed ??= closeAll()),
     };
   } catch (err) {
