@@ -1,4 +1,7 @@
 import type { CapabilityRegistry } from '../registry/capabilities.ts';
+import { registerBambu } from './bambu/index.ts';
 
 /** Registers the printer drivers that ship with the server, through the same registry a plugin uses. */
-export function registerBuiltinDrivers(_registry: CapabilityRegistry): void {}
+export function registerBuiltinDrivers(registry: CapabilityRegistry): void {
+  registerBambu(registry);
+}
