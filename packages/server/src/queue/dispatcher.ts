@@ -126,7 +126,13 @@ export class Dispatcher {
 
   track<T>(p: Promise<T>): Promise<T> {
     this.#pending.add(p);
-    void p.finally(() => this.#pending.delete(p)).catch(() => undefined);
+    // Whatever it changed (a job ended, a flag cleared) may open a gate: decide again afterwards.
+    void p
+      .finally(() => {
+        this.#pending.delete(p);
+        this.requestRound();
+      })
+      .catch(() => undefined);
     return p;
   }
 
@@ -347,6 +353,8 @@ export class Dispatcher {
       { itemId: job.queueItemId },
     );
     if (!outcome) return false;
+    // The hold only bridges the time after a start; once the job has ended it has no purpose.
+    this.runtime(job.printerId).holdUntil = null;
     const fileName = this.#fileNameOf(job.queueItemId);
     const base = { printerId: job.printerId, queueItemId: job.queueItemId, jobId: job.jobId, fileName };
     if (to === 'finished') bus.emit('job.finished', base);
