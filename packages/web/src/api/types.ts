@@ -1,0 +1,157 @@
+/** Shapes of the public API (docs/api.md) plus the extra fields the server may add. */
+
+export type PrinterStatus =
+  | 'offline'
+  | 'connecting'
+  | 'unknown'
+  | 'idle'
+  | 'preparing'
+  | 'printing'
+  | 'paused'
+  | 'finished'
+  | 'error';
+
+export interface Temperature {
+  actual: number;
+  target: number;
+}
+
+export interface PrinterError {
+  code: string;
+  message: string;
+  url?: string;
+}
+
+/** Times may arrive as ISO strings (API) or ms epochs (raw driver state); see util/time.ts. */
+export type TimeValue = string | number | null | undefined;
+
+export interface PrinterState {
+  status: PrinterStatus;
+  stale?: boolean;
+  progress: number | null;
+  remainingSeconds: number | null;
+  layer: { current: number; total: number } | null;
+  temperatures: Record<string, Temperature | undefined>;
+  job: { queueItemId?: string | null; fileName: string | null; plate: number | null; jobId?: string | null } | null;
+  error: PrinterError | null;
+  cooldownUntil?: TimeValue;
+  gate?: { open: boolean; reason: string | null } | null;
+  stage?: string | null;
+  connectionNote?: string | null;
+  lastJob?: { outcome: string; at: TimeValue } | null;
+  updatedAt?: TimeValue;
+}
+
+export interface PrinterSettings {
+  swapCooldownSeconds: number;
+  requirePlateClear: boolean;
+  nozzleDiameter: number | null;
+  [key: string]: unknown;
+}
+
+export interface Printer {
+  id: string;
+  name: string;
+  driver: string;
+  model: string | null;
+  enabled: boolean;
+  settings?: PrinterSettings;
+  state: PrinterState;
+}
+
+export interface Filament {
+  type: string;
+  color: string;
+  grams: number | null;
+}
+
+export interface Plate {
+  index: number;
+  estimatedSeconds: number | null;
+  weightGrams: number | null;
+  filaments: Filament[];
+  thumbnailUrl: string | null;
+}
+
+export interface FileRecord {
+  id: string;
+  name: string;
+  size: number;
+  uploadedAt: string;
+  printerModel: string | null;
+  nozzleDiameter: number | null;
+  plates: Plate[];
+}
+
+export type QueueStatus = 'waiting' | 'printing' | 'done' | 'failed' | 'cancelled';
+
+export interface Overrides {
+  bedLeveling: boolean;
+  flowCalibration: boolean;
+  timelapse: boolean;
+}
+
+export interface QueueItem {
+  id: string;
+  fileId: string;
+  fileName: string;
+  plate: number;
+  copies: number;
+  copiesDone: number;
+  status: QueueStatus;
+  position: number;
+  overrides: Overrides;
+  printerIds: string[];
+  estimatedSeconds: number | null;
+  thumbnailUrl: string | null;
+  currentPrinterId: string | null;
+  lastError: string | null;
+  estimatedStartAt?: string | null;
+  estimatedFinishAt?: string | null;
+}
+
+export interface QueueView {
+  running: boolean;
+  items: QueueItem[];
+  remainingSeconds: number;
+  finishAt: string | null;
+}
+
+export interface Tokens {
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+export type Role = 'admin' | 'operator' | 'viewer';
+
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  createdAt?: string;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: Role;
+  createdAt?: string;
+  key?: string;
+}
+
+/** A realtime message from /api/v1/ws. */
+export interface LiveEvent {
+  type: string;
+  data: Record<string, unknown>;
+  at: string;
+}
+
+/** A row of the event log (GET /api/v1/events). */
+export interface LoggedEvent {
+  id: string | number;
+  type: string;
+  printerId: string | null;
+  data: Record<string, unknown>;
+  at: string;
+}
