@@ -28,19 +28,27 @@ describe('bambu driver: connection (real TLS MQTT against the simulator)', () =>
 
   it('wrong access code: stops retrying and says so', async () => {
     rig = await startRig({ connection: { accessCode: '00000000' }, driver: { timing: { reconnectBaseMs: 20 } } });
-    const s = await waitFor(() => rig!.driver.getState().connectionNote === NOTE_WRONG_ACCESS_CODE && rig!.driver.getState(), 'note');
+    const s = await waitFor(
+      () => rig!.driver.getState().connectionNote === NOTE_WRONG_ACCESS_CODE && rig!.driver.getState(),
+      'note',
+    );
     expect(s.status).toBe('offline');
     expect(s.error?.code).toBe('wrong_access_code');
     await new Promise((r) => setTimeout(r, 400));
     expect(rig.logs.filter((l) => l.kind === 'mqtt.backoff')).toHaveLength(0);
-    const attempts = rig.states.filter((x, i) => x.status === 'connecting' && rig!.states[i - 1]?.status !== 'connecting');
+    const attempts = rig.states.filter(
+      (x, i) => x.status === 'connecting' && rig!.states[i - 1]?.status !== 'connecting',
+    );
     expect(attempts).toHaveLength(1);
     expect(rig.driver.getState().status).toBe('offline');
   });
 
   it('refuses a certificate whose CN is not the configured serial (CA trusted)', async () => {
     rig = await startRig({ connection: { serial: 'WRONGSERIAL0001' }, driver: { timing: { reconnectBaseMs: 5_000 } } });
-    const s = await waitFor(() => rig!.driver.getState().error?.code === 'tls_certificate' && rig!.driver.getState(), 'cert error');
+    const s = await waitFor(
+      () => rig!.driver.getState().error?.code === 'tls_certificate' && rig!.driver.getState(),
+      'cert error',
+    );
     expect(s.connectionNote).toMatch(/WRONGSERIAL0001/);
     expect(rig.states.some((x) => x.status === 'unknown' || x.status === 'idle')).toBe(false);
     expect(rig.logs.some((l) => l.kind === 'mqtt.connected')).toBe(false);
@@ -51,13 +59,16 @@ describe('bambu driver: connection (real TLS MQTT against the simulator)', () =>
       connection: { serial: 'WRONGSERIAL0001', insecureTls: true, caCertPem: undefined },
       driver: { timing: { noReportNoteMs: 150 } },
     });
-    const s = await waitFor(() => rig!.driver.getState().connectionNote === NOTE_NO_REPORTS && rig!.driver.getState(), 'note');
+    const s = await waitFor(
+      () => rig!.driver.getState().connectionNote === NOTE_NO_REPORTS && rig!.driver.getState(),
+      'note',
+    );
     expect(s.status).toBe('unknown');
     expect(rig.logs.some((l) => l.kind === 'mqtt.connected')).toBe(true);
   });
 
   it('reconnects with backoff and a fresh client id after dropConnections', async () => {
-    rig = await startRig({ driver: { timing: { reconnectBaseMs: 100 } }, random: undefined } as any);
+    rig = await startRig({ driver: { timing: { reconnectBaseMs: 100 } } });
     await waitForStatus(rig, 'idle');
     const before = rig.states.length;
     rig.sim.dropConnections();

@@ -22,13 +22,15 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(opts: {
-  sim?: BambuSimOptions;
-  driver?: BambuDriverOptions;
-  connection?: Record<string, unknown>;
-  clock?: Clock;
-  model?: string | null;
-} = {}): Promise<Rig> {
+export async function startRig(
+  opts: {
+    sim?: BambuSimOptions;
+    driver?: BambuDriverOptions;
+    connection?: Record<string, unknown>;
+    clock?: Clock;
+    model?: string | null;
+  } = {},
+): Promise<Rig> {
   const sim = new BambuSimulator({ reportIntervalMs: 100, timeScale: 10, ...opts.sim });
   await sim.start();
   const states: PrinterState[] = [];
@@ -88,7 +90,11 @@ export const waitForStatus = (rig: Rig, status: PrinterState['status'], timeoutM
   waitFor(() => rig.driver.getState().status === status && rig.driver.getState(), `status ${status}`, timeoutMs);
 
 /** A copy of the real A1 mini .gcode.3mf under a chosen name, with its request. */
-export function jobRequest(rig: Rig, jobId: string, fileName = 'cube.gcode.3mf'): StartJobRequest & { progress: number[] } {
+export function jobRequest(
+  rig: Rig,
+  jobId: string,
+  fileName = 'cube.gcode.3mf',
+): StartJobRequest & { progress: number[] } {
   const localPath = join(rig.dataDir, `local-${fileName}`);
   copyFileSync(FIXTURE_3MF, localPath);
   const progress: number[] = [];

@@ -8,7 +8,13 @@ import {
   formatHmsCode,
   formatPrintError,
 } from '../../src/printers/bambu/errors.ts';
-import { classifyMessage, mergeReport, parsePayload, readReport, type JsonObject } from '../../src/printers/bambu/report.ts';
+import {
+  classifyMessage,
+  mergeReport,
+  parsePayload,
+  readReport,
+  type JsonObject,
+} from '../../src/printers/bambu/report.ts';
 import { buildState, type DriverView, nextLastJob } from '../../src/printers/bambu/state-map.ts';
 
 const FIX = '/work/shared/fixtures/bambu';
@@ -65,7 +71,13 @@ describe('report merge (real fixtures)', () => {
   });
 
   it('replaces hms whole and merges nested objects key by key', () => {
-    const base = { hms: [{ attr: 1, code: 2 }, { attr: 3, code: 4 }], ams: { tray_now: '1', ams: [{ id: '0' }] } };
+    const base = {
+      hms: [
+        { attr: 1, code: 2 },
+        { attr: 3, code: 4 },
+      ],
+      ams: { tray_now: '1', ams: [{ id: '0' }] },
+    };
     const merged = mergeReport(base, { hms: [{ attr: 5, code: 6 }], ams: { ams: [{ id: '1' }] } });
     expect(merged.hms).toEqual([{ attr: 5, code: 6 }]);
     expect(merged.ams).toEqual({ tray_now: '1', ams: [{ id: '1' }] });
@@ -123,7 +135,15 @@ describe('state mapping', () => {
 
   it('running report: job, progress, minutes → seconds, stage; unknown until full; stale', () => {
     const base = readReport(fullA1().print as JsonObject);
-    const running = { ...base, gcodeState: 'RUNNING', stgCur: 2, subtaskId: '77', subtaskName: 'cube', percent: 40, remainingMinutes: 12 };
+    const running = {
+      ...base,
+      gcodeState: 'RUNNING',
+      stgCur: 2,
+      subtaskId: '77',
+      subtaskName: 'cube',
+      percent: 40,
+      remainingMinutes: 12,
+    };
     const s = buildState(view({ report: running, platesByJobId: new Map([['77', 2]]) }));
     expect(s).toMatchObject({ status: 'printing', progress: 40, remainingSeconds: 720, stage: 'Heatbed preheating' });
     expect(s.job).toEqual({ jobId: '77', fileName: 'cube', plate: 2 });
@@ -155,7 +175,9 @@ describe('errors', () => {
     expect(faultFromReport(83935249, [], 'FINISH')).toBeNull(); // 0500_C011 advisory at FINISH
     expect(faultFromReport(83935249, [], 'RUNNING')?.code).toBe('0500_C011');
     expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0004_0001 }], 'RUNNING')).toBeNull(); // info
-    expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0002_0001 }], 'IDLE')?.code).toBe('HMS_0700_2000_0002_0001');
+    expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0002_0001 }], 'IDLE')?.code).toBe(
+      'HMS_0700_2000_0002_0001',
+    );
     const verify = faultFromReport(0, [{ attr: 0x0500_0500, code: 0x0001_0007 }], 'IDLE');
     expect(verify?.message).toMatch(/LAN Only.*Developer Mode/);
   });

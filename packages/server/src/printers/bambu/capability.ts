@@ -41,7 +41,10 @@ export interface SimulatedBambuConnection {
 }
 
 function parseSimConnection(input: unknown): SimulatedBambuConnection {
-  const c = (typeof input === 'object' && input !== null && !Array.isArray(input) ? input : {}) as Record<string, unknown>;
+  const c = (typeof input === 'object' && input !== null && !Array.isArray(input) ? input : {}) as Record<
+    string,
+    unknown
+  >;
   const out: SimulatedBambuConnection = {};
   const model = simModel(c.model, 'connection.model');
   if (model) out.model = model;
@@ -52,7 +55,8 @@ function parseSimConnection(input: unknown): SimulatedBambuConnection {
   for (const key of ['serial', 'accessCode'] as const) {
     const v = c[key];
     if (v === undefined || v === null || v === '') continue;
-    if (typeof v !== 'string' || !/^[A-Za-z0-9]+$/.test(v)) throw new ValidationError(`connection.${key}`, 'letters and digits only');
+    if (typeof v !== 'string' || !/^[A-Za-z0-9]+$/.test(v))
+      throw new ValidationError(`connection.${key}`, 'letters and digits only');
     out[key] = v;
   }
   return out;
@@ -116,21 +120,23 @@ class SimulatedBambuDriver implements PrinterDriver {
   }
 
   getState() {
-    return this.#driver?.getState() ?? {
-      status: 'offline' as const,
-      fullStatus: false,
-      stale: false,
-      progress: null,
-      remainingSeconds: null,
-      layer: null,
-      temperatures: {},
-      job: null,
-      error: null,
-      stage: null,
-      lastJob: null,
-      connectionNote: null,
-      updatedAt: null,
-    };
+    return (
+      this.#driver?.getState() ?? {
+        status: 'offline' as const,
+        fullStatus: false,
+        stale: false,
+        progress: null,
+        remainingSeconds: null,
+        layer: null,
+        temperatures: {},
+        job: null,
+        error: null,
+        stage: null,
+        lastJob: null,
+        connectionNote: null,
+        updatedAt: null,
+      }
+    );
   }
 
   startJob: PrinterDriver['startJob'] = (req) => this.#real().startJob(req);

@@ -123,7 +123,9 @@ export function projectFile(o: ProjectFileOptions): BambuCommand {
       // `use_ams` must be a bool (H2D Pro reads an int as a nozzle index; no-AMS P1 rejects true).
       use_ams: useAms,
       ams_mapping: useAms ? mapping : [],
-      ams_mapping2: useAms ? mapping.map((slot) => (slot >= 0 ? { ams_id: slot >> 2, slot_id: slot & 3 } : { ams_id: 255, slot_id: 0 })) : [],
+      ams_mapping2: useAms
+        ? mapping.map((slot) => (slot >= 0 ? { ams_id: slot >> 2, slot_id: slot & 3 } : { ams_id: 255, slot_id: 0 }))
+        : [],
       cfg: '0',
     },
   };

@@ -3,7 +3,13 @@
  * Pure decisions live in report.ts / state-map.ts / errors.ts / commands.ts; this file wires them
  * to the sockets and the injected clock.
  */
-import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest, StartNotConfirmedError } from '../driver.ts';
+import {
+  DriverError,
+  type DriverContext,
+  type PrinterDriver,
+  type StartJobRequest,
+  StartNotConfirmedError,
+} from '../driver.ts';
 import type { PrinterError, PrinterState } from '../model.ts';
 import { grabCameraFrame } from './camera.ts';
 import {
@@ -22,7 +28,15 @@ import { BUSY_PRINT_ERROR, formatPrintError, isVerifyFailedReason, verifyFailedE
 import { FileUploader } from './file-uploader.ts';
 import { defaultLinkTiming, type LinkTiming, MqttConnection } from './mqtt-connection.ts';
 import { PendingCommands, type PendingSpec } from './pending-commands.ts';
-import { type BambuReport, classifyMessage, type JsonObject, mergeReport, parsePayload, productNameFromVersion, readReport } from './report.ts';
+import {
+  type BambuReport,
+  classifyMessage,
+  type JsonObject,
+  mergeReport,
+  parsePayload,
+  productNameFromVersion,
+  readReport,
+} from './report.ts';
 import { buildState, isActiveGcodeState, jobIdOf, type LinkStatus, nextLastJob } from './state-map.ts';
 import { bambuTlsOptions, isCertificateError } from './tls.ts';
 import { JsonFileUploadStore, type UploadRecordStore } from './upload-records.ts';
@@ -42,7 +56,8 @@ export interface BambuDriverOptions {
 }
 
 export const NOTE_NO_REPORTS = 'connected but no reports: check the serial number';
-export const NOTE_WRONG_ACCESS_CODE = 'wrong access code: re-read it from the printer screen (it changes when LAN Only / Developer Mode is toggled)';
+export const NOTE_WRONG_ACCESS_CODE =
+  'wrong access code: re-read it from the printer screen (it changes when LAN Only / Developer Mode is toggled)';
 
 const READY_STATES = new Set(['IDLE', 'FINISH', 'FAILED']);
 
@@ -251,7 +266,10 @@ export class BambuDriver implements PrinterDriver {
     if (!this.#mqtt.connected) throw new DriverError('not_connected', 'the printer is not connected');
   }
 
-  async #send(cmd: BambuCommand, spec: Omit<PendingSpec, 'sequenceId' | 'command' | 'timeoutMs' | 'onTimeout'>): Promise<void> {
+  async #send(
+    cmd: BambuCommand,
+    spec: Omit<PendingSpec, 'sequenceId' | 'command' | 'timeoutMs' | 'onTimeout'>,
+  ): Promise<void> {
     this.#requireConnected();
     const sequenceId = String(cmd.body.sequence_id);
     const command = String(cmd.body.command);
@@ -269,11 +287,17 @@ export class BambuDriver implements PrinterDriver {
   }
 
   pause(): Promise<void> {
-    return this.#send(pausePrint(this.#seq.next()), { ackConfirms: true, confirmedBy: (r) => r.gcodeState === 'PAUSE' });
+    return this.#send(pausePrint(this.#seq.next()), {
+      ackConfirms: true,
+      confirmedBy: (r) => r.gcodeState === 'PAUSE',
+    });
   }
 
   resume(): Promise<void> {
-    return this.#send(resumePrint(this.#seq.next()), { ackConfirms: true, confirmedBy: (r) => r.gcodeState === 'RUNNING' });
+    return this.#send(resumePrint(this.#seq.next()), {
+      ackConfirms: true,
+      confirmedBy: (r) => r.gcodeState === 'RUNNING',
+    });
   }
 
   cancel(): Promise<void> {
@@ -300,7 +324,12 @@ export class BambuDriver implements PrinterDriver {
     if (this.#model && /^X1/i.test(this.#model.trim())) return null;
     try {
       return await grabCameraFrame(
-        { host: this.#conn.host, port: this.#conn.cameraPort, accessCode: this.#conn.accessCode, tls: bambuTlsOptions(this.#conn) },
+        {
+          host: this.#conn.host,
+          port: this.#conn.cameraPort,
+          accessCode: this.#conn.accessCode,
+          tls: bambuTlsOptions(this.#conn),
+        },
         this.#ctx.clock,
         this.#o.cameraTimeoutMs,
       );
@@ -312,17 +341,20 @@ export class BambuDriver implements PrinterDriver {
   #assertReadyToStart(): void {
     this.#requireConnected();
     const r = this.#report;
-    if (!this.#fullStatus || this.#stale || !r) throw new DriverError('not_ready', 'the printer state is not known yet');
+    if (!this.#fullStatus || this.#stale || !r)
+      throw new DriverError('not_ready', 'the printer state is not known yet');
     if (this.#verifyFailed) throw new DriverError('verify_failed', verifyFailedError().message);
     // Never send project_file to a busy printer: an A1 mini cancels its running job (pitfall 6).
     if (!r.gcodeState || !READY_STATES.has(r.gcodeState)) {
       throw new DriverError('printer_busy', `the printer is busy (${r.gcodeState ?? 'unknown state'})`);
     }
-    if (this.#state.status === 'error') throw new DriverError('printer_error', this.#state.error?.message ?? 'the printer reports an error');
+    if (this.#state.status === 'error')
+      throw new DriverError('printer_error', this.#state.error?.message ?? 'the printer reports an error');
   }
 
   async startJob(req: StartJobRequest): Promise<void> {
-    if (!isValidJobId(req.jobId)) throw new DriverError('invalid_job_id', `job id must be a number below 2^31: ${req.jobId}`);
+    if (!isValidJobId(req.jobId))
+      throw new DriverError('invalid_job_id', `job id must be a number below 2^31: ${req.jobId}`);
     this.#assertReadyToStart();
     await this.#uploader.ensureOnPrinter(req);
     this.#assertReadyToStart(); // the state may have changed during a long upload
@@ -348,14 +380,22 @@ export class BambuDriver implements PrinterDriver {
       ackConfirms: false,
       confirmedBy: (r) => (isActiveGcodeState(r.gcodeState) ? true : jobIdOf(r) === req.jobId),
       refusedBy: (r) =>
-        formatPrintError(r.printError) === BUSY_PRINT_ERROR ? new DriverError('printer_busy', 'the printer refused the job: device is busy') : null,
+        formatPrintError(r.printError) === BUSY_PRINT_ERROR
+          ? new DriverError('printer_busy', 'the printer refused the job: device is busy')
+          : null,
       timeoutMs: this.#o.startConfirmTimeoutMs,
       onTimeout: () => new StartNotConfirmedError(),
     });
-    this.#log('job.start_sent', `project_file sent for job ${req.jobId}`, { jobId: req.jobId, fileName: req.fileName, plate: req.plate });
+    this.#log('job.start_sent', `project_file sent for job ${req.jobId}`, {
+      jobId: req.jobId,
+      fileName: req.fileName,
+      plate: req.plate,
+    });
     // Sent exactly once. If the publish errors, the command may still have landed: keep waiting for
     // the confirmation (or StartNotConfirmedError) instead of failing fast or re-sending.
-    this.#mqtt.publish(cmd, 1).catch((err: Error) => this.#ctx.logger.warn({ err: err.message }, 'bambu project_file publish error'));
+    this.#mqtt
+      .publish(cmd, 1)
+      .catch((err: Error) => this.#ctx.logger.warn({ err: err.message }, 'bambu project_file publish error'));
     await waiting;
     this.#log('job.started', `the printer started job ${req.jobId}`, { jobId: req.jobId });
   }

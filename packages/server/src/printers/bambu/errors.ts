@@ -58,14 +58,14 @@ const HMS_TEXT: Record<string, Text> = {
   '0700_2000_0002_0001': { en: 'AMS A slot 1 has run out of filament', zh: 'AMS A 槽位 1 耗材已用完' },
 };
 
-/** Fallback text by HMS module byte (attr >> 24). */
-const HMS_MODULE_TEXT: Record<number, Text> = {
-  0x03: { en: 'Motion controller alarm', zh: '运动控制器告警' },
-  0x05: { en: 'Mainboard alarm', zh: '主板告警' },
-  0x07: { en: 'AMS alarm', zh: 'AMS 告警' },
-  0x08: { en: 'Toolhead alarm', zh: '工具头告警' },
-  0x0c: { en: 'Camera / AI monitoring alarm', zh: '摄像头 / AI 监测告警' },
-  0x12: { en: 'AMS Lite alarm', zh: 'AMS Lite 告警' },
+/** Fallback text by HMS module byte (attr >> 24, the first two hex digits). */
+const HMS_MODULE_TEXT: Record<string, Text> = {
+  '03': { en: 'Motion controller alarm', zh: '运动控制器告警' },
+  '05': { en: 'Mainboard alarm', zh: '主板告警' },
+  '07': { en: 'AMS alarm', zh: 'AMS 告警' },
+  '08': { en: 'Toolhead alarm', zh: '工具头告警' },
+  '0C': { en: 'Camera / AI monitoring alarm', zh: '摄像头 / AI 监测告警' },
+  '12': { en: 'AMS Lite alarm', zh: 'AMS Lite 告警' },
 };
 
 const bilingual = (t: Text) => `${t.en} / ${t.zh}`;
@@ -79,7 +79,7 @@ export function describePrintError(value: number): PrinterError {
 export function describeHms(entry: HmsEntry): PrinterError {
   const full = formatHmsCode(entry);
   const text = HMS_TEXT[full] ??
-    HMS_MODULE_TEXT[(entry.attr >>> 24) & 0xff] ?? { en: `Printer alarm ${full}`, zh: `打印机告警 ${full}` };
+    HMS_MODULE_TEXT[full.slice(0, 2)] ?? { en: `Printer alarm ${full}`, zh: `打印机告警 ${full}` };
   return { code: `HMS_${full}`, message: bilingual(text), url: `${WIKI}/${full}` };
 }
 

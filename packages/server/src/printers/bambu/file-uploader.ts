@@ -59,7 +59,12 @@ export class FileUploader {
     }
   }
 
-  async #upload(client: Parameters<Parameters<typeof withFtps>[3]>[0], req: StartJobRequest, name: string, clear: boolean) {
+  async #upload(
+    client: Parameters<Parameters<typeof withFtps>[3]>[0],
+    req: StartJobRequest,
+    name: string,
+    clear: boolean,
+  ) {
     const total = req.fileSize;
     let nextReport = 0;
     this.#o.log('upload.started', `uploading ${name} (${total} bytes)${clear ? ' with a clear data channel' : ''}`, {
@@ -83,7 +88,12 @@ export class FileUploader {
       throw new DriverError('file_changed', `the file on disk does not match its recorded MD5 (${name})`);
     }
     req.onUploadProgress?.(total, total);
-    await this.#o.store.put({ fileName: name, size: total, md5: sentMd5, uploadedAt: new Date(this.#o.clock.now()).toISOString() });
+    await this.#o.store.put({
+      fileName: name,
+      size: total,
+      md5: sentMd5,
+      uploadedAt: new Date(this.#o.clock.now()).toISOString(),
+    });
     this.#o.log('upload.done', `${name} uploaded and verified (SIZE ${total})`, { fileName: name, size: total });
   }
 
@@ -95,7 +105,9 @@ export class FileUploader {
   async #afterHang(req: StartJobRequest, name: string): Promise<UploadOutcome> {
     const { store, target, clock } = this.#o;
     await store.setClearDataChannel(true);
-    this.#o.log('upload.prot_c', `no 226 from the printer for ${name}; using PROT C for this printer from now on`, { fileName: name });
+    this.#o.log('upload.prot_c', `no 226 from the printer for ${name}; using PROT C for this printer from now on`, {
+      fileName: name,
+    });
     const deadline = uploadDeadlineMs(req.fileSize, this.#o.floorMs, this.#o.minBytesPerSecond);
     try {
       return await withFtps<UploadOutcome>(target, clock, deadline, async (client) => {

@@ -131,6 +131,7 @@ export async function uploadOnce(client: Client, o: UploadOnceOptions): Promise<
     client.trackProgress();
   }
   const size = await remoteSize(client, o.remoteName);
-  if (size !== o.size) throw new Error(`upload verification failed: printer reports ${size ?? 'no file'}, expected ${o.size} bytes`);
+  if (size !== o.size)
+    throw new Error(`upload verification failed: printer reports ${size ?? 'no file'}, expected ${o.size} bytes`);
   return hash.digest('hex').toUpperCase();
 }

@@ -63,7 +63,10 @@ export class PendingCommands {
           this.onVerifyFailed();
           this.#settle(p, new DriverError('verify_failed', VERIFY_FAILED_MESSAGE));
         } else {
-          this.#settle(p, new DriverError('command_refused', `the printer refused ${p.command}: ${ack.reason || 'failed'}`));
+          this.#settle(
+            p,
+            new DriverError('command_refused', `the printer refused ${p.command}: ${ack.reason || 'failed'}`),
+          );
         }
       } else if (ack.result === 'success' && p.ackConfirms) {
         this.#settle(p, null);

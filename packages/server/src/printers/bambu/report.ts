@@ -149,7 +149,14 @@ export function readReport(print: JsonObject): BambuReport {
 /** What one incoming message is, after parsing. */
 export type ReportMessage =
   | { kind: 'status'; full: boolean; print: JsonObject }
-  | { kind: 'ack'; command: string; sequenceId: string | null; result: string | null; reason: string | null; print: JsonObject }
+  | {
+      kind: 'ack';
+      command: string;
+      sequenceId: string | null;
+      result: string | null;
+      reason: string | null;
+      print: JsonObject;
+    }
   | { kind: 'info'; info: JsonObject }
   | { kind: 'other' };
 
