@@ -160,7 +160,9 @@ export class FileLibrary implements LibraryView {
     }
     const column = sortColumns[q.sort ?? 'uploadedAt'] ?? 'uploaded_at';
     const order = q.order ?? (q.sort && q.sort !== 'uploadedAt' ? 'asc' : 'desc');
-    const rows = await query.orderBy(column, order).orderBy('id', order).execute();
+    // Names sort as people read them (case-insensitive), on SQLite and PostgreSQL alike.
+    const sortKey = column === 'name' ? sql`lower(name)` : sql.ref(column);
+    const rows = await query.orderBy(sortKey, order).orderBy('id', order).execute();
     return rows.map(toRecord);
   }
 
