@@ -60,6 +60,26 @@ describe('configuration', () => {
     expect(r.stderr).toMatch(/^realworldclaw: RWC_PORT must be a whole number/);
   });
 
+  it('shuts down cleanly on SIGTERM with exit 0', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const child = spawn(process.execPath, ['--import', 'tsx', cli], {
+      env: { PATH: process.env.PATH, RWC_DEMO: '0', RWC_LOG_LEVEL: 'silent', RWC_PORT: String(port), RWC_HOST: '127.0.0.1', RWC_MQTT_PORT: '0', RWC_DATA_DIR: tempDir() },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    let healthy = false;
+    for (let i = 0; i < 200 && !healthy; i++) {
+      healthy = await fetch(`http://127.0.0.1:${port}/api/v1/health`).then((r) => r.ok, () => false);
+      if (!healthy) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(healthy).toBe(true);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
   it('the server exits 1 with one clear line when its port is taken', async () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
