@@ -6,6 +6,7 @@
  * - `hang`: the file is written completely but `226` never comes while the data channel is TLS;
  *   after `PROT C` (clear data channel, control still TLS) uploads complete normally.
  */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import ftpSrvPkg from 'ftp-srv';
 
@@ -23,6 +24,11 @@ export interface FtpsOptions {
   root: string;
   key: string;
   cert: string;
+  /**
+   * Like vsFTPd's `require_ssl_reuse`: a TLS data connection that does not resume the control
+   * session gets `522 SSL connection failed: session reuse required` (§1.11). Default true.
+   */
+  requireSessionReuse?: boolean;
   /** Throughput of the data channel in `slow` mode, bytes per real second. Default 64 KiB/s. */
   slowBytesPerSecond?: number;
 }
@@ -69,6 +75,8 @@ class StorageWriteStream extends Writable {
   }
 }
 
+const DATA_COMMANDS = new Set(['STOR', 'APPE', 'RETR', 'LIST', 'NLST', 'MLSD', 'STOU']);
+
 export class PrinterFtps {
   mode: FtpsMode = 'normal';
   #server: InstanceType<typeof FtpSrv> | null = null;
@@ -83,7 +91,15 @@ export class PrinterFtps {
     const before = new Map(['SIGTERM', 'SIGINT', 'SIGQUIT'].map((s) => [s, process.listeners(s as NodeJS.Signals)]));
     const server = new FtpSrv({
       url: `ftps://${o.host}:${o.port}`,
-      tls: { key: o.key, cert: o.cert, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as any,
+      // ftp-srv makes a new TLS server per PASV; shared ticket keys let the data channel resume
+      // the control channel's session, which vsFTPd on the printers insists on.
+      tls: {
+        key: o.key,
+        cert: o.cert,
+        minVersion: 'TLSv1.2',
+        maxVersion: 'TLSv1.2',
+        ticketKeys: randomBytes(48),
+      } as any,
       pasv_url: o.host,
       // 0..0: every passive listener binds port 0, i.e. an OS-chosen free port on `host`.
       pasv_min: 0,
@@ -117,8 +133,12 @@ export class PrinterFtps {
     Object.defineProperty(connection, 'secure', { configurable: true, get: () => !clearData, set: noop });
     const commands = connection.commands;
     const original = commands.handle.bind(commands);
-    commands.handle = (raw: any) => {
+    commands.handle = async (raw: any) => {
       const cmd = typeof raw === 'string' ? commands.parse(raw) : raw;
+      if (DATA_COMMANDS.has(cmd.directive) && connection.authenticated && !(await this.#dataSessionOk(connection))) {
+        connection.connector?.end?.();
+        return connection.reply(522, 'SSL connection failed: session reuse required');
+      }
       if (cmd.directive === 'PROT' && connection.authenticated) {
         const level = String(cmd.arg ?? '').toUpperCase();
         if (level === 'C' || level === 'P') {
@@ -129,6 +149,20 @@ export class PrinterFtps {
       return original(cmd);
     };
     connection.protectedData = () => !clearData;
+  }
+
+  /** False when a TLS data connection came up without resuming the control session. */
+  async #dataSessionOk(connection: any): Promise<boolean> {
+    const connector = connection.connector;
+    if (this.#opts.requireSessionReuse === false || !connection.protectedData() || connector?.type !== 'passive') {
+      return true;
+    }
+    try {
+      const socket = await connector.waitForConnection();
+      return typeof socket.isSessionReused !== 'function' || socket.isSessionReused();
+    } catch {
+      return true; // no data connection: let ftp-srv answer as usual
+    }
   }
 
   #fileSystem(connection: any): InstanceType<typeof FileSystem> {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { Client, type FTPContext } from 'basic-ftp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BambuSimulator, ERR } from '../../src/bambu/index.ts';
@@ -227,6 +228,28 @@ describe('Bambu simulator FTPS quirks', () => {
     expect(await clear.size('clear.gcode.3mf')).toBe(data.length);
     clear.close();
     sim.setFtpsMode('normal');
+  });
+
+  it('requires TLS session reuse on the data channel (522 otherwise), as vsFTPd on the printers', async () => {
+    const client = await ftpsClient(sim);
+    // basic-ftp 6.2.3 resumes the control session: listing works.
+    expect(Array.isArray(await client.list())).toBe(true);
+    // A client that opens a fresh TLS session for data is refused.
+    client.prepareTransfer = async (ftp: FTPContext) => {
+      const res = await ftp.request('PASV');
+      const m = /(\d+),(\d+)\)?\s*$/.exec(res.message)!;
+      const socket = tlsConnect({
+        host: sim.host,
+        port: Number(m[1]) * 256 + Number(m[2]),
+        ca: sim.caCertPem,
+        servername: sim.serial,
+      });
+      await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+      ftp.dataSocket = socket;
+      return res;
+    };
+    await expect(client.uploadFrom(Readable.from([Buffer.alloc(10)]), 'fresh.gcode.3mf')).rejects.toThrow(/522/);
+    client.close();
   });
 
   it('slow mode throttles but completes', async () => {
