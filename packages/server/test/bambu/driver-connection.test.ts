@@ -1,3 +1,4 @@
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DriverError } from '../../src/printers/driver.ts';
 import { NOTE_NO_REPORTS, NOTE_WRONG_ACCESS_CODE } from '../../src/printers/bambu/driver.ts';
@@ -146,5 +147,56 @@ describe('bambu driver: connection (real TLS MQTT against the simulator)', () =>
     expect(jpeg![1]).toBe(0xd8);
     expect(jpeg!.at(-2)).toBe(0xff);
     expect(jpeg!.at(-1)).toBe(0xd9);
+  });
+
+  it('snapshot is null for X1 (RTSPS camera not supported yet)', async () => {
+    rig = await startRig({ sim: { model: 'X1C' } });
+    expect(await rig.driver.snapshot()).toBeNull();
+  });
+
+  it('survives garbage, non-UTF-8 and odd-typed reports without dropping the connection', async () => {
+    rig = await startRig();
+    await waitForStatus(rig, 'idle');
+    const other = await mqtt.connectAsync({
+      host: rig.sim.host,
+      port: rig.sim.ports.mqtt,
+      protocol: 'mqtts',
+      username: 'bblp',
+      password: rig.sim.accessCode,
+      rejectUnauthorized: false,
+      reconnectPeriod: 0,
+    });
+    const topic = `device/${rig.sim.serial}/report`;
+    try {
+      await other.publishAsync(topic, Buffer.from([0xff, 0xfe, 0x00, 0x7b]));
+      await other.publishAsync(topic, '{"print":{"command":"push_status","msg":1,"hms":"nonsense","layer_num":{}}}');
+      await other.publishAsync(
+        topic,
+        Buffer.concat([
+          Buffer.from('{"print":{"command":"push_status","msg":1,"nozzle_temper":"201.5","subtask_name":"caf'),
+          Buffer.from([0xe9]),
+          Buffer.from('"}}'),
+        ]),
+      );
+      const s = await waitFor(
+        () => rig!.driver.getState().temperatures.nozzle?.actual === 201.5 && rig!.driver.getState(),
+        'nozzle',
+      );
+      expect(s.status).toBe('idle');
+      expect(rig.logs.some((l) => l.kind === 'mqtt.disconnected')).toBe(false);
+    } finally {
+      await other.endAsync();
+    }
+  });
+
+  it('asks for one pushall when RUNNING reports layers without a total (missed field)', async () => {
+    rig = await startRig();
+    await waitForStatus(rig, 'idle');
+    const before = commandsNamed(rig.sim, 'pushall').length;
+    rig.sim.setState({ gcode_state: 'RUNNING', layer_num: 3, total_layer_num: 0, subtask_id: '77' } as any);
+    await waitFor(() => commandsNamed(rig!.sim, 'pushall').length === before + 1, 'resync pushall');
+    rig.sim.setState({ layer_num: 4 } as any);
+    await waitFor(() => rig!.driver.getState().layer?.current === 4, 'layer 4');
+    expect(commandsNamed(rig.sim, 'pushall')).toHaveLength(before + 1);
   });
 });

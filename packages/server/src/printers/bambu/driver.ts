@@ -18,6 +18,7 @@ import {
   isValidJobId,
   pausePrint,
   projectFile,
+  pushAll,
   resumePrint,
   SequenceIds,
   stopPrint,
@@ -81,6 +82,8 @@ export class BambuDriver implements PrinterDriver {
   #updatedAt: number | null = null;
   #model: string | null;
   readonly #plates = new Map<string, number>();
+  /** Job for which a one-shot pushall was sent because total_layer_num was missing (pitfall 2). */
+  #layerResyncFor: string | null = null;
   #state: PrinterState;
   #stateKey = '';
 
@@ -204,6 +207,7 @@ export class BambuDriver implements PrinterDriver {
       const report = readReport(this.#base);
       this.#report = report;
       if (this.#fullStatus) this.#lastJob = nextLastJob(this.#lastJob, report, now);
+      this.#resyncMissingTotals(report);
       this.#emit();
       this.#pending.onReport(report);
     } else if (msg.kind === 'ack') {
@@ -215,6 +219,18 @@ export class BambuDriver implements PrinterDriver {
       if (product && !this.#model) this.#model = product.replace(/^Bambu Lab\s+/i, '');
       this.#emit();
     }
+  }
+
+  /**
+   * A field missed in the frame that switched to RUNNING (typically total_layer_num) is never
+   * re-sent until the next full push: ask once per job (pitfall 2; P1P lags if pushall is spammed).
+   */
+  #resyncMissingTotals(r: BambuReport): void {
+    if (r.gcodeState !== 'RUNNING' || (r.layerNum ?? 0) <= 0 || (r.totalLayerNum ?? 0) > 0) return;
+    const job = jobIdOf(r) ?? r.subtaskName ?? '';
+    if (this.#layerResyncFor === job) return;
+    this.#layerResyncFor = job;
+    this.#mqtt.publish(pushAll(this.#seq.next()), 0).catch(() => {});
   }
 
   #setVerifyFailed(): void {
