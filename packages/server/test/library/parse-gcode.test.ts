@@ -174,7 +174,7 @@ describe('.bgcode', () => {
   }
   const u16 = (...v: number[]) => {
     const b = Buffer.alloc(v.length * 2);
-    v.forEach((x, i) => b.writeUInt16LE(x, i * 2));
+    for (const [i, x] of v.entries()) b.writeUInt16LE(x, i * 2);
     return b;
   };
 

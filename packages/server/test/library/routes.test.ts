@@ -65,7 +65,7 @@ function form(name: string, bytes: Buffer, fields: Record<string, string> = {}, 
 async function call(method: string, url: string, opts: { key?: string | null; body?: FormData | object; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.key !== null) headers['X-Api-Key'] = opts.key ?? operatorKey;
-  let body: BodyInit | undefined;
+  let body: RequestInit['body'];
   if (opts.body instanceof FormData) body = opts.body;
   else if (opts.body) {
     body = JSON.stringify(opts.body);
