@@ -49,7 +49,7 @@ export const en = {
   },
   queue: {
     title: 'Print queue', running: 'Running', paused: 'Paused', start: 'Start queue', pause: 'Pause queue',
-    remaining: 'Remaining', finishes: 'Finishes', finishToday: 'finishes today {time}',
+    remaining: 'Remaining', finishes: 'All done', finishToday: 'finishes today {time}',
     finishTomorrow: 'finishes tomorrow {time}', finishDate: 'finishes {month}/{date} {time}', nothingLeft: 'Nothing left to print',
     clear: 'Clear waiting', confirmClear: 'Remove every waiting item from the queue?',
     copies: '{done}/{total} copies', empty: 'The queue is empty. Add files from the Library.',

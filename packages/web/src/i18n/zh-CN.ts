@@ -51,7 +51,7 @@ export const zhCN: Messages = {
   },
   queue: {
     title: '打印队列', running: '运行中', paused: '已暂停', start: '开始队列', pause: '暂停队列',
-    remaining: '剩余总耗时', finishes: '预计完成', finishToday: '预计今日 {time} 完成',
+    remaining: '剩余总耗时', finishes: '全部完成', finishToday: '预计今日 {time} 完成',
     finishTomorrow: '预计明日 {time} 完成', finishDate: '预计 {month}月{date}日 {time} 完成', nothingLeft: '没有待打印的任务',
     clear: '一键清空', confirmClear: '清空所有等待中的任务？',
     copies: '已完成 {done}/{total} 份', empty: '队列为空，请从文件库添加文件。',
