@@ -13,7 +13,7 @@ const projectFiles = (r: Rig) => commandsNamed(r.sim, 'project_file').map((c) =>
 
 describe('bambu driver: jobs (real TLS MQTT + FTPS against the simulator)', () => {
   it('uploads once, starts (confirmed), and skips the upload for the same file next time', async () => {
-    rig = await startRig({ sim: { printSeconds: 3600, timeScale: 1 } });
+    rig = await startRig({ sim: { printSeconds: 3600, timeScale: 1 }, driver: { timing: { reconnectBaseMs: 100 } } });
     await waitForStatus(rig, 'idle');
     const first = jobRequest(rig, '1001');
     await rig.driver.startJob(first);
@@ -46,6 +46,12 @@ describe('bambu driver: jobs (real TLS MQTT + FTPS against the simulator)', () =
     expect(done.status).toBe('idle');
     expect(done.lastJob?.outcome).toBe('finished');
     const finishedAt = done.lastJob!.at;
+    // a reconnect that shows the same finished subtask keeps the record (and its cooldown start)
+    const before = rig.states.length;
+    rig.sim.dropConnections();
+    await waitFor(() => rig!.states.slice(before).some((s) => s.status === 'offline'), 'offline');
+    await waitForStatus(rig, 'idle');
+    expect(rig.driver.getState().lastJob).toEqual(done.lastJob);
 
     const second = jobRequest(rig, '1002');
     await rig.driver.startJob(second);
@@ -127,5 +133,18 @@ describe('bambu driver: jobs (real TLS MQTT + FTPS against the simulator)', () =
     await rig.driver.startJob(second); // PROT C: no hang even though the mode is still 'hang'
     expect(rig.sim.files().find((f) => f.name === 'b.gcode.3mf')?.size).toBe(second.fileSize);
     expect(rig.logs.filter((l) => l.kind === 'upload.prot_c')).toHaveLength(1);
+  });
+
+  it('stopping the driver while a start waits for confirmation ends it as not confirmed', async () => {
+    rig = await startRig();
+    await waitForStatus(rig, 'idle');
+    rig.sim.on('command', (c: any) => {
+      if (c.print?.command === 'project_file') rig!.sim.setSilent(true);
+    });
+    const pending = rig.driver.startJob(jobRequest(rig, '7001')).catch((e) => e);
+    await waitFor(() => projectFiles(rig!).length === 1, 'project_file sent');
+    await rig.driver.stop();
+    expect(await pending).toBeInstanceOf(StartNotConfirmedError);
+    expect(rig.driver.getState().status).toBe('offline');
   });
 });

@@ -158,7 +158,7 @@ export class BambuDriver implements PrinterDriver {
   }
 
   async stop(): Promise<void> {
-    this.#pending.rejectAll(new DriverError('driver_stopped', 'the driver was stopped'));
+    this.#pending.abandonAll();
     await this.#mqtt.stop();
     this.#link = 'offline';
     this.#fullStatus = false;

@@ -82,8 +82,12 @@ export class PendingCommands {
     }
   }
 
-  rejectAll(err: DriverError): void {
-    for (const p of this.#pending) this.#settle(p, err);
+  /**
+   * The driver stops: every waiting command ends as "not confirmed" (its timeout error), so a start
+   * that already went out surfaces as StartNotConfirmedError and is never blindly re-sent.
+   */
+  abandonAll(): void {
+    for (const p of this.#pending) this.#settle(p, p.onTimeout());
   }
 
   #settle(p: Pending, err: DriverError | null): void {
