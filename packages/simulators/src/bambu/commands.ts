@@ -115,20 +115,8 @@ export function handleCommand(ctx: CommandContext, payload: Record<string, any>)
   return out;
 }
 
-function startJob(ctx: CommandContext, req: Record<string, any>, out: CommandOutcome): void {
-  const lc = ctx.lifecycle;
-  const plate = plateFromParam(req.param);
-  const path = storagePathFromUrl(req.url, req.file);
-  const fail = (reason: string, printError: number) =>
-    out.publish.push(ackReport('print', req, 'failed', reason, { print_error: printError }));
-
-  if (lc.isActive) {
-    // Refused; the running job goes on (an A1 mini would even cancel it — we don't).
-    fail('device is busy', ERR.BUSY);
-    return;
-  }
-  const info = path ? ctx.inspectFile(path, plate) : { exists: false, md5: '' };
-  const job: JobSpec = {
+function jobFrom(req: Record<string, any>, path: string, plate: number): Omit<JobSpec, 'printSeconds'> {
+  return {
     file: path,
     plate,
     subtaskName: String(req.subtask_name ?? ''),
@@ -139,6 +127,26 @@ function startJob(ctx: CommandContext, req: Record<string, any>, out: CommandOut
     bedLeveling: flag(req.bed_leveling) || req.auto_bed_leveling === 1,
     flowCali: flag(req.flow_cali) || req.extrude_cali_flag === 1,
     vibrationCali: flag(req.vibration_cali),
+    totalLayers: 0,
+  };
+}
+
+function startJob(ctx: CommandContext, req: Record<string, any>, out: CommandOutcome): void {
+  const lc = ctx.lifecycle;
+  const plate = plateFromParam(req.param);
+  const path = storagePathFromUrl(req.url, req.file);
+  const fail = (reason: string, printError: number) =>
+    out.publish.push(ackReport('print', req, 'failed', reason, { print_error: printError }));
+
+  if (lc.isActive) {
+    // Refused; the lifecycle decides whether the running job survives (A1 mini cancels it).
+    const r = lc.startJob({ ...jobFrom(req, path, plate), printSeconds: ctx.defaultPrintSeconds });
+    fail(r.ok ? '' : r.reason, r.ok ? 0 : (r.printError ?? ERR.BUSY));
+    return;
+  }
+  const info: FileInspection = path ? ctx.inspectFile(path, plate) : { exists: false, md5: '' };
+  const job: JobSpec = {
+    ...jobFrom(req, path, plate),
     printSeconds: info.predictionSeconds ?? ctx.defaultPrintSeconds,
     totalLayers: info.totalLayers ?? 0,
   };

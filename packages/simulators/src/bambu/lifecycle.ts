@@ -33,6 +33,8 @@ export interface LifecycleOptions {
   /** Simulated seconds of end G-code (still RUNNING, 100 %) before FINISH; default 15. */
   endGcodeSeconds?: number;
   random?: () => number;
+  /** A1 mini firmware: a project_file while busy is refused AND cancels the running job. */
+  busyStartCancels?: boolean;
 }
 
 export type CommandResult = { ok: true } | { ok: false; reason: string; printError?: number };
@@ -95,12 +97,14 @@ export class PrintLifecycle {
   readonly #prepareSeconds: number | undefined;
   readonly #endSeconds: number;
   readonly #random: () => number;
+  readonly #busyStartCancels: boolean;
 
   constructor(opts: LifecycleOptions) {
     this.#model = opts.model;
     this.#prepareSeconds = opts.prepareSeconds;
     this.#endSeconds = opts.endGcodeSeconds ?? 15;
     this.#random = opts.random ?? Math.random;
+    this.#busyStartCancels = opts.busyStartCancels ?? false;
     this.status = bootStatus(opts.model);
   }
 
@@ -113,7 +117,10 @@ export class PrintLifecycle {
   }
 
   startJob(job: JobSpec): CommandResult {
-    if (this.isActive) return { ok: false, reason: 'device is busy', printError: ERR.BUSY };
+    if (this.isActive) {
+      if (this.#busyStartCancels) this.stop();
+      return { ok: false, reason: 'device is busy', printError: ERR.BUSY };
+    }
     let stages = planStages(job);
     if (this.#prepareSeconds !== undefined) {
       const full = planStages({ ...job, bedLeveling: true, flowCali: true, vibrationCali: true });

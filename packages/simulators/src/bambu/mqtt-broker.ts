@@ -22,6 +22,7 @@ export class PrinterBroker {
   /** Called when a client subscribed (the printer answers nothing by itself; clients send pushall). */
   onClientReady: () => void = () => {};
   refuseAuth = false;
+  killOnRequestSubscribe = false;
   #broker: Aedes | null = null;
   #server: tls.Server | null = null;
   readonly #sockets = new Set<Socket>();
@@ -70,7 +71,13 @@ export class PrinterBroker {
         this.onRequest(payload as Record<string, any>);
       }
     });
-    broker.on('subscribe', () => this.onClientReady());
+    broker.on('subscribe', (subs, client) => {
+      if (this.killOnRequestSubscribe && subs.some((s) => s.topic === this.requestTopic || s.topic === '#')) {
+        client.close();
+        return;
+      }
+      this.onClientReady();
+    });
     // Errors from misbehaving clients must never take the simulator down.
     broker.on('clientError', () => {});
     broker.on('connectionError', () => {});

@@ -47,6 +47,8 @@ export interface BambuSimOptions {
   cameraFrameIntervalMs?: number;
   /** Throughput of FTPS uploads in `slow` mode (bytes per real second); default 64 KiB. */
   slowFtpsBytesPerSecond?: number;
+  /** A project_file while busy also cancels the running job (A1 mini firmware, §0); default only for 'A1 mini'. */
+  busyStartCancels?: boolean;
   clock?: Clock;
 }
 
@@ -58,6 +60,8 @@ export class BambuSimulator extends EventEmitter {
   readonly ports = { mqtt: 0, ftps: 0, camera: 0 };
   caCertPem = '';
   readonly receivedCommands: any[] = [];
+  /** Requests swallowed while `setDropCommands(true)` (the printer never saw them). */
+  readonly droppedCommands: any[] = [];
   readonly #opts: BambuSimOptions;
   readonly #clock: Clock;
   readonly #lifecycle: PrintLifecycle;
@@ -74,6 +78,8 @@ export class BambuSimulator extends EventEmitter {
   #verifyFailed = false;
   #ftpsMode: FtpsMode = 'normal';
   #refuseAuth = false;
+  #dropCommands = false;
+  #killOnRequestSubscribe = false;
   #lastState: GcodeState;
   #started = false;
 
@@ -87,6 +93,7 @@ export class BambuSimulator extends EventEmitter {
     this.#clock = opts.clock ?? systemClock;
     this.#lifecycle = new PrintLifecycle({
       model: MODELS[this.model],
+      busyStartCancels: opts.busyStartCancels ?? this.model === 'A1 mini',
       prepareSeconds: opts.prepareSeconds,
       endGcodeSeconds: opts.endGcodeSeconds,
     });
@@ -131,6 +138,7 @@ export class BambuSimulator extends EventEmitter {
         ...tlsMaterial,
       });
       broker.refuseAuth = this.#refuseAuth;
+      broker.killOnRequestSubscribe = this.#killOnRequestSubscribe;
       broker.onRequest = (payload) => this.#onRequest(payload);
       this.#broker = broker;
       this.ports.mqtt = await broker.start();
@@ -217,6 +225,20 @@ export class BambuSimulator extends EventEmitter {
     if (this.#broker) this.#broker.refuseAuth = v;
   }
 
+  /**
+   * Half-broken session (pitfall 9): telemetry keeps flowing but published commands are silently
+   * lost — no ack, no effect. They are kept in `droppedCommands`.
+   */
+  setDropCommands(v: boolean): void {
+    this.#dropCommands = v;
+  }
+
+  /** Some P1S/A1 brokers kill the connection of a client subscribing to the request topic (pitfall 12). */
+  setKillOnRequestSubscribe(v: boolean): void {
+    this.#killOnRequestSubscribe = v;
+    if (this.#broker) this.#broker.killOnRequestSubscribe = v;
+  }
+
   setFtpsMode(m: FtpsMode): void {
     this.#ftpsMode = m;
     if (this.#ftps) this.#ftps.mode = m;
@@ -252,14 +274,24 @@ export class BambuSimulator extends EventEmitter {
     const now = this.#clock.now();
     const dtSim = ((now - this.#lastTickAt) / 1000) * this.timeScale;
     this.#lastTickAt = now;
-    this.#lifecycle.advance(dtSim);
-    this.#emitStateChange();
+    // Sub-steps so that every gcode_state change is pushed the moment it happens, as firmware
+    // does, even when one tick spans several phases at a high time scale.
+    const step = Math.max(1, dtSim / 200);
+    for (let left = dtSim; left > 0; left -= step) {
+      const before = this.gcodeState;
+      this.#lifecycle.advance(Math.min(step, left));
+      if (this.gcodeState !== before) this.#afterChange();
+    }
     this.#sinceIdleReport += this.#reportIntervalMs;
     const idleEvery = this.#opts.idleReportIntervalMs ?? this.#reportIntervalMs * 5;
     if (this.#lifecycle.isActive || this.#sinceIdleReport >= idleEvery) this.#publishDelta();
   }
 
   #onRequest(payload: Record<string, any>): void {
+    if (this.#dropCommands) {
+      this.droppedCommands.push(payload);
+      return;
+    }
     this.receivedCommands.push(payload);
     this.emit('command', payload);
     const ctx: CommandContext = {
