@@ -1,0 +1,406 @@
+import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest } from '../driver.ts';
+import { initialPrinterState, type JobOutcome, type PrinterState } from '../model.ts';
+import type { TimerHandle } from '../../util/clock.ts';
+import { type MarlinConnection, parseMarlinConnection } from './connection.ts';
+import { GcodeFileSource } from './file-source.ts';
+import { numberedLine, stripComment } from './line-format.ts';
+import { classifyLine, hasTemperatures, parseTemperatureLine } from './parse.ts';
+import { LineSender } from './sender.ts';
+import { applyTemperatures } from './temperatures.ts';
+import { createTransport, type LineTransport } from './transport.ts';
+
+const HELLO = numberedLine(0, 'M110 N0'); // N0 M110 N0*125
+const HELLO_RETRY_MS = 2000;
+const HELLO_ATTEMPTS = 5;
+const POLL_TEMP_MS = 5000;
+const SD_POLL_MS = 2000;
+
+type ActiveJob = {
+  req: StartJobRequest;
+  mode: 'stream' | 'sd-upload' | 'sd';
+  source: GcodeFileSource | null;
+  sdName: string | null;
+};
+
+/** Marlin over USB serial or a tcp:// bridge, driven the way OctoPrint does it (docs §1), plus ADVANCED_OK send-ahead. */
+export class MarlinDriver implements PrinterDriver {
+  #conn: MarlinConnection;
+  #state: PrinterState = initialPrinterState();
+  #transport: LineTransport | null = null;
+  #sender: LineSender | null = null;
+  #session = 0;
+  #stopped = false;
+  #backoffMs = 1000;
+  #reconnectTimer: TimerHandle | null = null;
+  #pollTimer: TimerHandle | null = null;
+  #helloDone: (() => void) | null = null;
+  #ready = false;
+  #capabilities = new Map<string, boolean>();
+  #firmware: Record<string, string> = {};
+  #job: ActiveJob | null = null;
+  #idleWaiters: Array<() => void> = [];
+  #lastPercent = -1;
+
+  constructor(private readonly ctx: DriverContext) {
+    this.#conn = parseMarlinConnection({ ...(ctx.settings as object), ...ctx.connection });
+  }
+
+  get capabilities(): ReadonlyMap<string, boolean> {
+    return this.#capabilities;
+  }
+  get firmware(): Readonly<Record<string, string>> {
+    return this.#firmware;
+  }
+  get sender(): LineSender | null {
+    return this.#sender;
+  }
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    this.#set({ status: 'connecting' });
+    void this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.ctx.clock.clearTimeout(this.#reconnectTimer);
+    await this.#teardown(new DriverError('stopped', 'driver stopped'));
+    this.#set({ status: 'offline', fullStatus: false });
+  }
+
+  getState(): PrinterState {
+    return structuredClone(this.#state);
+  }
+
+  async startJob(req: StartJobRequest): Promise<void> {
+    const sender = this.#requireReady();
+    if (this.#state.status !== 'idle' || this.#job) throw new DriverError('busy', `printer is ${this.#state.status}`);
+    const useSd = this.#conn.printFrom === 'sd';
+    const source = await GcodeFileSource.open(req.localPath, {
+      onReady: () => this.#sender?.pump(),
+      onTake: (command) => this.#onJobLine(command),
+    });
+    const sdName = useSd ? `j${req.jobId.slice(-7)}.gco` : null;
+    this.#job = { req, mode: useSd ? 'sd-upload' : 'stream', source, sdName };
+    this.#lastPercent = -1;
+    this.#set({
+      status: 'printing',
+      job: { jobId: req.jobId, fileName: req.fileName, plate: req.plate },
+      progress: 0,
+      remainingSeconds: null,
+      stage: useSd ? 'uploading to SD card' : null,
+      error: null,
+    });
+    if (useSd) await sender.send(`M28 ${sdName}`);
+    sender.setJob(source);
+  }
+
+  async pause(): Promise<void> {
+    const sender = this.#requireReady();
+    if (this.#state.status !== 'printing' || !this.#job) throw new DriverError('not_printing', 'nothing is printing');
+    if (this.#job.mode === 'sd') await sender.send('M25');
+    else sender.pauseJob(true);
+    this.#set({ status: 'paused' });
+    await this.#whenIdle();
+    for (const line of this.#conn.pauseGcode) await sender.send(line);
+  }
+
+  async resume(): Promise<void> {
+    const sender = this.#requireReady();
+    if (this.#state.status !== 'paused' || !this.#job) throw new DriverError('not_paused', 'nothing is paused');
+    for (const line of this.#conn.resumeGcode) await sender.send(line);
+    this.#set({ status: 'printing' });
+    if (this.#job.mode === 'sd') await sender.send('M24');
+    else sender.pauseJob(false);
+  }
+
+  async cancel(): Promise<void> {
+    const sender = this.#requireReady();
+    const job = this.#job;
+    if (!job) throw new DriverError('not_printing', 'nothing is printing');
+    sender.setJob(null);
+    if (job.mode === 'sd') await sender.send('M524');
+    await this.#whenIdle();
+    for (const line of this.#conn.cancelGcode) await sender.send(line);
+    await this.#endJob('cancelled');
+  }
+
+  async sendGcode(lines: string[]): Promise<void> {
+    const sender = this.#requireReady();
+    for (const raw of lines) {
+      const line = stripComment(raw);
+      if (!line) continue;
+      if (/^M112\b/i.test(line)) sender.forceWrite('M112');
+      else await sender.send(line);
+    }
+  }
+
+  async snapshot(): Promise<Buffer | null> {
+    return null;
+  }
+
+  async clearError(): Promise<void> {
+    if (this.#state.status !== 'error') return;
+    this.#set({ error: null, status: 'connecting' });
+    this.#stopped = false;
+    await this.#teardown(new DriverError('reconnecting', 'reconnecting after error'));
+    void this.#connect();
+  }
+
+  // ---- connection ----
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    const session = ++this.#session;
+    const transport = createTransport(this.#conn.target);
+    try {
+      await transport.open();
+    } catch (err) {
+      this.#set({ status: 'offline', connectionNote: `cannot open ${this.#describeTarget()}: ${(err as Error).message}` });
+      return this.#scheduleReconnect();
+    }
+    if (session !== this.#session || this.#stopped) return void transport.close();
+    this.#transport = transport;
+    const sender = new LineSender({
+      clock: this.ctx.clock,
+      write: (line) => transport.write(line),
+      okTimeoutMs: this.#conn.okTimeoutMs,
+      maxConsecutiveTimeouts: this.#conn.maxConsecutiveTimeouts,
+      maxWindow: this.#conn.maxInFlight,
+      onFailure: (code, message) => void this.#onCommFailure(code, message),
+      onTimeout: (n) => this.#log('timeout', `no ok within ${this.#conn.okTimeoutMs} ms (${n}); sent M105`),
+    });
+    this.#sender = sender;
+    sender.onDrained = () => void this.#checkJobDone();
+    transport.onLine((line) => session === this.#session && this.#onLine(line));
+    transport.onClose((err) => session === this.#session && void this.#onClosed(err));
+    try {
+      await this.#handshake(sender);
+      if (session !== this.#session) return;
+      this.#backoffMs = 1000;
+      this.#ready = true;
+      this.#set({ status: 'idle', fullStatus: true, connectionNote: null });
+      this.#log('connected', `connected to ${this.#firmware.FIRMWARE_NAME ?? 'firmware'}`);
+    } catch (err) {
+      if (session !== this.#session) return;
+      this.#set({ connectionNote: `handshake failed: ${(err as Error).message}` });
+      await this.#teardown(err as Error);
+      this.#scheduleReconnect();
+    }
+  }
+
+  async #handshake(sender: LineSender): Promise<void> {
+    // Boards often lose the first line to reset noise, so the hello is repeated until answered.
+    await new Promise<void>((resolve, reject) => {
+      let attempts = 0;
+      let timer: TimerHandle | null = null;
+      const tryHello = () => {
+        if (attempts++ >= HELLO_ATTEMPTS) return reject(new DriverError('no_hello', 'no answer to M110'));
+        this.#transport?.write(HELLO);
+        timer = this.ctx.clock.setTimeout(tryHello, HELLO_RETRY_MS);
+      };
+      this.#helloDone = () => {
+        this.ctx.clock.clearTimeout(timer);
+        this.#helloDone = null;
+        resolve();
+      };
+      tryHello();
+    });
+    sender.resetLineNumbers();
+    this.#capabilities.clear();
+    await sender.send('M115');
+    if (this.#capabilities.get('AUTOREPORT_TEMP')) await sender.send('M155 S2');
+    else this.#pollTimer = this.ctx.clock.setInterval(() => this.#pollTemperature(), POLL_TEMP_MS);
+    if (this.#capabilities.get('AUTOREPORT_SD_STATUS') && this.#conn.printFrom === 'sd') await sender.send('M27 S2');
+    else if (this.#conn.printFrom === 'sd') this.#pollTimer ??= this.ctx.clock.setInterval(() => this.#pollTemperature(), SD_POLL_MS);
+    await sender.send('M105');
+  }
+
+  #pollTemperature(): void {
+    const sender = this.#sender;
+    if (!sender || !this.#ready) return;
+    if (this.#job?.mode === 'sd' && !this.#capabilities.get('AUTOREPORT_SD_STATUS')) void sender.send('M27').catch(() => {});
+    if (!this.#capabilities.get('AUTOREPORT_TEMP') && sender.idle) void sender.send('M105').catch(() => {});
+  }
+
+  async #teardown(reason: Error): Promise<void> {
+    this.#session++;
+    this.#ready = false;
+    this.#helloDone = null;
+    this.ctx.clock.clearInterval(this.#pollTimer);
+    this.#pollTimer = null;
+    this.#sender?.stop(reason);
+    this.#sender = null;
+    for (const w of this.#idleWaiters.splice(0)) w();
+    const t = this.#transport;
+    this.#transport = null;
+    await t?.close().catch(() => {});
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped || this.#state.status === 'error') return;
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(this.#backoffMs * 2, 30_000);
+    this.ctx.clock.clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = this.ctx.clock.setTimeout(() => void this.#connect(), delay);
+  }
+
+  async #onClosed(err?: Error): Promise<void> {
+    this.#log('disconnected', `connection lost${err ? `: ${err.message}` : ''}`);
+    if (this.#job) await this.#endJob('failed', 'connection lost');
+    await this.#teardown(err ?? new DriverError('disconnected', 'connection lost'));
+    if (this.#state.status !== 'error') this.#set({ status: 'connecting', fullStatus: false });
+    this.#scheduleReconnect();
+  }
+
+  async #onCommFailure(code: string, message: string): Promise<void> {
+    this.#log(code, message);
+    if (this.#job) await this.#endJob('failed', message);
+    await this.#teardown(new DriverError(code, message));
+    this.#set({ status: 'connecting', fullStatus: false, connectionNote: message });
+    this.#scheduleReconnect();
+  }
+
+  /** OctoPrint's default errorHandling=disconnect: M112, heaters off, disconnect; status error until cleared. */
+  async #fatal(message: string): Promise<void> {
+    const sender = this.#sender;
+    if (sender) {
+      if (this.#job?.mode !== 'sd') sender.forceWrite('M112');
+      sender.forceWrite('M104 S0');
+      sender.forceWrite('M140 S0');
+    }
+    if (this.#job) await this.#endJob('failed', message, false);
+    this.#set({ status: 'error', error: { code: 'firmware_error', message } });
+    this.#log('fatal', message);
+    await this.#teardown(new DriverError('firmware_error', message));
+  }
+
+  // ---- incoming lines ----
+
+  #onLine(raw: string): void {
+    const sender = this.#sender;
+    if (!sender) return;
+    sender.activity();
+    const parsed = classifyLine(raw);
+    switch (parsed.kind) {
+      case 'ok':
+        if (this.#helloDone) this.#helloDone();
+        else sender.ok(parsed.advanced);
+        break;
+      case 'wait':
+        if (this.#job && sender.inFlight > 0) sender.ok();
+        break;
+      case 'resend':
+        sender.resend(parsed.lineNumber);
+        break;
+      case 'error':
+        if (parsed.errorClass === 'fatal') return void this.#fatal(parsed.message);
+        if (parsed.errorClass === 'simulate_ok') sender.ok();
+        else this.#log('firmware_error_line', parsed.message);
+        break;
+      case 'start':
+        if (this.#ready) void this.#onClosed(new Error('printer reset itself (start)'));
+        break;
+      case 'firmware':
+        this.#firmware = parsed.fields;
+        break;
+      case 'capability':
+        this.#capabilities.set(parsed.name, parsed.enabled);
+        break;
+      case 'sd_progress':
+        if (this.#job?.mode === 'sd' && parsed.total > 0) this.#setProgress(parsed.current / parsed.total);
+        break;
+      case 'sd_done':
+        if (this.#job?.mode === 'sd') void this.#endJob('finished');
+        break;
+      case 'action':
+        this.#log('action', `${parsed.action} ${parsed.params}`.trim());
+        if (parsed.action === 'cancel' && this.#job) void this.cancel().catch(() => {});
+        if (parsed.action === 'pause' && this.#state.status === 'printing') void this.pause().catch(() => {});
+        break;
+      default:
+        break;
+    }
+    if (hasTemperatures(raw)) {
+      const { temps } = parseTemperatureLine(raw, 0);
+      this.#set({ temperatures: applyTemperatures(this.#state.temperatures, temps, 0) });
+    }
+  }
+
+  // ---- jobs ----
+
+  #onJobLine(command: string): void {
+    const job = this.#job;
+    if (!job?.source) return;
+    const m73 = /^M73\b.*?\bR(\d+)/.exec(command);
+    if (m73) this.#set({ remainingSeconds: Number(m73[1]) * 60 });
+    if (job.mode === 'stream') this.#setProgress(job.source.bytesSent / Math.max(1, job.source.size));
+  }
+
+  #setProgress(progress: number): void {
+    const percent = Math.floor(progress * 100);
+    if (percent === this.#lastPercent) return;
+    this.#lastPercent = percent;
+    this.#set({ progress: Math.min(1, progress) });
+  }
+
+  async #checkJobDone(): Promise<void> {
+    for (const w of this.#idleWaiters.splice(0)) w();
+    const job = this.#job;
+    const sender = this.#sender;
+    if (!job?.source || !sender || !job.source.finished || !sender.idle) return;
+    if (this.#state.status === 'paused') return;
+    if (job.mode === 'stream') return this.#endJob('finished');
+    if (job.mode === 'sd-upload') {
+      job.mode = 'sd';
+      sender.setJob(null);
+      await job.source.close();
+      await sender.send('M29');
+      await sender.send(`M23 ${job.sdName}`);
+      this.#set({ stage: null, progress: 0 });
+      await sender.send('M24');
+    }
+  }
+
+  async #endJob(outcome: JobOutcome, message?: string, emit = true): Promise<void> {
+    const job = this.#job;
+    if (!job) return;
+    this.#job = null;
+    this.#sender?.setJob(null);
+    await job.source?.close();
+    const lastJob = { jobId: job.req.jobId, outcome, at: this.ctx.clock.now() };
+    const patch: Partial<PrinterState> = { lastJob, job: null, stage: null, remainingSeconds: null };
+    if (outcome === 'finished') patch.progress = 1;
+    if (this.#ready && emit) patch.status = 'idle';
+    this.#set(patch);
+    this.#log(`job_${outcome}`, message ?? `job ${job.req.jobId} ${outcome}`);
+  }
+
+  #whenIdle(): Promise<void> {
+    const sender = this.#sender;
+    if (!sender || sender.idle) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  // ---- helpers ----
+
+  #requireReady(): LineSender {
+    if (!this.#ready || !this.#sender) throw new DriverError('not_connected', `printer is ${this.#state.status}`);
+    return this.#sender;
+  }
+
+  #describeTarget(): string {
+    const t = this.#conn.target;
+    return t.kind === 'tcp' ? `tcp://${t.host}:${t.port}` : t.path;
+  }
+
+  #log(kind: string, message: string): void {
+    this.ctx.logger.debug({ printerId: this.ctx.printerId, kind }, message);
+    this.ctx.bus.emit('printer.log', { printerId: this.ctx.printerId, kind, message });
+  }
+
+  #set(patch: Partial<PrinterState>): void {
+    this.#state = { ...this.#state, ...patch, updatedAt: this.ctx.clock.now() };
+    this.ctx.onState(structuredClone(this.#state));
+  }
+}

@@ -1,0 +1,233 @@
+import type { Clock, TimerHandle } from '../../util/clock.ts';
+import { numberedLine } from './line-format.ts';
+import type { AdvancedOk } from './parse.ts';
+
+/** Where print lines come from; pulled only when the window has room. */
+export interface JobLineSource {
+  /** A line, 'wait' while more is being read from disk (call sender.pump() when it is), or 'end'. */
+  take(): string | 'wait' | 'end';
+}
+
+type Waiter = { resolve(): void; reject(err: Error): void };
+type Pending = { command: string; waiter?: Waiter };
+type InFlight = { lineNumber: number; waiter?: Waiter; rejected: boolean };
+
+export interface SenderOptions {
+  clock: Clock;
+  write(line: string): void;
+  /** No ok for this long while lines are in flight → communication timeout (OctoPrint: 30 s). */
+  okTimeoutMs: number;
+  /** Consecutive timeouts before giving up (OctoPrint: 5 while printing). */
+  maxConsecutiveTimeouts: number;
+  /** Upper bound on lines in flight with ADVANCED_OK. */
+  maxWindow: number;
+  onFailure(code: 'timeout' | 'resend_history' | 'resend_loop', message: string): void;
+  onTimeout?(count: number): void;
+}
+
+const HISTORY = 200;
+const MAX_SAME_RESEND = 10;
+const RESEND_PENALTY_OKS = 32;
+
+/**
+ * The host side of Marlin's line protocol: every line numbered and checksummed, one line in flight
+ * by default (OctoPrint's ackMax=1); once the firmware shows ADVANCED_OK (`ok N.. P.. B..`) it keeps
+ * up to B-1 lines in flight so the planner never starves. Resends replay history with the original
+ * numbers; duplicate requests caused by lines already in flight are swallowed.
+ */
+export class LineSender {
+  #nextLine = 1;
+  #history = new Map<number, Pending>();
+  #inFlight: InFlight[] = [];
+  #priority: Pending[] = [];
+  #replay: number[] = [];
+  #job: JobLineSource | null = null;
+  #jobPaused = false;
+  #capacity = 0;
+  #penalty = 0;
+  #lastResend: number | null = null;
+  #sameResendCount = 0;
+  #sentSinceResend = true;
+  #timer: TimerHandle | null = null;
+  #timeouts = 0;
+  #stopped = false;
+  stats = { linesSent: 0, resends: 0, timeouts: 0, maxInFlight: 0 };
+  onDrained: () => void = () => {};
+
+  constructor(private readonly opts: SenderOptions) {}
+
+  get advancedOk(): boolean {
+    return this.#capacity > 0;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.length;
+  }
+
+  get window(): number {
+    if (this.#capacity <= 1 || this.#penalty > 0) return 1;
+    return Math.max(1, Math.min(this.opts.maxWindow, this.#capacity - 1));
+  }
+
+  /** True when nothing is queued or waiting for an ok. */
+  get idle(): boolean {
+    return this.#inFlight.length === 0 && this.#priority.length === 0 && this.#replay.length === 0;
+  }
+
+  /** `M110 N0` was just acknowledged (or is about to be sent as line 0): numbering restarts at 1. */
+  resetLineNumbers(): void {
+    this.#nextLine = 1;
+    this.#history.clear();
+    this.#replay = [];
+    this.#lastResend = null;
+  }
+
+  /** Queues a command ahead of print lines; resolves on its ok. */
+  send(command: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#priority.push({ command, waiter: { resolve, reject } });
+      this.pump();
+    });
+  }
+
+  setJob(source: JobLineSource | null): void {
+    this.#job = source;
+    this.#jobPaused = false;
+    this.pump();
+  }
+
+  pauseJob(paused: boolean): void {
+    this.#jobPaused = paused;
+    if (!paused) this.pump();
+  }
+
+  /** Writes bypassing flow control and numbering (M112 and the emergency parser's commands). */
+  forceWrite(raw: string): void {
+    this.opts.write(raw);
+  }
+
+  /** Fails everything waiting; used when the connection goes away. */
+  stop(reason: Error): void {
+    this.#stopped = true;
+    this.opts.clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    for (const p of this.#priority) p.waiter?.reject(reason);
+    for (const f of this.#inFlight) f.waiter?.reject(reason);
+    for (const [n, h] of this.#history) if (this.#replay.includes(n)) h.waiter?.reject(reason);
+    this.#priority = [];
+    this.#inFlight = [];
+    this.#replay = [];
+    this.#job = null;
+  }
+
+  /** Any line from the printer proves it is alive (OctoPrint resets its timeout on every line). */
+  activity(): void {
+    if (this.#inFlight.length) this.#armTimer();
+  }
+
+  ok(adv?: AdvancedOk): void {
+    this.#timeouts = 0;
+    if (adv?.bufferFree != null) this.#capacity = Math.max(this.#capacity, adv.bufferFree);
+    if (this.#penalty > 0) this.#penalty--;
+    let popped: InFlight[] = [];
+    const n = adv?.lineNumber;
+    if (n != null && this.#inFlight.some((f) => f.lineNumber === n && !f.rejected)) {
+      // ADVANCED_OK names the acknowledged line: earlier entries whose ok got lost are done too.
+      const idx = this.#inFlight.findIndex((f) => f.lineNumber === n && !f.rejected);
+      popped = this.#inFlight.splice(0, idx + 1);
+    } else if (this.#inFlight.length) popped = [this.#inFlight.shift()!];
+    for (const f of popped) if (!f.rejected) f.waiter?.resolve();
+    this.#afterAck();
+  }
+
+  resend(lineNumber: number): void {
+    if (lineNumber >= this.#nextLine) return; // nothing sent with that number yet
+    if (lineNumber === this.#lastResend && !this.#sentSinceResend) return; // echo of a line already in flight
+    if (lineNumber === this.#lastResend) this.#sameResendCount++;
+    else this.#sameResendCount = 1;
+    if (this.#sameResendCount > MAX_SAME_RESEND) {
+      this.opts.onFailure('resend_loop', `printer asked for line ${lineNumber} ${MAX_SAME_RESEND} times`);
+      return;
+    }
+    const missing = [];
+    for (let n = lineNumber; n < this.#nextLine; n++) if (!this.#history.has(n)) missing.push(n);
+    if (missing.length) {
+      this.opts.onFailure('resend_history', `should resend line ${lineNumber} but no sufficient history`);
+      return;
+    }
+    this.stats.resends++;
+    this.#lastResend = lineNumber;
+    this.#sentSinceResend = false;
+    this.#penalty = RESEND_PENALTY_OKS;
+    for (const f of this.#inFlight) if (f.lineNumber >= lineNumber) f.rejected = true;
+    const replay = [];
+    for (let n = lineNumber; n < this.#nextLine; n++) if (!this.#replay.includes(n)) replay.push(n);
+    this.#replay = [...replay, ...this.#replay.filter((n) => n < lineNumber)].sort((a, b) => a - b);
+  }
+
+  pump(): void {
+    if (this.#stopped) return;
+    while (this.#inFlight.length < this.window) {
+      if (this.#replay.length) {
+        const n = this.#replay.shift()!;
+        const h = this.#history.get(n)!;
+        this.#transmit(n, h);
+        continue;
+      }
+      const next = this.#priority.shift() ?? this.#takeJobLine();
+      if (!next) break;
+      const n = this.#nextLine++;
+      this.#history.set(n, next);
+      this.#history.delete(n - HISTORY);
+      this.#transmit(n, next);
+    }
+  }
+
+  #takeJobLine(): Pending | null {
+    if (!this.#job || this.#jobPaused) return null;
+    const line = this.#job.take();
+    if (line === 'wait' || line === 'end') return null;
+    return { command: line };
+  }
+
+  #transmit(n: number, p: Pending): void {
+    this.#inFlight.push({ lineNumber: n, waiter: p.waiter, rejected: false });
+    this.stats.linesSent++;
+    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.#inFlight.length);
+    this.#sentSinceResend = true;
+    this.opts.write(numberedLine(n, p.command));
+    this.#armTimer();
+  }
+
+  #afterAck(): void {
+    if (this.#inFlight.length === 0) {
+      this.opts.clock.clearTimeout(this.#timer);
+      this.#timer = null;
+    } else this.#armTimer();
+    this.pump();
+    if (this.idle) this.onDrained();
+  }
+
+  #armTimer(): void {
+    this.opts.clock.clearTimeout(this.#timer);
+    this.#timer = this.opts.clock.setTimeout(() => this.#onTimeout(), this.opts.okTimeoutMs);
+  }
+
+  #onTimeout(): void {
+    this.#timer = null;
+    if (!this.#inFlight.length) return;
+    this.#timeouts++;
+    this.stats.timeouts++;
+    this.opts.onTimeout?.(this.#timeouts);
+    if (this.#timeouts > this.opts.maxConsecutiveTimeouts) {
+      this.opts.onFailure('timeout', `no answer from the printer after ${this.#timeouts} timeouts`);
+      return;
+    }
+    // OctoPrint's recovery: assume the ok got lost, carry on, and tickle the printer with M105.
+    // If the line itself was lost, the next numbered line provokes a proper Resend.
+    const f = this.#inFlight.shift()!;
+    if (!f.rejected) f.waiter?.resolve();
+    this.#priority.unshift({ command: 'M105' });
+    this.#afterAck();
+  }
+}
