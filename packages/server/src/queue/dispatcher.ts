@@ -46,6 +46,8 @@ interface PrinterRuntime {
   lastJobAt: number | null | undefined;
   /** Job id for which a printer error already paused the queue. */
   errorHandledFor: string | null;
+  /** The gate-relevant part of the last report (a round runs only when it changes). */
+  gateKey: string;
 }
 
 export const printerFit = (p: FleetPrinter): FitSpec => ({
@@ -84,6 +86,7 @@ export class Dispatcher {
         reconcile: null,
         lastJobAt: undefined,
         errorHandledFor: null,
+        gateKey: '',
       };
       this.#rt.set(printerId, rt);
     }

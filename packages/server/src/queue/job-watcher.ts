@@ -76,7 +76,13 @@ export class JobWatcher {
         dispatcher.track(store.change('plate-needs-clearing', (c) => c.setPlateNeedsClearing(printerId, true)));
       }
     }
-    dispatcher.requestRound();
+    // Progress and temperature reports (most of them) cannot open a gate: only decide on a change
+    // that can, so a large fleet reporting every second does not run a round per report.
+    const gateKey = `${state.status}|${state.fullStatus}|${state.stale}|${state.error?.code ?? ''}|${state.lastJob?.at ?? ''}|${state.job?.jobId ?? ''}`;
+    if (gateKey !== rt.gateKey) {
+      rt.gateKey = gateKey;
+      dispatcher.requestRound();
+    }
   }
 
   /** Printing, past the hold, and the printer sits idle showing neither our job nor its end. */
