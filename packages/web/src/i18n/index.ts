@@ -1,21 +1,12 @@
 import { createI18n } from 'vue-i18n';
 import { en } from './en.ts';
 import { zhCN } from './zh-CN.ts';
+import { type AppLocale, initialLocale } from '../util/locale.ts';
 
-export type AppLocale = 'zh-CN' | 'en';
+export type { AppLocale };
+
 export const LOCALES: AppLocale[] = ['zh-CN', 'en'];
 const STORAGE_KEY = 'rwc.locale';
-
-/** The remembered choice, else the browser's language (any Chinese → zh-CN), else English. */
-export function initialLocale(stored: string | null, browserLanguages: readonly string[]): AppLocale {
-  if (stored === 'zh-CN' || stored === 'en') return stored;
-  for (const lang of browserLanguages) {
-    const lower = lang.toLowerCase();
-    if (lower.startsWith('zh')) return 'zh-CN';
-    if (lower.startsWith('en')) return 'en';
-  }
-  return 'en';
-}
 
 function readStored(): string | null {
   try {
