@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
-import { badRequest, conflict, notFound } from '../http/errors.ts';
+import { ApiError, badRequest, conflict, notFound } from '../http/errors.ts';
+import { invalidFile } from './file-errors.ts';
 import type { Db, FilesTable } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -119,6 +120,11 @@ export class FileLibrary implements LibraryView {
     const parsed = await parseFile(incoming.path, kind.kind, {
       limits: { maxEntryBytes: this.#limits.maxZipEntryBytes, maxRatio: this.#limits.maxZipRatio },
       thumbnailDir: incoming.dir,
+    }).catch((err: unknown) => {
+      if (err instanceof ApiError) throw err;
+      // Whatever else a malformed file trips over is still the file's fault, not the server's.
+      this.#logger.warn({ err, name }, 'unexpected error while parsing an upload');
+      throw invalidFile(`the file could not be read: ${(err as Error)?.message ?? String(err)}`);
     });
     if (parsed.kind !== '3mf') for (const p of parsed.plates) p.gcodeMd5 ??= incoming.md5.toUpperCase();
     const storedPath = await this.store.commit(incoming, storedExt(parsed.kind));
@@ -168,6 +174,17 @@ export class FileLibrary implements LibraryView {
 
   async getFile(id: string): Promise<FileRecord | undefined> {
     const row = await this.#db.selectFrom('files').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** The newest file called exactly `name` (OctoPrint clients address files by name). */
+  async findByName(name: string): Promise<FileRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('files')
+      .selectAll()
+      .where('name', '=', name)
+      .orderBy('uploaded_at', 'desc')
+      .executeTakeFirst();
     return row ? toRecord(row) : undefined;
   }
 

@@ -153,14 +153,27 @@ export function isPng(buf: Buffer): boolean {
  * plugins). QOI/JPG variants (`thumbnail_QOI begin`) are skipped: browsers want PNG.
  */
 export function extractEmbeddedPng(text: string): Buffer | null {
-  const re = /^; thumbnail(?:_PNG)? begin (\d+)x(\d+) \d+\s*$([\s\S]*?)^; thumbnail(?:_PNG)? end\s*$/gm;
+  // A line scanner, not one big regex: a hostile file full of unterminated blocks stays linear.
+  const begin = /^; thumbnail(?:_PNG)? begin (\d+)x(\d+) \d+\s*$/;
+  const end = /^; thumbnail(?:_PNG)? end\s*$/;
   let best: { area: number; png: Buffer } | null = null;
-  for (const m of text.matchAll(re)) {
-    const area = Number(m[1]) * Number(m[2]);
-    const b64 = m[3].replace(/^;\s?/gm, '').replace(/\s+/g, '');
-    const png = Buffer.from(b64, 'base64');
-    if (!isPng(png)) continue;
-    if (!best || area > best.area) best = { area, png };
+  let current: { area: number; parts: string[] } | null = null;
+  for (const line of text.split('\n')) {
+    const b = begin.exec(line);
+    if (b) {
+      current = { area: Number(b[1]) * Number(b[2]), parts: [] };
+      continue;
+    }
+    if (!current) continue;
+    if (end.test(line)) {
+      const png = Buffer.from(current.parts.join(''), 'base64');
+      if (isPng(png) && (!best || current.area > best.area)) best = { area: current.area, png };
+      current = null;
+    } else if (line.startsWith(';')) {
+      current.parts.push(line.slice(1).trim());
+    } else {
+      current = null; // a block is comments only; anything else means it was cut
+    }
   }
   return best?.png ?? null;
 }

@@ -267,4 +267,28 @@ export async function octoprintCompatRoutes(
       };
     },
   );
+  // Cura's OctoPrint plugin may follow the upload's Location with {"command":"select","print":true}.
+  app.post(
+    '/api/files/local/:name',
+    {
+      schema: {
+        summary: 'OctoPrint-compatible select/print of an uploaded file (adds it to the queue)',
+        params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 255 }) }),
+        body: Type.Object({ command: Type.String(), print: Type.Optional(Type.Boolean()) }),
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { name } = request.params as { name: string };
+      const body = request.body as { command: string; print?: boolean };
+      if (body.command !== 'select') throw badRequest(`command: only "select" is supported, got "${body.command}"`);
+      const file = await library.findByName(name);
+      if (!file) throw notFound(`file "${name}"`);
+      if (body.print) {
+        if (!opts.onPrintRequested) throw badRequest('print: this server does not queue prints from here');
+        await opts.onPrintRequested(file.id);
+      }
+      return reply.code(204).send();
+    },
+  );
 }

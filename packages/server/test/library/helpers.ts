@@ -7,6 +7,7 @@ import { FileLibrary, type LibraryLimits } from '../../src/library/file-library.
 import { openStorage, type Storage } from '../../src/storage/db.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import { createTempDatabase } from '../helpers/pg.ts';
 
 export const FIXTURES = path.resolve(import.meta.dirname, '../../../../../shared/fixtures/bambu');
 export const fixture = (name: string) => path.join(FIXTURES, name);
@@ -20,9 +21,13 @@ export interface TestLibrary {
   close(): Promise<void>;
 }
 
-export async function makeLibrary(limits: Partial<LibraryLimits> = {}): Promise<TestLibrary> {
+export async function makeLibrary(
+  limits: Partial<LibraryLimits> = {},
+  dialect: 'sqlite' | 'postgres' = 'sqlite',
+): Promise<TestLibrary> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-lib-'));
-  const storage = await openStorage({ dataDir });
+  const pg = dialect === 'postgres' ? await createTempDatabase() : null;
+  const storage = await openStorage({ dataDir, databaseUrl: pg?.url ?? null });
   const clock = new FakeClock();
   const bus = new EventBus({ now: () => clock.now() });
   const events: DomainEvent[] = [];
@@ -43,6 +48,7 @@ export async function makeLibrary(limits: Partial<LibraryLimits> = {}): Promise<
     clock,
     async close() {
       await storage.close();
+      await pg?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -187,6 +187,44 @@ describe('other refusals', () => {
   });
 });
 
+describe('fuzzed real files', () => {
+  it('answers every corrupted copy of a real file with a record or a 400, never anything else', async () => {
+    const original = fs.readFileSync(fixture('fdm-monster.bambu.gcode.3mf'));
+    let seed = 42;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const outcomes = { ok: 0, refused: 0 };
+    for (let i = 0; i < 60; i++) {
+      const copy = Buffer.from(original);
+      if (i % 3 === 0) {
+        for (let k = 0; k < 8; k++) copy[rnd(copy.length)] = rnd(256);
+      } else if (i % 3 === 1) {
+        // Damage the central directory / end record, where the parser looks first.
+        for (let k = 0; k < 4; k++) copy[copy.length - 1 - rnd(1500)] = rnd(256);
+      }
+      const input = i % 3 === 2 ? copy.subarray(0, rnd(copy.length)) : copy;
+      try {
+        const { file } = await t.library.importStream(`fuzz-${i}.gcode.3mf`, streamOf(input));
+        outcomes.ok++;
+        await t.library.delete(file.id);
+      } catch (err) {
+        expect(err, `case ${i}`).toMatchObject({ statusCode: 400, code: 'invalid_file' });
+        outcomes.refused++;
+      }
+    }
+    expect(outcomes.refused).toBeGreaterThan(10);
+  });
+
+  it('stays linear on a G-code head full of unterminated thumbnail blocks', async () => {
+    const text = '; thumbnail begin 300x300 99999\n'.repeat(30_000) + 'G28\n';
+    const { file } = await t.library.importStream('many-begins.gcode', streamOf(text));
+    expect(file.plates[0].hasThumbnail).toBe(false);
+    await t.library.delete(file.id);
+  });
+});
+
 describe('after all that', () => {
   it('still imports a valid file (and removes it, leaving the data dir clean)', async () => {
     const { file } = await t.library.importStream('ok.gcode.3mf', streamOf(sliced3mf()));

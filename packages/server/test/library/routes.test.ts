@@ -215,6 +215,18 @@ describe('OctoPrint-compatible upload (slicers)', () => {
     expect(printRequests).toEqual([file.id]);
   });
 
+  it('accepts Cura\'s follow-up select/print on the Location it was given', async () => {
+    const up = await call('POST', '/api/files/local', { body: form('cura part.gcode', Buffer.from(';TIME:60\nG28\n')) });
+    const location = new URL(up.headers.get('location')!);
+    expect(location.pathname).toBe('/api/files/local/cura%20part.gcode');
+    const before = printRequests.length;
+    const sel = await call('POST', location.pathname, { body: { command: 'select', print: true } });
+    expect(sel.status).toBe(204);
+    expect(printRequests.slice(before)).toEqual([up.body.files.local.refs.download.split('/').pop()]);
+    expect((await call('POST', '/api/files/local/missing.gcode', { body: { command: 'select' } })).status).toBe(404);
+    expect((await call('POST', location.pathname, { body: { command: 'slice' } })).status).toBe(400);
+  });
+
   it('refuses a viewer key and a non-G-code file', async () => {
     expect((await call('POST', '/api/files/local', { key: viewerKey, body: form('x.gcode', Buffer.from('G28\n')) })).status).toBe(403);
     const stl = await call('POST', '/api/files/local', { body: form('x.stl', Buffer.from('solid')) });
