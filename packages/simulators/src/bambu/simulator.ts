@@ -17,7 +17,7 @@ import { printerSnapshotJpeg } from './jpeg.ts';
 import { inspectStorageFile } from './job-file.ts';
 import { PrintLifecycle } from './lifecycle.ts';
 import { PrinterBroker } from './mqtt-broker.ts';
-import { buildPrintSnapshot, computeDelta, deltaReport, fullReport } from './report.ts';
+import { ReportPublisher } from './report-publisher.ts';
 import type { GcodeState, HmsEntry, PrintStatus } from './status.ts';
 
 export interface BambuSimOptions {
@@ -71,10 +71,8 @@ export class BambuSimulator extends EventEmitter {
   #storageDir = '';
   #timer: TimerHandle | null = null;
   #lastTickAt = 0;
-  #sinceIdleReport = 0;
-  #lastPublished: Record<string, any>;
-  #seq = 400;
-  #silent = false;
+  readonly #reports: ReportPublisher;
+  #frame: { key: string; jpeg: Buffer } | null = null;
   #verifyFailed = false;
   #ftpsMode: FtpsMode = 'normal';
   #refuseAuth = false;
@@ -98,8 +96,11 @@ export class BambuSimulator extends EventEmitter {
       endGcodeSeconds: opts.endGcodeSeconds,
     });
     this.#lastState = this.#lifecycle.status.gcode_state;
-    // Deltas are relative to what the firmware last pushed; at boot that is its boot state.
-    this.#lastPublished = buildPrintSnapshot(this.#lifecycle.status);
+    this.#reports = new ReportPublisher(this.#lifecycle.status, (m) => {
+      if (!this.#broker) return false;
+      this.#broker.publish(m);
+      return true;
+    });
   }
 
   get gcodeState(): GcodeState {
@@ -160,7 +161,7 @@ export class BambuSimulator extends EventEmitter {
         port: this.#opts.cameraPort ?? 0,
         accessCode: this.accessCode,
         frameIntervalMs: this.#opts.cameraFrameIntervalMs,
-        frame: () => printerSnapshotJpeg(this.gcodeState, this.#lifecycle.status.mc_percent),
+        frame: () => this.#cameraFrame(),
         ...tlsMaterial,
       });
       this.#camera = camera;
@@ -217,7 +218,7 @@ export class BambuSimulator extends EventEmitter {
   }
 
   setSilent(v: boolean): void {
-    this.#silent = v;
+    this.#reports.silent = v;
   }
 
   setRefuseAuth(v: boolean): void {
@@ -261,7 +262,7 @@ export class BambuSimulator extends EventEmitter {
 
   /** Publishes a full report now, as the answer to `pushall` would. */
   pushFullReport(): void {
-    this.#publishFull();
+    this.#reports.full(this.#lifecycle.status);
   }
 
   // ---- internals ----
@@ -282,9 +283,11 @@ export class BambuSimulator extends EventEmitter {
       this.#lifecycle.advance(Math.min(step, left));
       if (this.gcodeState !== before) this.#afterChange();
     }
-    this.#sinceIdleReport += this.#reportIntervalMs;
+    this.#reports.sinceLastPush += this.#reportIntervalMs;
     const idleEvery = this.#opts.idleReportIntervalMs ?? this.#reportIntervalMs * 5;
-    if (this.#lifecycle.isActive || this.#sinceIdleReport >= idleEvery) this.#publishDelta();
+    if (this.#lifecycle.isActive || this.#reports.sinceLastPush >= idleEvery) {
+      this.#reports.delta(this.#lifecycle.status);
+    }
   }
 
   #onRequest(payload: Record<string, any>): void {
@@ -308,14 +311,23 @@ export class BambuSimulator extends EventEmitter {
     } catch {
       return; // a malformed command must never take the printer down
     }
-    for (const m of outcome.publish) this.#publish(m);
-    if (outcome.fullReport) this.#publishFull();
+    for (const m of outcome.publish) this.#reports.publish(m);
+    if (outcome.fullReport) this.#reports.full(this.#lifecycle.status);
     else this.#afterChange();
+  }
+
+  /** The picture only changes with state and progress: encode once per change. */
+  #cameraFrame(): Buffer {
+    const key = `${this.gcodeState}:${this.#lifecycle.status.mc_percent}`;
+    if (this.#frame?.key !== key) {
+      this.#frame = { key, jpeg: printerSnapshotJpeg(this.gcodeState, this.#lifecycle.status.mc_percent) };
+    }
+    return this.#frame.jpeg;
   }
 
   #afterChange(): void {
     this.#emitStateChange();
-    this.#publishDelta();
+    this.#reports.delta(this.#lifecycle.status);
   }
 
   #emitStateChange(): void {
@@ -324,28 +336,5 @@ export class BambuSimulator extends EventEmitter {
     const previous = this.#lastState;
     this.#lastState = state;
     this.emit('state', { state, previous, status: { ...this.#lifecycle.status } });
-  }
-
-  #publish(message: Record<string, any>): void {
-    if (this.#silent) return;
-    this.#broker?.publish(message);
-  }
-
-  #publishFull(): void {
-    if (this.#silent || !this.#broker) return;
-    const snap = buildPrintSnapshot(this.#lifecycle.status);
-    this.#publish(fullReport(snap, ++this.#seq));
-    this.#lastPublished = snap;
-    this.#sinceIdleReport = 0;
-  }
-
-  #publishDelta(): void {
-    if (this.#silent || !this.#broker) return;
-    const snap = buildPrintSnapshot(this.#lifecycle.status);
-    const delta = computeDelta(this.#lastPublished, snap);
-    this.#lastPublished = snap;
-    this.#sinceIdleReport = 0;
-    if (Object.keys(delta).length === 0) return;
-    this.#publish(deltaReport(delta, ++this.#seq));
   }
 }
