@@ -48,7 +48,9 @@ export class JobWatcher {
 
     const snc = rt.startNotConfirmed;
     if (snc) {
-      if (!state.fullStatus || state.status === 'offline' || state.status === 'connecting') snc.sawReset = true;
+      // A reconnect, or reports that stopped and came back, is what makes the next idle report fresh;
+      // an idle report on the same session may still be the printer sitting on its old state (§4 #7).
+      if (!trustworthy(state)) snc.sawReset = true;
       if (state.job?.jobId === snc.job.jobId && ACTIVE_STATUSES.has(state.status)) {
         // The start did land after all: follow the job instead of leaving it unknown.
         rt.startNotConfirmed = null;

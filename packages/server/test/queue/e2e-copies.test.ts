@@ -48,6 +48,15 @@ describe('queue end to end over the Bambu simulator', () => {
     for (let k = 1; k < 3; k++) expect(startedAt[k]! - finishedAt[k - 1]!).toBeGreaterThanOrEqual(950);
     const finished = e.events.filter((ev) => ev.type === 'job.finished');
     expect(finished).toHaveLength(3);
+    const openapi = await e.server.api('GET', '/api/v1/openapi.json');
+    for (const route of [
+      '/api/v1/queue',
+      '/api/v1/queue/{id}',
+      '/api/v1/queue/reorder',
+      '/api/v1/printers/{id}/plate-cleared',
+    ]) {
+      expect(Object.keys(openapi.body.paths)).toContain(route);
+    }
     const printer = await e.api('GET', `/api/v1/printers/${id}`);
     expect(printer.body.state.gate).toMatchObject({ open: expect.any(Boolean) });
   });

@@ -172,7 +172,9 @@ export interface Harness {
   idle(): Promise<void>;
 }
 
-export async function harness(opts: { dataDir?: string } = {}): Promise<Harness> {
+export async function harness(
+  opts: { dataDir?: string; databaseUrl?: string; onClose?: () => Promise<void> } = {},
+): Promise<Harness> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-queue-'));
   const clock = new FakeClock();
   const bus = new EventBus({
@@ -186,7 +188,7 @@ export async function harness(opts: { dataDir?: string } = {}): Promise<Harness>
   const events: DomainEvent[] = [];
   bus.onAny({}, (e) => events.push(e));
   const make = async () => {
-    const storage = await openStorage({ dataDir });
+    const storage = await openStorage({ dataDir, databaseUrl: opts.databaseUrl ?? null });
     const queue = new QueueService({
       db: storage.db,
       bus,
@@ -222,6 +224,7 @@ export async function harness(opts: { dataDir?: string } = {}): Promise<Harness>
     async close() {
       await h.queue.stop();
       await h.storage.close();
+      await opts.onClose?.();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
     idle: () => h.queue.whenIdle(),

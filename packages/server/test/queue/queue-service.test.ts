@@ -254,6 +254,23 @@ describe('QueueService: dispatch', () => {
     expect(driver.starts[1]!.jobId).not.toBe(driver.starts[0]!.jobId);
   });
 
+  it('a start not confirmed: stale reports that come back fresh and idle also open the gate', async () => {
+    await setup(['p1']);
+    const driver = h.fleet.driver('p1');
+    driver.behaviour = async () => {
+      throw new StartNotConfirmedError();
+    };
+    await h.queue.addItem({ fileId: 'f1' });
+    await h.idle();
+    driver.behaviour = 'confirm';
+    h.fleet.setState('p1', { status: 'unknown', stale: true });
+    await h.idle();
+    expect(h.queue.gateFor('p1').reason).toBe('status reports are stale');
+    h.fleet.setState('p1', { status: 'idle', stale: false });
+    await h.idle();
+    expect(driver.starts).toHaveLength(2);
+  });
+
   it('a start not confirmed that turns out to be running is adopted', async () => {
     await setup(['p1']);
     const driver = h.fleet.driver('p1');
