@@ -69,8 +69,14 @@ export class FileLibrary implements LibraryView {
     this.store = new FileStore(this.#dataDir);
   }
 
+  /** Once, before the first import: clear half-received uploads and unrecorded stored dirs. */
   #init(): Promise<void> {
-    this.#ready ??= this.store.init();
+    this.#ready ??= (async () => {
+      await this.store.init();
+      const rows = await this.#db.selectFrom('files').select('sha256').execute();
+      const removed = await this.store.sweep(new Set(rows.map((r) => r.sha256)));
+      if (removed.length) this.#logger.warn({ removed }, 'removed stored files that had no record');
+    })();
     return this.#ready;
   }
 

@@ -98,6 +98,18 @@ export class FileStore {
     return path.relative(this.dataDir, path.join(target, `content${ext}`));
   }
 
+  /** Removes stored dirs no record points to (a crash between the move into place and the insert). */
+  async sweep(keep: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
+    const names = await fsp.readdir(this.root).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!/^[0-9a-f]{64}$/.test(name) || keep.has(name)) continue;
+      await fsp.rm(path.join(this.root, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+    return removed;
+  }
+
   dirFor(sha256: string): string {
     if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
     return path.join(this.root, sha256);

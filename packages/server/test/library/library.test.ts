@@ -98,7 +98,22 @@ describe.each(['sqlite', 'postgres'] as const)('file library on %s', (dialect) =
       expect(filesUnder(t.dataDir)).toEqual([]);
     });
 
-    it('keeps the file name from a path-like upload name', async () => {
+    it('accepts a .3mf that holds G-code', async () => {
+    const { file } = await t.library.importStream('plate.3mf', streamOf(sliced3mf()));
+    expect(file.kind).toBe('3mf');
+    expect(t.library.localPath(file)).toMatch(/content\.gcode\.3mf$/);
+  });
+
+  it('removes stored dirs left without a record (crash between the move and the insert)', async () => {
+    const orphan = path.join(t.dataDir, 'files', 'a'.repeat(64));
+    fs.mkdirSync(orphan, { recursive: true });
+    fs.writeFileSync(path.join(orphan, 'content.gcode'), 'G28\n');
+    fs.mkdirSync(path.join(t.dataDir, 'files', '.incoming', 'left-over'), { recursive: true });
+    const { file } = await t.library.importStream('x.gcode', streamOf('G28\nG1 X2\n'));
+    expect(filesUnder(t.dataDir)).toEqual([`files/${file.sha256}/content.gcode`]);
+  });
+
+  it('keeps the file name from a path-like upload name', async () => {
       const { file } = await t.library.importStream(
         'C:\\Users\\me\\part.gcode',
         streamOf('; total layer number: 3\nG28\n'),
