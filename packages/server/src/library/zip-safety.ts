@@ -17,6 +17,8 @@ export interface ZipLimits {
   maxRatio: number;
   /** Most entries in one archive. */
   maxEntries?: number;
+  /** Largest sum of declared uncompressed sizes (default 4 × maxEntryBytes): bounds the work on one upload. */
+  maxTotalBytes?: number;
 }
 
 export interface ZipEntryInfo {
@@ -133,11 +135,39 @@ export class SafeZip {
         });
         zipfile.readEntry();
       });
+      safe.#checkArchive(limits);
     } catch (err) {
       zipfile.close();
       throw err;
     }
     return safe;
+  }
+
+  /**
+   * Whole-archive checks: the declared total stays under budget, and no two entries share bytes
+   * (overlapping entries are how "better zip bombs" multiply one compressed kernel many times).
+   */
+  #checkArchive(limits: ZipLimits): void {
+    const maxTotal = limits.maxTotalBytes ?? 4 * limits.maxEntryBytes;
+    let total = 0;
+    for (const e of this.entries.values()) total += e.uncompressedSize;
+    if (total > maxTotal) {
+      throw invalidFile(`zip archive declares ${total} bytes uncompressed in total, over the limit of ${maxTotal}`);
+    }
+    const spans = [...this.#raw.entries()]
+      .map(([name, e]) => ({
+        name,
+        start: e.relativeOffsetOfLocalHeader,
+        end: e.relativeOffsetOfLocalHeader + 30 + e.compressedSize,
+      }))
+      .sort((a, b) => a.start - b.start);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].start < spans[i - 1].end) {
+        throw invalidFile(
+          `zip entries "${spans[i - 1].name}" and "${spans[i].name}" overlap (zip bomb or corrupt archive)`,
+        );
+      }
+    }
   }
 
   has(name: string): boolean {
@@ -158,7 +188,9 @@ export class SafeZip {
     const entry = this.#raw.get(name);
     if (!info || !entry) throw invalidFile(`zip entry "${name}" not found`);
     if (opts.maxBytes !== undefined && info.uncompressedSize > opts.maxBytes) {
-      throw invalidFile(`zip entry "${name}" is ${info.uncompressedSize} bytes, more than the ${opts.maxBytes} expected`);
+      throw invalidFile(
+        `zip entry "${name}" is ${info.uncompressedSize} bytes, more than the ${opts.maxBytes} expected`,
+      );
     }
     const raw = await new Promise<Readable>((resolve, reject) => {
       this.#zip.openReadStream(entry, { decodeFileData: false }, (err, s) =>

@@ -84,6 +84,21 @@ describe('zip refusals', () => {
     await refused(zip, /past its declared size/);
   });
 
+  it('refuses entries that overlap (one compressed kernel counted many times)', async () => {
+    const gcode = 'G1 X1 Y1\n'.repeat(1000);
+    const zip = buildZip([
+      { name: 'Metadata/plate_1.gcode', data: gcode },
+      { name: 'Metadata/plate_2.gcode', data: gcode, sameDataAs: 0 },
+    ]);
+    await refused(zip, /overlap/);
+  });
+
+  it('refuses an archive whose declared total is over budget', async () => {
+    const part = Buffer.alloc(3 * 1024 * 1024, 0x20);
+    const zip = sliced3mf([1, 2, 3, 4, 5, 6].map((n) => ({ name: `Metadata/part_${n}.bin`, data: part, method: 0 })));
+    await refused(zip, /in total, over the limit/);
+  });
+
   it('refuses an encrypted entry', async () => {
     // ZipCrypto: a 12-byte encryption header precedes the (stored) data.
     const secret = { name: 'Metadata/secret.txt', data: Buffer.alloc(12 + 5, 0x55), declaredSize: 5, flags: 0x1, method: 0 };

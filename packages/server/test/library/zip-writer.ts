@@ -17,12 +17,15 @@ export interface TestEntry {
   declaredSize?: number;
   /** Override the compression method written in the headers only (data is still encoded by `method`). */
   declaredMethod?: number;
+  /** Point the central directory at another entry's local header (index into the entries). */
+  sameDataAs?: number;
 }
 
 export function buildZip(entries: TestEntry[]): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
+  const offsets: number[] = [];
   for (const e of entries) {
     const name = typeof e.name === 'string' ? Buffer.from(e.name, 'utf8') : e.name;
     const data = typeof e.data === 'string' ? Buffer.from(e.data, 'utf8') : e.data;
@@ -62,7 +65,8 @@ export function buildZip(entries: TestEntry[]): Buffer {
     central.writeUInt16LE(0, 34);
     central.writeUInt16LE(0, 36);
     central.writeUInt32LE(e.externalAttributes ?? 0, 38);
-    central.writeUInt32LE(offset, 42);
+    central.writeUInt32LE(e.sameDataAs !== undefined ? offsets[e.sameDataAs] : offset, 42);
+    offsets.push(offset);
     centrals.push(central, name);
     offset += local.length + name.length + body.length;
   }
