@@ -24,7 +24,7 @@ export class JobWatcher {
     const { store, dispatcher, fleet } = this.d;
     for (const job of store.activeJobs.values()) {
       if (!fleet.get(job.printerId)) {
-        dispatcher.track(dispatcher.markUnknown(job, 'was running on a printer that no longer exists'));
+        dispatcher.track(dispatcher.outcomes.markUnknown(job, 'was running on a printer that no longer exists'));
         continue;
       }
       const rt = dispatcher.runtime(job.printerId);
@@ -54,7 +54,7 @@ export class JobWatcher {
       if (state.job?.jobId === snc.job.jobId && ACTIVE_STATUSES.has(state.status)) {
         // The start did land after all: follow the job instead of leaving it unknown.
         rt.startNotConfirmed = null;
-        dispatcher.track(dispatcher.adopt(snc.job, 'unknown'));
+        dispatcher.track(dispatcher.outcomes.adopt(snc.job, 'unknown'));
       } else if (snc.sawReset && trustworthy(state) && state.status === 'idle') {
         rt.startNotConfirmed = null;
       }
@@ -64,12 +64,14 @@ export class JobWatcher {
     if (job) {
       if ((state.error || state.status === 'error') && rt.errorHandledFor !== job.jobId) {
         rt.errorHandledFor = job.jobId;
-        dispatcher.track(dispatcher.pauseForError(printerId, state.error?.message ?? 'printer error'));
+        dispatcher.track(dispatcher.outcomes.pauseForError(printerId, state.error?.message ?? 'printer error'));
       }
       if (state.lastJob && state.lastJob.jobId === job.jobId) {
-        dispatcher.track(dispatcher.endJob(job, state.lastJob.outcome));
+        dispatcher.track(dispatcher.outcomes.endJob(job, state.lastJob.outcome));
       } else if (this.#vanished(job, state, rt.inFlight, rt.holdUntil)) {
-        dispatcher.track(dispatcher.endJob(job, 'failed'));
+        dispatcher.track(
+          dispatcher.outcomes.endJob(job, 'failed', 'the printer went idle without reporting how the job ended'),
+        );
       }
     } else if (prevLastJobAt !== undefined && state.lastJob && state.lastJob.at !== prevLastJobAt) {
       // A job started elsewhere (screen, slicer) ended here: its plate needs clearing too.
@@ -99,14 +101,14 @@ export class JobWatcher {
     const { dispatcher } = this.d;
     for (const job of jobs) {
       if (state.job?.jobId === job.jobId && state.status !== 'idle') {
-        if (job.status === 'starting') await dispatcher.adopt(job, 'starting');
+        if (job.status === 'starting') await dispatcher.outcomes.adopt(job, 'starting');
       } else if (state.lastJob?.jobId === job.jobId) {
-        await dispatcher.endJob(job, state.lastJob.outcome);
+        await dispatcher.outcomes.endJob(job, state.lastJob.outcome);
       } else if (state.job?.jobId === job.jobId) {
         // Shown but idle without an end record: adopt, the vanished-job rule decides later.
-        if (job.status === 'starting') await dispatcher.adopt(job, 'starting');
+        if (job.status === 'starting') await dispatcher.outcomes.adopt(job, 'starting');
       } else {
-        await dispatcher.markUnknown(
+        await dispatcher.outcomes.markUnknown(
           job,
           `was ${job.status} before the server restarted and the printer does not show it`,
         );

@@ -388,7 +388,7 @@ export class QueueService {
   #onPrinterRemoved(printerId: string): void {
     const job = this.#store.activeJobOn(printerId);
     const closed = job
-      ? this.#dispatcher.markUnknown(job, 'was running on a printer that was removed')
+      ? this.#dispatcher.outcomes.markUnknown(job, 'was running on a printer that was removed')
       : Promise.resolve();
     const forget = () =>
       this.#store.change('printer-removed', async (c) => {

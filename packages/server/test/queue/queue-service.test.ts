@@ -307,6 +307,27 @@ describe('QueueService: dispatch', () => {
     expect(driver.starts).toHaveLength(2);
   });
 
+  it('a job that vanishes (printer idle without its job or an end record, after the hold) fails', async () => {
+    await setup(['p1']);
+    await h.queue.updateSettings({ failedCopyPolicy: 'retry' });
+    const item = await h.queue.addItem({ fileId: 'f1' });
+    await h.idle();
+    const jobId = h.fleet.driver('p1').starts[0]!.jobId;
+    printerRuns('p1', jobId);
+    // Within the post-dispatch hold an idle report is not trusted to mean anything.
+    h.fleet.setState('p1', { status: 'idle', job: null });
+    await h.idle();
+    expect((await jobRows(h))[0]!.status).toBe('printing');
+    h.clock.advance(61_000);
+    // The printer rebooted mid-print: it comes back idle with no memory of the job.
+    h.fleet.setState('p1', { status: 'connecting', fullStatus: false });
+    h.fleet.setState('p1', { status: 'idle', fullStatus: true, job: null, lastJob: null });
+    await h.idle();
+    const row = (await jobRows(h))[0]!;
+    expect(row).toMatchObject({ status: 'failed', error: 'the printer went idle without reporting how the job ended' });
+    expect(h.queue.getItem(item.id).lastError).toBe('the printer went idle without reporting how the job ended');
+  });
+
   it('a printer error during a queue print pauses the queue with an alert', async () => {
     await setup(['p1', 'p2']);
     await h.queue.addItem({ fileId: 'f1', copies: 3 });

@@ -1,0 +1,160 @@
+/**
+ * What happens to a queue item when one of its jobs ends, is adopted, or nobody knows: each
+ * outcome is one guarded job transition plus the item update in one change, then the events
+ * (`job.finished`, `job.failed`, `alert`). A transition that another path already made is a no-op.
+ */
+import type { EventBus } from '../events/bus.ts';
+import type { FleetView } from '../printers/fleet-types.ts';
+import type { JobOutcome } from '../printers/model.ts';
+import type { FileRecord } from '../library/types.ts';
+import type { Clock } from '../util/clock.ts';
+import type { QueueStore } from './queue-store.ts';
+import type { JobRecord } from './types.ts';
+
+export interface JobOutcomeDeps {
+  store: QueueStore;
+  fleet: FleetView;
+  bus: EventBus;
+  clock: Clock;
+  fileOf(fileId: string): FileRecord | null | undefined;
+  /** Ends the post-dispatch hold of a printer. */
+  clearHold(printerId: string): void;
+}
+
+export class JobOutcomes {
+  constructor(private readonly d: JobOutcomeDeps) {}
+
+  /**
+   * Ends a job once (guarded transition) and applies the outcome to its item, all in one change.
+   * Returns false when the job had already been moved by another path.
+   */
+  async closeJob(
+    job: JobRecord,
+    to: 'finished' | 'failed' | 'cancelled' | 'unknown',
+    reason: string | null,
+    opts: { failItem?: boolean } = {},
+  ): Promise<boolean> {
+    const { store, fleet, clock, bus } = this.d;
+    const printer = fleet.get(job.printerId);
+    const now = clock.now();
+    const iso = new Date(now).toISOString();
+    const outcome = await store.change(
+      `job-${to}`,
+      async (c) => {
+        const ok = await store.repo.transitionJob(c.tx, job.id, ['starting', 'printing'], to, {
+          endedAt: iso,
+          error: reason,
+        });
+        if (!ok) {
+          c.skipEvent();
+          return null;
+        }
+        c.trackJob(job, false);
+        const item = store.items.get(job.queueItemId);
+        let failedItem = false;
+        if (item) {
+          const next = { ...item, updatedAt: iso };
+          if (to === 'finished') next.copiesDone = item.copiesDone + 1;
+          else {
+            next.lastError = reason;
+            const fail = opts.failItem ?? (to !== 'unknown' && store.failedCopyPolicy === 'fail');
+            if (fail && item.status !== 'cancelled') {
+              next.status = 'failed';
+              failedItem = true;
+            }
+          }
+          const stillActive = store.activeJobsOf(item.id).filter((j) => j.id !== job.id).length;
+          next.status = store.deriveStatus(next, stillActive);
+          await c.saveItem(next);
+        }
+        if (to !== 'unknown' && printer?.summary.settings.requirePlateClear)
+          await c.setPlateNeedsClearing(job.printerId, true);
+        return { failedItem };
+      },
+      { itemId: job.queueItemId },
+    );
+    if (!outcome) return false;
+    // The hold only bridges the time after a start; once the job has ended it has no purpose.
+    this.d.clearHold(job.printerId);
+    const fileName = this.#fileNameOf(job.queueItemId);
+    const base = { printerId: job.printerId, queueItemId: job.queueItemId, jobId: job.jobId, fileName };
+    if (to === 'finished') bus.emit('job.finished', base);
+    else {
+      bus.emit('job.failed', { ...base, reason: reason ?? to });
+      if (to !== 'unknown') {
+        bus.emit('alert', {
+          level: 'warning',
+          printerId: job.printerId,
+          code: 'job_failed',
+          message: `${printer?.summary.name ?? job.printerId}: ${fileName} ${to === 'cancelled' ? 'was cancelled' : 'failed'}${reason ? ` (${reason})` : ''}; ${outcome.failedItem ? 'the queue item is marked failed' : 'the copy goes back to the queue'}`,
+        });
+      }
+    }
+    return true;
+  }
+
+  #fileNameOf(itemId: string): string {
+    const item = this.d.store.items.get(itemId);
+    return (item && this.d.fileOf(item.fileId)?.name) ?? 'unknown file';
+  }
+
+  /** Marks a job whose fate nobody knows; the printer stays closed until a person confirms. */
+  async markUnknown(job: JobRecord, why: string): Promise<void> {
+    const { store, bus, fleet } = this.d;
+    const name = fleet.get(job.printerId)?.summary.name ?? job.printerId;
+    const reason = `job ${job.jobId} ${why} — check the printer, then confirm the plate is clear`;
+    const moved = await this.closeJob(job, 'unknown', reason, { failItem: true });
+    if (!moved) return;
+    await store.change('printer-attention', (c) => c.setAttention(job.printerId, reason), { itemId: job.queueItemId });
+    bus.emit('alert', {
+      level: 'error',
+      printerId: job.printerId,
+      code: 'job_outcome_unknown',
+      message: `${name}: ${reason}`,
+    });
+  }
+
+  async adopt(job: JobRecord, from: 'starting' | 'unknown'): Promise<void> {
+    const { store, clock } = this.d;
+    const iso = new Date(clock.now()).toISOString();
+    await store.change(
+      'job-adopted',
+      async (c) => {
+        const ok = await store.repo.transitionJob(c.tx, job.id, [from], 'printing', {
+          startedAt: job.startedAt ?? iso,
+          error: null,
+        });
+        if (!ok) return c.skipEvent();
+        c.trackJob({ ...job, status: 'printing', startedAt: job.startedAt ?? iso }, true);
+        const item = store.items.get(job.queueItemId);
+        if (item && (item.status === 'waiting' || item.status === 'printing'))
+          await c.saveItem({ ...item, status: 'printing', updatedAt: iso });
+      },
+      { itemId: job.queueItemId },
+    );
+  }
+
+  endJob(job: JobRecord, outcome: JobOutcome, why?: string): Promise<boolean> {
+    let reason: string | null = null;
+    if (why) reason = why;
+    else if (outcome === 'cancelled') reason = 'cancelled on the printer';
+    else if (outcome === 'failed') reason = 'the printer reported the job failed';
+    return this.closeJob(job, outcome, reason);
+  }
+
+  /** A printer error or HMS fault during a queue print pauses the whole queue (seed 001 §4.3). */
+  async pauseForError(printerId: string, message: string): Promise<void> {
+    const { store, bus, fleet } = this.d;
+    const name = fleet.get(printerId)?.summary.name ?? printerId;
+    await store.change('paused-printer-error', async (c) => {
+      if (!store.running) return c.skipEvent();
+      await c.setRunning(false);
+    });
+    bus.emit('alert', {
+      level: 'error',
+      printerId,
+      code: 'queue_paused_printer_error',
+      message: `${name}: ${message} — the queue is paused; fix the printer and start the queue again`,
+    });
+  }
+}
