@@ -240,12 +240,76 @@ describe('web dashboard in chromium', () => {
     await page.waitForSelector('[data-testid="alert-row"]');
   });
 
+  it('shows a printer page with a live temperature chart and the camera snapshot', async () => {
+    const target = server.fleet.list().find((p: { summary: { driver: string } }) => p.summary.driver === 'simulated-bambu')!;
+    await page.click('[data-testid="nav-printers"]');
+    await page.click(`[data-testid="printer-card"][data-printer-id="${target.summary.id}"] [data-testid="printer-name"]`);
+    await page.waitForSelector('[data-testid="printer-detail-page"]');
+    await page.waitForSelector('[data-testid="temp-chart"] canvas');
+    await page.waitForFunction(() => {
+      const img = document.querySelector<HTMLImageElement>('[data-testid="printer-snapshot"]');
+      return !!img && img.complete && img.naturalWidth > 0;
+    }, undefined, { timeout: 15_000 });
+    await shot('10-printer-detail');
+  });
+
+  it('adds a printer through a validating form, creates a user and shows a new API key once', async () => {
+    // Back to English (the language switch works both ways).
+    await page.click('[data-testid="lang-switch"]');
+    await page.click('[data-testid="lang-option-en"]');
+    await expect.poll(() => page.textContent('[data-testid="nav-settings"]')).toContain('Settings');
+    await page.click('[data-testid="nav-settings"]');
+    await page.click('[data-testid="printer-add"]');
+    const dialog = page.locator('.el-dialog[data-testid="printer-dialog"]');
+    await dialog.waitFor();
+    // Bambu is the default kind: an empty form names what is missing.
+    await dialog.locator('[data-testid="printer-form-submit"]').click();
+    await expect.poll(() => dialog.locator('.el-form-item__error').count()).toBeGreaterThanOrEqual(4);
+    await dialog.locator('[data-testid="printer-form-access-code"]').fill('123');
+    await dialog.locator('[data-testid="printer-form-access-code"]').blur();
+    await expect.poll(() => dialog.locator('.el-form-item__error').allTextContents()).toContain('Access code: 8 characters');
+    await shot('11-add-printer-validation');
+    // Switch to a simulated Bambu, which needs only a name.
+    await dialog.locator('[data-testid="printer-form-driver"]').click();
+    await page.click('.el-select-dropdown__item:has-text("Simulated Bambu")');
+    await dialog.locator('[data-testid="printer-form-name"]').fill('Sim-05');
+    await dialog.locator('[data-testid="printer-form-model"]').fill('A1 mini');
+    const before = server.fleet.list().length;
+    await dialog.locator('[data-testid="printer-form-submit"]').click();
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => server.fleet.list().length).toBe(before + 1);
+    await page.waitForSelector('[data-testid="settings-printer-row"]:has-text("Sim-05")');
+
+    await page.click('.el-tabs__item:has-text("Users")');
+    await page.click('[data-testid="user-add"]');
+    await page.fill('[data-testid="user-form-username"]', 'operator1');
+    await page.fill('[data-testid="user-form-password"]', 'operator-pass-1');
+    await page.click('[data-testid="user-form-submit"]');
+    await page.waitForSelector('[data-testid="user-row"]:has-text("operator1")');
+
+    await page.click('.el-tabs__item:has-text("API keys")');
+    await page.click('[data-testid="apikey-add"]');
+    await page.fill('[data-testid="apikey-form-name"]', 'slicer');
+    await page.click('[data-testid="apikey-form-submit"]');
+    const shown = page.locator('.el-dialog[data-testid="apikey-shown"]');
+    await shown.waitFor();
+    const key = await shown.locator('[data-testid="apikey-value"]').inputValue();
+    expect(key.length).toBeGreaterThan(16);
+    // The key works against the API, and the list never shows it again.
+    const res = await fetch(`${server.url}/api/v1/printers`, { headers: { 'x-api-key': key } });
+    expect(res.status).toBe(200);
+    await shot('12-api-key-once');
+    await shown.locator('[data-testid="apikey-shown-close"]').click();
+    await page.waitForSelector('[data-testid="apikey-row"]:has-text("slicer")');
+    expect(await page.locator('[data-testid="settings-apikeys"]').textContent()).not.toContain(key);
+  });
+
   it('fits a 375 px wide phone screen without horizontal scrolling', async () => {
     await page.setViewportSize({ width: 375, height: 812 });
     for (const [hash, name] of [
-      ['#/printers', '10-phone-printers'],
-      ['#/queue', '11-phone-queue'],
-      ['#/library', '12-phone-library'],
+      ['#/printers', '20-phone-printers'],
+      ['#/queue', '21-phone-queue'],
+      ['#/library', '22-phone-library'],
     ] as const) {
       await goto(hash);
       await page.waitForTimeout(300);
@@ -258,10 +322,39 @@ describe('web dashboard in chromium', () => {
     await page.click('[data-testid="drawer-nav-settings"]');
     await page.waitForSelector('[data-testid="settings-page"]');
     await page.waitForSelector('.el-drawer', { state: 'hidden' });
-    await shot('13-phone-settings');
+    await shot('23-phone-settings');
   });
 
   it('logged no console errors', () => {
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('rotates an expired access token with the refresh token, and logs out', async () => {
+    // A broken access token: the first API call gets 401, the refresh token gets new tokens, the page loads.
+    await page.evaluate(() => {
+      const t = JSON.parse(localStorage.getItem('rwc.tokens') ?? '{}');
+      localStorage.setItem('rwc.tokens', JSON.stringify({ ...t, accessToken: 'expired.access.token' }));
+      window.location.hash = '#/printers';
+    });
+    await page.reload();
+    await page.waitForSelector('[data-testid="printer-card"]');
+    await page.waitForSelector('[data-testid="ws-status"][data-connected="true"]');
+    const rotated = await page.evaluate(() => JSON.parse(localStorage.getItem('rwc.tokens') ?? '{}').accessToken);
+    expect(rotated).not.toBe('expired.access.token');
+    await page.click('[data-testid="logout"]');
+    await page.waitForSelector('[data-testid="login-page"]');
+    expect(await page.evaluate(() => localStorage.getItem('rwc.tokens'))).toBeNull();
+  });
+
+  it('sends the user back to login when the refresh token is refused too', async () => {
+    await page.evaluate(() =>
+      localStorage.setItem('rwc.tokens', JSON.stringify({ accessToken: 'bad', refreshToken: 'bad', expiresIn: 900 })),
+    );
+    await page.evaluate(() => {
+      window.location.hash = '#/queue';
+    });
+    await page.reload();
+    await page.waitForSelector('[data-testid="login-page"]');
+    expect(await page.evaluate(() => localStorage.getItem('rwc.tokens'))).toBeNull();
   });
 });
