@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService } from '../../src/auth/auth-service.ts';
@@ -153,6 +154,26 @@ describe('/api/v1/files', () => {
     expect(res.status).toBe(413);
     expect(res.body.error.message).toMatch(/limit/);
     expect(fs.readdirSync(`${t.dataDir}/files/.incoming`)).toEqual([]);
+  });
+
+  it('cleans up when the client drops the connection in the middle of an upload', async () => {
+    const boundary = 'xxBOUNDARYxx';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="half.gcode"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+    const port = new URL(base).port;
+    const socket = net.connect(Number(port), '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(
+      `POST /api/v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: ${operatorKey}\r\n` +
+        `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 300000\r\n\r\n${head}`,
+    );
+    socket.write(Buffer.alloc(100_000, 0x47));
+    const incoming = `${t.dataDir}/files/.incoming`;
+    for (let i = 0; i < 200 && fs.readdirSync(incoming).length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fs.readdirSync(incoming)).toHaveLength(1);
+    socket.destroy();
+    for (let i = 0; i < 200 && fs.readdirSync(incoming).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fs.readdirSync(incoming)).toEqual([]);
+    expect((await call('GET', '/api/v1/files?search=half')).body).toEqual([]);
   });
 
   it('deletes: 409 while a waiting queue item uses the file, then 204', async () => {
