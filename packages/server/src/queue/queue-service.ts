@@ -88,6 +88,10 @@ export class QueueService {
     bus.on('printer.added', this, () => this.#dispatcher.requestRound());
     bus.on('printer.updated', this, () => this.#dispatcher.requestRound());
     bus.on('printer.removed', this, ({ printerId }) => this.#onPrinterRemoved(printerId));
+    // A removed file is never dispatched again (the library refuses while waiting/printing items use it).
+    bus.on('file.removed', this, ({ fileId }) => {
+      if (this.#files.has(fileId)) this.#files.set(fileId, null);
+    });
     for (const p of fleet.list()) this.#watcher.onState(p.summary.id, p.state);
     this.#timer = clock.setInterval(() => this.#dispatcher.requestRound(), this.#o.tickMs ?? 1000);
     this.#dispatcher.requestRound();
@@ -109,7 +113,7 @@ export class QueueService {
 
   async #loadFile(fileId: string): Promise<FileRecord | null> {
     if (this.#files.has(fileId)) return this.#files.get(fileId) ?? null;
-    const file = (await this.#o.library.getFile(fileId)) ?? null;
+    const file = (await this.#o.library.getFile(fileId).catch(() => undefined)) ?? null;
     this.#files.set(fileId, file);
     return file;
   }
