@@ -58,7 +58,7 @@ describe('Marlin driver against the simulator', () => {
     await until(() => last().lastJob?.outcome === 'finished', 20_000, 'finish');
     expect(driver.sender!.advancedOk).toBe(true);
     expect(driver.sender!.stats.maxInFlight).toBeGreaterThan(2);
-    expect(driver.sender!.stats.maxInFlight).toBeLessThanOrEqual(7);
+    expect(driver.sender!.stats.maxInFlight).toBeLessThanOrEqual(16);
     expect(sim.commandLog.filter((c) => c.startsWith('G1 X'))).toHaveLength(300);
     expect(sim.firmware!.stats.bytesDropped).toBe(0);
   });

@@ -113,7 +113,9 @@ export class VirtualMarlin {
     }
     let ok = 'ok';
     if (this.opts.advancedOk) {
-      ok += ` N${lineNumber ?? this.#lastN} P${this.planner.free} B${this.opts.bufferSize - this.#queue.length}`;
+      // Like Marlin, the command being acknowledged still occupies its slot: B tops out at BUFSIZE-1.
+      const free = Math.max(0, this.opts.bufferSize - this.#queue.length - 1);
+      ok += ` N${lineNumber ?? this.#lastN} P${this.planner.free} B${free}`;
     }
     if (suffix) ok += ` ${suffix}`;
     if (this.faults.garbleNextOk) {

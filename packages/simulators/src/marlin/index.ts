@@ -26,6 +26,8 @@ export interface MarlinSimulatorOptions {
   extruders?: number;
   sendWait?: boolean;
   busyIntervalMs?: number;
+  /** Fixed latency per direction in ms (USB-serial adapters add 1–16 ms). Default 0. */
+  latencyMs?: number;
 }
 
 /**
@@ -59,6 +61,7 @@ export class MarlinSimulator {
       extruders: opts.extruders ?? 1,
       sendWait: opts.sendWait ?? false,
       busyIntervalMs: opts.busyIntervalMs ?? 2000,
+      latencyMs: opts.latencyMs ?? 0,
     };
   }
 
@@ -137,9 +140,9 @@ export class MarlinSimulator {
   #powerOn(send: (data: string) => void): void {
     this.#powerOff();
     const bps = this.#opts.baudRate / 10;
-    this.#toHost = new Wire(bps, send);
+    this.#toHost = new Wire(bps, send, this.#opts.latencyMs);
     const fw = new VirtualMarlin({ ...this.#opts, sd: this.sd }, (line) => this.#toHost?.push(`${line}\n`));
-    this.#toPrinter = new Wire(bps, (data) => fw.receive(data));
+    this.#toPrinter = new Wire(bps, (data) => fw.receive(data), this.#opts.latencyMs);
     this.firmware = fw;
     this.connections++;
     fw.boot();

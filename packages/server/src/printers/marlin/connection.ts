@@ -8,6 +8,8 @@ export interface MarlinConnection {
   maxConsecutiveTimeouts: number;
   /** Cap on lines in flight when the firmware shows ADVANCED_OK. */
   maxInFlight: number;
+  /** Bytes allowed to wait in the firmware RX buffer beyond its command buffer (ADVANCED_OK only). */
+  rxBudgetBytes: number;
   /** Stream lines from the server (default) or copy to the printer's SD card and print from there. */
   printFrom: 'stream' | 'sd';
   pauseGcode: string[];
@@ -62,6 +64,8 @@ export function parseMarlinConnection(input: unknown): MarlinConnection {
     okTimeoutMs: positiveInt(c.okTimeoutMs, 'connection.okTimeoutMs', 30_000),
     maxConsecutiveTimeouts: positiveInt(c.maxConsecutiveTimeouts, 'connection.maxConsecutiveTimeouts', 5),
     maxInFlight: positiveInt(c.maxInFlight, 'connection.maxInFlight', 16),
+    rxBudgetBytes:
+      c.rxBudgetBytes === 0 ? 0 : positiveInt(c.rxBudgetBytes, 'connection.rxBudgetBytes', 96),
     printFrom: (c.printFrom as 'stream' | 'sd' | undefined) ?? 'stream',
     pauseGcode: gcodeList(c.pauseGcode, 'connection.pauseGcode', DEFAULT_PAUSE_GCODE),
     resumeGcode: gcodeList(c.resumeGcode, 'connection.resumeGcode', DEFAULT_RESUME_GCODE),

@@ -167,6 +167,7 @@ export class MarlinDriver implements PrinterDriver {
       okTimeoutMs: this.#conn.okTimeoutMs,
       maxConsecutiveTimeouts: this.#conn.maxConsecutiveTimeouts,
       maxWindow: this.#conn.maxInFlight,
+      rxBudgetBytes: this.#conn.rxBudgetBytes,
       onFailure: (code, message) => void this.#onCommFailure(code, message),
       onTimeout: (n) => this.#log('timeout', `no ok within ${this.#conn.okTimeoutMs} ms (${n}); sent M105`),
     });

@@ -10,7 +10,7 @@ export interface JobLineSource {
 
 type Waiter = { resolve(): void; reject(err: Error): void };
 type Pending = { command: string; waiter?: Waiter };
-type InFlight = { lineNumber: number; waiter?: Waiter; rejected: boolean };
+type InFlight = { lineNumber: number; waiter?: Waiter; rejected: boolean; bytes: number };
 
 export interface SenderOptions {
   clock: Clock;
@@ -21,6 +21,11 @@ export interface SenderOptions {
   maxConsecutiveTimeouts: number;
   /** Upper bound on lines in flight with ADVANCED_OK. */
   maxWindow: number;
+  /**
+   * Bytes the host may keep waiting in the firmware's RX buffer beyond the command buffer
+   * (Marlin RX_BUFFER_SIZE is 128 by default; stay under it). 0 = command buffer only.
+   */
+  rxBudgetBytes: number;
   onFailure(code: 'timeout' | 'resend_history' | 'resend_loop', message: string): void;
   onTimeout?(count: number): void;
 }
@@ -42,6 +47,7 @@ export class LineSender {
   #priority: Pending[] = [];
   #replay: number[] = [];
   #job: JobLineSource | null = null;
+  #held: Pending | null = null;
   #jobPaused = false;
   #capacity = 0;
   #penalty = 0;
@@ -64,14 +70,27 @@ export class LineSender {
     return this.#inFlight.length;
   }
 
+  /** Lines that fit the firmware's command buffer: Marlin's B tops out at BUFSIZE-1, so max(B) slots are safe. */
   get window(): number {
-    if (this.#capacity <= 1 || this.#penalty > 0) return 1;
-    return Math.max(1, Math.min(this.opts.maxWindow, this.#capacity - 1));
+    if (this.#capacity <= 0 || this.#penalty > 0) return 1;
+    return Math.max(1, Math.min(this.opts.maxWindow, this.#capacity));
+  }
+
+  #fits(bytes: number): boolean {
+    const n = this.#inFlight.length;
+    if (n === 0) return true;
+    const w = this.window;
+    if (n < w) return true;
+    if (w === 1 || n >= this.opts.maxWindow) return false;
+    // Beyond the command buffer, lines wait in the RX buffer: keep their bytes under the budget.
+    let waiting = bytes;
+    for (let i = w; i < n; i++) waiting += this.#inFlight[i].bytes;
+    return waiting <= this.opts.rxBudgetBytes;
   }
 
   /** True when nothing is queued or waiting for an ok. */
   get idle(): boolean {
-    return this.#inFlight.length === 0 && this.#priority.length === 0 && this.#replay.length === 0;
+    return this.#inFlight.length === 0 && this.#priority.length === 0 && this.#replay.length === 0 && !this.#held;
   }
 
   /** `M110 N0` was just acknowledged (or is about to be sent as line 0): numbering restarts at 1. */
@@ -92,6 +111,7 @@ export class LineSender {
 
   setJob(source: JobLineSource | null): void {
     this.#job = source;
+    this.#held = null;
     this.#jobPaused = false;
     this.pump();
   }
@@ -118,6 +138,7 @@ export class LineSender {
     this.#inFlight = [];
     this.#replay = [];
     this.#job = null;
+    this.#held = null;
   }
 
   /** Any line from the printer proves it is alive (OctoPrint resets its timeout on every line). */
@@ -167,16 +188,28 @@ export class LineSender {
 
   pump(): void {
     if (this.#stopped) return;
-    while (this.#inFlight.length < this.window) {
+    for (;;) {
       if (this.#replay.length) {
-        const n = this.#replay.shift()!;
+        const n = this.#replay[0];
         const h = this.#history.get(n)!;
+        if (!this.#fits(numberedLine(n, h.command).length + 1)) break;
+        this.#replay.shift();
         this.#transmit(n, h);
         continue;
       }
-      const next = this.#priority.shift() ?? this.#takeJobLine();
-      if (!next) break;
-      const n = this.#nextLine++;
+      let fromPriority = true;
+      let next = this.#priority[0];
+      if (!next) {
+        fromPriority = false;
+        this.#held ??= this.#takeJobLine();
+        if (!this.#held) break;
+        next = this.#held;
+      }
+      const n = this.#nextLine;
+      if (!this.#fits(numberedLine(n, next.command).length + 1)) break;
+      if (fromPriority) this.#priority.shift();
+      else this.#held = null;
+      this.#nextLine++;
       this.#history.set(n, next);
       this.#history.delete(n - HISTORY);
       this.#transmit(n, next);
@@ -191,11 +224,12 @@ export class LineSender {
   }
 
   #transmit(n: number, p: Pending): void {
-    this.#inFlight.push({ lineNumber: n, waiter: p.waiter, rejected: false });
+    const line = numberedLine(n, p.command);
+    this.#inFlight.push({ lineNumber: n, waiter: p.waiter, rejected: false, bytes: line.length + 1 });
     this.stats.linesSent++;
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.#inFlight.length);
     this.#sentSinceResend = true;
-    this.opts.write(numberedLine(n, p.command));
+    this.opts.write(line);
     this.#armTimer();
   }
 
