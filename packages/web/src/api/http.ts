@@ -105,3 +105,16 @@ export async function fetchBlobUrl(url: string): Promise<string> {
   if (!res.ok) throw await toError(res);
   return URL.createObjectURL(await res.blob());
 }
+
+const blobCache = new Map<string, Promise<string>>();
+
+/** Like fetchBlobUrl, but shared for the page's life: thumbnails never change for a given URL. */
+export function cachedBlobUrl(url: string): Promise<string> {
+  let p = blobCache.get(url);
+  if (!p) {
+    p = fetchBlobUrl(url);
+    blobCache.set(url, p);
+    p.catch(() => blobCache.delete(url));
+  }
+  return p;
+}

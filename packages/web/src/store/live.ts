@@ -29,7 +29,7 @@ export const live = reactive({
   printers: [] as Printer[],
   queue: { running: false, items: [], remainingSeconds: 0, finishAt: null } as QueueView,
   files: [] as FileRecord[],
-  /** Temperature history per printer for the chart (one sample a second at most, 30 min kept). */
+  /** Temperature history per printer for the chart (at most one sample a second; about an hour kept). */
   temps: {} as Record<string, TempSample[]>,
   /** Alerts seen in this browser session, newest first. */
   alerts: [] as AlertEntry[],
@@ -244,6 +244,12 @@ export function disconnectLive(): void {
   socket = null;
   socketConnected.value = false;
 }
+
+// Printers only report changes, so a steady temperature would leave gaps in the chart:
+// sample every printer's latest temperatures on a fixed beat as well.
+setInterval(() => {
+  for (const p of live.printers) recordTemps(p.id, p.state);
+}, 2000);
 
 /** A reactive "now" ticking every second, for countdowns and "finishes at" text. */
 export const now = ref(Date.now());
