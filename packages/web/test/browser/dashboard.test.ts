@@ -107,6 +107,41 @@ describe('web dashboard in chromium', () => {
     await shot('03-library');
   });
 
+  it('uploads a dropped file with a progress bar', async () => {
+    const twoPlates = path.join(path.dirname(FIXTURE), 'fdm-monster.bambu-2-plates.gcode.3mf');
+    const bytes = fs.readFileSync(twoPlates).toString('base64');
+    // Slow the upload down (~1.5 s) so the progress bar is observable.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 160_000 });
+    await page.evaluate(
+      ({ b64, name }) => {
+        const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([raw], name));
+        const zone = document.querySelector('[data-testid="upload-zone"]')!;
+        zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+        zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      },
+      { b64: bytes, name: path.basename(twoPlates) },
+    );
+    const progress = page.locator('[data-testid="upload-progress"]');
+    await progress.waitFor();
+    // XMLHttpRequest upload progress moves the bar before the upload ends.
+    await page.waitForFunction(() => {
+      const bar = document.querySelector('[data-testid="upload-progress"] [role="progressbar"]');
+      const value = Number(bar?.getAttribute('aria-valuenow') ?? 0);
+      return value > 0 && value < 100;
+    });
+    await shot('03b-upload-progress');
+    await progress.waitFor({ state: 'detached', timeout: 15_000 });
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+    await cdp.detach();
+    const card = page.locator(`[data-testid="file-card"][data-file-name="${path.basename(twoPlates)}"]`);
+    await card.waitFor();
+    expect(await card.locator('[data-testid="file-plates"]').textContent()).toBe('2');
+  });
+
   it('queues 2 copies with the dialog defaults, then a second item, while the queue is paused', async () => {
     // Pause first so nothing is dispatched before the reorder.
     await page.click('[data-testid="nav-queue"]');
