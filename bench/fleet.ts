@@ -9,10 +9,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { type BambuSimulator, startBambuFleet } from '../packages/simulators/src/bambu/index.ts';
 import { mib, percentile, procSample } from './_proc.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+
+interface SimInfo {
+  serial: string;
+  accessCode: string;
+  host: string;
+  model: string;
+  ports: { mqtt: number; ftps: number; camera: number };
+  caCertPem: string;
+}
 
 function arg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);
@@ -34,31 +42,35 @@ export async function run(args: string[]): Promise<void> {
   const n = arg(args, 'printers', 100);
   const seconds = arg(args, 'seconds', 20);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-bench-fleet-'));
+  const now = () => performance.timeOrigin + performance.now();
   const t0 = Date.now();
   console.log(`fleet bench: starting ${n} simulated Bambu printers…`);
-  const sims: BambuSimulator[] = [];
-  for (let i = 0; i < n; i += 100) {
-    sims.push(...(await startBambuFleet({ count: Math.min(100, n - i), reportIntervalMs: 1000, serial: `BENCH${i}` })));
-  }
+  const simsProc = fork(path.join(here, '_fleet-sims.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_PRINTERS: String(n) },
+  });
+  const printers = await new Promise<SimInfo[]>((resolve, reject) => {
+    simsProc.once('message', (m: any) => resolve(m.printers));
+    simsProc.once('exit', (code) => reject(new Error(`simulators exited ${code}`)));
+  });
   console.log(`  simulators up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const child = fork(path.join(here, '_fleet-server.ts'), [], {
+  const server = fork(path.join(here, '_fleet-server.ts'), [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, BENCH_DATA_DIR: dataDir },
   });
   const url = await new Promise<string>((resolve, reject) => {
-    child.once('message', (m: any) => resolve(m.url));
-    child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+    server.once('message', (m: any) => resolve(m.url));
+    server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
   });
   try {
     await api(url, 'POST', '/api/v1/setup', { username: 'bench', password: 'bench-password' });
     const { accessToken } = await api(url, 'POST', '/api/v1/auth/login', { username: 'bench', password: 'bench-password' });
-    const idOf = new Map<BambuSimulator, string>();
-    const simOf = new Map<string, BambuSimulator>();
+    const ids: string[] = new Array(printers.length);
     const tAdd = Date.now();
-    for (let i = 0; i < sims.length; i += 50) {
+    for (let i = 0; i < printers.length; i += 50) {
       await Promise.all(
-        sims.slice(i, i + 50).map(async (s) => {
+        printers.slice(i, i + 50).map(async (s, k) => {
           const p = await api(
             url,
             'POST',
@@ -79,18 +91,25 @@ export async function run(args: string[]): Promise<void> {
             },
             accessToken,
           );
-          idOf.set(s, p.id);
-          simOf.set(p.id, s);
+          ids[i + k] = p.id;
         }),
       );
     }
+    const indexOf = new Map(ids.map((id, i) => [id, i]));
     console.log(`  ${n} printers added in ${((Date.now() - tAdd) / 1000).toFixed(1)} s`);
 
     const ws = new WebSocket(`${url.replace('http', 'ws')}/api/v1/ws?token=${accessToken}`);
     const ready = new Set<string>();
-    const pending = new Map<string, { value: number; sentAt: number }>();
+    const pending = new Map<number, { value: number; sentAt: number | null; seenAt: number | null }>();
     const latencies: number[] = [];
     let events = 0;
+    const settle = (index: number) => {
+      const p = pending.get(index);
+      if (p?.sentAt != null && p.seenAt != null) {
+        latencies.push(p.seenAt - p.sentAt);
+        pending.delete(index);
+      }
+    };
     ws.on('message', (raw) => {
       const msg = JSON.parse(String(raw));
       if (msg.type === 'snapshot') {
@@ -101,55 +120,63 @@ export async function run(args: string[]): Promise<void> {
       events++;
       const { printerId, state } = msg.data;
       if (state.fullStatus) ready.add(printerId);
-      const want = pending.get(printerId);
-      if (want && state.temperatures?.bed?.target === want.value) {
-        latencies.push(performance.now() - want.sentAt);
-        pending.delete(printerId);
+      const index = indexOf.get(printerId);
+      const want = index === undefined ? undefined : pending.get(index);
+      if (want && want.seenAt == null && state.temperatures?.bed?.target === want.value) {
+        want.seenAt = now();
+        settle(index!);
+      }
+    });
+    simsProc.on('message', (m: any) => {
+      if (m.type !== 'probe') return;
+      const p = pending.get(m.index);
+      if (p && p.value === m.value) {
+        p.sentAt = m.sentAt;
+        settle(m.index);
       }
     });
     await new Promise((r) => ws.once('open', r));
     const waitStart = Date.now();
-    while (ready.size < n && Date.now() - waitStart < 120_000) await new Promise((r) => setTimeout(r, 200));
+    while (ready.size < n && Date.now() - waitStart < 180_000) await new Promise((r) => setTimeout(r, 200));
     console.log(`  ${ready.size}/${n} printers reported a full status after ${((Date.now() - tAdd) / 1000).toFixed(1)} s`);
 
     // Every printer prints: RUNNING makes the simulator report once a second.
-    for (const s of sims) s.setState({ gcode_state: 'RUNNING', mc_percent: 1, mc_remaining_time: 90 } as any);
+    simsProc.send({ type: 'printing' });
     await new Promise((r) => setTimeout(r, 3000));
 
-    const startSample = procSample(child.pid!);
+    const startSample = procSample(server.pid!);
     const startEvents = events;
     const tMeasure = performance.now();
     let seq = 0;
-    const rssPeak = { v: startSample.rssBytes };
+    let rssPeak = startSample.rssBytes;
     const probe = setInterval(() => {
-      rssPeak.v = Math.max(rssPeak.v, procSample(child.pid!).rssBytes);
-      // A few probes at a time on random printers: a bed target the simulator would never pick.
+      rssPeak = Math.max(rssPeak, procSample(server.pid!).rssBytes);
       for (let k = 0; k < 5; k++) {
-        const s = sims[Math.floor(Math.random() * sims.length)]!;
-        const id = idOf.get(s)!;
-        if (pending.has(id)) continue;
+        const index = Math.floor(Math.random() * n);
+        if (pending.has(index)) continue;
         const value = 30 + (seq++ % 60);
-        pending.set(id, { value, sentAt: performance.now() });
-        s.setState({ bed_target_temper: value } as any);
+        pending.set(index, { value, sentAt: null, seenAt: null });
+        simsProc.send({ type: 'probe', index, value });
       }
     }, 100);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     clearInterval(probe);
-    const end = procSample(child.pid!);
+    await new Promise((r) => setTimeout(r, 500));
+    const end = procSample(server.pid!);
     const wall = (performance.now() - tMeasure) / 1000;
     latencies.sort((a, b) => a - b);
     console.log(`printers=${n} measured ${wall.toFixed(1)} s on ${os.cpus().length} cores`);
     console.log(`  server CPU: ${(((end.cpuSeconds - startSample.cpuSeconds) / wall) * 100).toFixed(0)} % of one core`);
-    console.log(`  server RSS: ${mib(end.rssBytes)} (peak ${mib(rssPeak.v)})`);
+    console.log(`  server RSS: ${mib(end.rssBytes)} (peak ${mib(rssPeak)})`);
     console.log(`  printer.state events at the WebSocket client: ${((events - startEvents) / wall).toFixed(0)} /s`);
     console.log(
       `  publish → WebSocket latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms (${latencies.length} samples, ${pending.size} unmatched)`,
     );
     ws.close();
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    await Promise.all(sims.map((s) => s.stop()));
+    server.kill('SIGTERM');
+    simsProc.send({ type: 'stop' });
+    await Promise.all([new Promise((r) => server.once('exit', r)), new Promise((r) => simsProc.once('exit', r))]);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
