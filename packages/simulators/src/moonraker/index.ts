@@ -140,7 +140,7 @@ export class MoonrakerSimulator {
     send(404, { error: { code: 404, message: 'Not Found' } });
   }
 
-  #upload(body: Buffer, contentType: string, send: (s: number, b: unknown) => void, res: http.ServerResponse): void {
+  #upload(body: Buffer, contentType: string, send: (s: number, b: unknown) => void, res: http.ServerResponse) {
     const parts = parseMultipart(body, contentType);
     const file = parts.find((p) => p.name === 'file' && p.filename);
     if (!file) return send(400, { error: { code: 400, message: 'No file in upload' } });

@@ -93,9 +93,9 @@ export class LineSender {
     return this.#inFlight.length === 0 && this.#priority.length === 0 && this.#replay.length === 0 && !this.#held;
   }
 
-  /** `M110 N0` was just acknowledged (or is about to be sent as line 0): numbering restarts at 1. */
-  resetLineNumbers(): void {
-    this.#nextLine = 1;
+  /** `M110 N<next-1>` was acknowledged: numbering restarts (at 1 after the `N0 M110 N0` hello). */
+  resetLineNumbers(next = 1): void {
+    this.#nextLine = next;
     this.#history.clear();
     this.#replay = [];
     this.#lastResend = null;
