@@ -14,7 +14,14 @@ export type PrinterStatus =
   | 'error';
 
 export type Temperature = { actual: number; target: number };
-export type PrinterError = { code: string; message: string; url?: string };
+export type PrinterError = {
+  code: string;
+  /** One line for API clients (Bambu errors carry English and Chinese: "text / 文本"). */
+  message: string;
+  /** The same text per language, for a UI that shows one. */
+  messages?: { en: string; zh: string };
+  url?: string;
+};
 export type JobOutcome = 'finished' | 'failed' | 'cancelled';
 
 export interface PrinterJobInfo {

@@ -118,6 +118,7 @@ describe('bambu driver: connection (real TLS MQTT against the simulator)', () =>
     expect(s.error).toEqual({
       code: 'HMS_0300_0100_0001_0007',
       message: expect.stringMatching(/heatbed.*热床/),
+      messages: { en: 'The heatbed temperature is abnormal', zh: '热床温度异常' },
       url: 'https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/0300_0100_0001_0007',
     });
     rig.sim.clearError();

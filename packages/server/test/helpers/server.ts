@@ -56,7 +56,7 @@ export async function startTestServer(
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
     if (o.token) headers.authorization = `Bearer ${o.token}`;
     if (o.apiKey) headers['x-api-key'] = o.apiKey;
-    let body: BodyInit | undefined;
+    let body: string | FormData | undefined;
     if (o.body instanceof FormData) body = o.body;
     else if (o.body !== undefined) {
       headers['content-type'] = 'application/json';

@@ -19,7 +19,15 @@ export interface Temperature {
 export interface PrinterError {
   code: string;
   message: string;
+  /** The message per language, when the driver has both (Bambu errors). */
+  messages?: { en: string; zh: string };
   url?: string;
+}
+
+/** The error text in the viewer's language when the server sent both. */
+export function errorMessage(error: PrinterError, locale: string): string {
+  if (!error.messages) return error.message;
+  return locale.startsWith('zh') ? error.messages.zh : error.messages.en;
 }
 
 /** Times may arrive as ISO strings (API) or ms epochs (raw driver state); see util/time.ts. */

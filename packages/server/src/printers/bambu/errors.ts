@@ -73,14 +73,14 @@ const bilingual = (t: Text) => `${t.en} / ${t.zh}`;
 export function describePrintError(value: number): PrinterError {
   const code = formatPrintError(value);
   const text = PRINT_ERROR_TEXT[code] ?? { en: `Printer error ${code}`, zh: `打印机错误 ${code}` };
-  return { code, message: bilingual(text), url: `${WIKI}/${code}` };
+  return { code, message: bilingual(text), messages: { en: text.en, zh: text.zh }, url: `${WIKI}/${code}` };
 }
 
 export function describeHms(entry: HmsEntry): PrinterError {
   const full = formatHmsCode(entry);
   const text = HMS_TEXT[full] ??
     HMS_MODULE_TEXT[full.slice(0, 2)] ?? { en: `Printer alarm ${full}`, zh: `打印机告警 ${full}` };
-  return { code: `HMS_${full}`, message: bilingual(text), url: `${WIKI}/${full}` };
+  return { code: `HMS_${full}`, message: bilingual(text), messages: { en: text.en, zh: text.zh }, url: `${WIKI}/${full}` };
 }
 
 export function isVerifyFailedReason(reason: string | null | undefined): boolean {
