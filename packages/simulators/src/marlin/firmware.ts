@@ -179,11 +179,6 @@ export class VirtualMarlin {
       return;
     }
     this.stats.linesAccepted++;
-    if (this.#writingFile && word !== 'M29') {
-      this.opts.sd.append(this.#writingFile, parts.command);
-      this.#ok(parts.lineNumber);
-      return;
-    }
     this.#queue.push({ lineNumber: parts.lineNumber, command: parts.command });
     void this.#run();
   }
@@ -263,6 +258,11 @@ export class VirtualMarlin {
     this.commandLog.push(command);
     if (this.commandLog.length > 20000) this.commandLog.splice(0, 10000);
     const word = command.split(/\s+/)[0].toUpperCase();
+    // Like Marlin, write mode is decided when a command leaves the buffer: it goes to the file.
+    if (this.#writingFile && word !== 'M29') {
+      this.opts.sd.append(this.#writingFile, command);
+      return {};
+    }
     const p = this.#params(command);
     const text = command.slice(word.length).trim();
     switch (word) {
