@@ -3,9 +3,11 @@
 import { type BambuSimulator, startBambuFleet } from '../packages/simulators/src/bambu/index.ts';
 
 const n = Number(process.env.BENCH_PRINTERS ?? 100);
+const offset = Number(process.env.BENCH_OFFSET ?? 0);
 const sims: BambuSimulator[] = [];
 for (let i = 0; i < n; i += 100) {
-  sims.push(...(await startBambuFleet({ count: Math.min(100, n - i), reportIntervalMs: 1000, serial: `BENCH${i}` })));
+  const serial = `BENCH${offset + i}`;
+  sims.push(...(await startBambuFleet({ count: Math.min(100, n - i), reportIntervalMs: 1000, serial })));
 }
 const now = () => performance.timeOrigin + performance.now();
 process.send?.({

@@ -45,14 +45,26 @@ export async function run(args: string[]): Promise<void> {
   const now = () => performance.timeOrigin + performance.now();
   const t0 = Date.now();
   console.log(`fleet bench: starting ${n} simulated Bambu printers…`);
-  const simsProc = fork(path.join(here, '_fleet-sims.ts'), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, BENCH_PRINTERS: String(n) },
-  });
-  const printers = await new Promise<SimInfo[]>((resolve, reject) => {
-    simsProc.once('message', (m: any) => resolve(m.printers));
-    simsProc.once('exit', (code) => reject(new Error(`simulators exited ${code}`)));
-  });
+  // Big fleets are spread over several simulator processes so the printers' side is not the bottleneck.
+  const procCount = Math.max(1, arg(args, 'sim-procs', n > 500 ? 2 : 1));
+  const per = Math.ceil(n / procCount);
+  const simProcs = Array.from({ length: procCount }, (_, p) =>
+    fork(path.join(here, '_fleet-sims.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, BENCH_PRINTERS: String(Math.min(per, n - p * per)), BENCH_OFFSET: String(p * per) },
+    }),
+  );
+  const parts = await Promise.all(
+    simProcs.map(
+      (proc) =>
+        new Promise<SimInfo[]>((resolve, reject) => {
+          proc.once('message', (m: any) => resolve(m.printers));
+          proc.once('exit', (code) => reject(new Error(`simulators exited ${code}`)));
+        }),
+    ),
+  );
+  const printers = parts.flat();
+  const procOf = (index: number) => ({ proc: simProcs[Math.floor(index / per)]!, local: index % per, base: Math.floor(index / per) * per });
   console.log(`  simulators up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   const server = fork(path.join(here, '_fleet-server.ts'), [], {
@@ -127,21 +139,24 @@ export async function run(args: string[]): Promise<void> {
         settle(index!);
       }
     });
-    simsProc.on('message', (m: any) => {
-      if (m.type !== 'probe') return;
-      const p = pending.get(m.index);
-      if (p && p.value === m.value) {
-        p.sentAt = m.sentAt;
-        settle(m.index);
-      }
-    });
+    simProcs.forEach((proc, p) =>
+      proc.on('message', (m: any) => {
+        if (m.type !== 'probe') return;
+        const index = p * per + m.index;
+        const want = pending.get(index);
+        if (want && want.value === m.value) {
+          want.sentAt = m.sentAt;
+          settle(index);
+        }
+      }),
+    );
     await new Promise((r) => ws.once('open', r));
     const waitStart = Date.now();
     while (ready.size < n && Date.now() - waitStart < 180_000) await new Promise((r) => setTimeout(r, 200));
     console.log(`  ${ready.size}/${n} printers reported a full status after ${((Date.now() - tAdd) / 1000).toFixed(1)} s`);
 
     // Every printer prints: RUNNING makes the simulator report once a second.
-    simsProc.send({ type: 'printing' });
+    for (const proc of simProcs) proc.send({ type: 'printing' });
     await new Promise((r) => setTimeout(r, 3000));
 
     const startSample = procSample(server.pid!);
@@ -156,7 +171,8 @@ export async function run(args: string[]): Promise<void> {
         if (pending.has(index)) continue;
         const value = 30 + (seq++ % 60);
         pending.set(index, { value, sentAt: null, seenAt: null });
-        simsProc.send({ type: 'probe', index, value });
+        const { proc, local } = procOf(index);
+        proc.send({ type: 'probe', index: local, value });
       }
     }, 100);
     await new Promise((r) => setTimeout(r, seconds * 1000));
@@ -165,7 +181,7 @@ export async function run(args: string[]): Promise<void> {
     const end = procSample(server.pid!);
     const wall = (performance.now() - tMeasure) / 1000;
     latencies.sort((a, b) => a - b);
-    console.log(`printers=${n} measured ${wall.toFixed(1)} s on ${os.cpus().length} cores`);
+    console.log(`printers=${n} (${procCount} simulator processes) measured ${wall.toFixed(1)} s on ${os.cpus().length} cores`);
     console.log(`  server CPU: ${(((end.cpuSeconds - startSample.cpuSeconds) / wall) * 100).toFixed(0)} % of one core`);
     console.log(`  server RSS: ${mib(end.rssBytes)} (peak ${mib(rssPeak)})`);
     console.log(`  printer.state events at the WebSocket client: ${((events - startEvents) / wall).toFixed(0)} /s`);
@@ -175,8 +191,8 @@ export async function run(args: string[]): Promise<void> {
     ws.close();
   } finally {
     server.kill('SIGTERM');
-    simsProc.send({ type: 'stop' });
-    await Promise.all([new Promise((r) => server.once('exit', r)), new Promise((r) => simsProc.once('exit', r))]);
+    for (const proc of simProcs) proc.send({ type: 'stop' });
+    await Promise.all([server, ...simProcs].map((c) => new Promise((r) => c.once('exit', r))));
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
