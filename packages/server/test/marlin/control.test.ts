@@ -84,3 +84,75 @@ describe('Marlin print control', () => {
     expect(sim.commandLog.filter((c) => c.startsWith('G1 X'))).toHaveLength(100);
   });
 });
+
+describe('Marlin timeouts and polling (injected clock)', () => {
+  it('a board that goes silent exhausts the timeouts: job failed, then reconnect', async () => {
+    const { FakeClock } = await import('../../src/util/clock.ts');
+    const clock = new FakeClock();
+    const sim = new MarlinSimulator({ baudRate: 250000, timeScale: 0.001 });
+    await sim.start();
+    const h = makeCtx({ url: sim.url, okTimeoutMs: 10_000, maxConsecutiveTimeouts: 2 }, clock);
+    const driver = new MarlinDriver(h.ctx);
+    cleanup.push(async () => {
+      await driver.stop();
+      await sim.stop();
+    });
+    await driver.start();
+    await until(() => h.last()?.status === 'idle', 10_000, 'idle');
+    await driver.startJob(jobRequest(writeGcode(segments(2000)), '66'));
+    await until(() => sim.commandLog.length > 20, 10_000, 'printing');
+    sim.goSilent();
+    await new Promise((r) => setTimeout(r, 30));
+    for (let i = 0; i < 3; i++) {
+      clock.advance(10_001);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await until(() => h.last().lastJob?.outcome === 'failed', 5000, 'job failed');
+    expect(h.last().status).toBe('connecting');
+    expect(h.last().connectionNote).toMatch(/timeouts/);
+    clock.advance(1000); // reconnect backoff
+    await until(() => h.last().status === 'idle' && sim.connections === 2, 10_000, 'reconnected');
+  });
+
+  it('without AUTOREPORT_TEMP the driver polls M105 every 5 s, also while printing', async () => {
+    const { FakeClock } = await import('../../src/util/clock.ts');
+    const clock = new FakeClock();
+    const sim = new MarlinSimulator({ baudRate: 250000, timeScale: 0.05, autoreportTemp: false });
+    await sim.start();
+    const h = makeCtx({ url: sim.url }, clock);
+    const driver = new MarlinDriver(h.ctx);
+    cleanup.push(async () => {
+      await driver.stop();
+      await sim.stop();
+    });
+    await driver.start();
+    await until(() => h.last()?.status === 'idle', 10_000, 'idle');
+    expect(sim.commandLog).not.toContain('M155 S2');
+    await driver.startJob(jobRequest(writeGcode(segments(3000)), '1'));
+    const before = sim.commandLog.filter((c) => c === 'M105').length;
+    clock.advance(5000);
+    await until(() => sim.commandLog.filter((c) => c === 'M105').length === before + 1, 5000, 'M105 poll');
+    expect(h.last().status).toBe('printing');
+  });
+
+  it('long-running commands (M109) do not count as communication timeouts', async () => {
+    const { FakeClock } = await import('../../src/util/clock.ts');
+    const clock = new FakeClock();
+    const sim = new MarlinSimulator({ baudRate: 250000, timeScale: 1, busyIntervalMs: 60_000 });
+    await sim.start();
+    const h = makeCtx({ url: sim.url, okTimeoutMs: 1000 }, clock);
+    const driver = new MarlinDriver(h.ctx);
+    cleanup.push(async () => {
+      await driver.stop();
+      await sim.stop();
+    });
+    await driver.start();
+    await until(() => h.last()?.status === 'idle', 10_000, 'idle');
+    const heating = driver.sendGcode(['M109 S200']); // ~18 s of real heating: never finishes here
+    await until(() => sim.commandLog.includes('M109 S200'), 5000, 'M109 sent');
+    clock.advance(5000);
+    expect(driver.sender!.stats.timeouts).toBe(0);
+    expect(driver.sender!.inFlight).toBe(1);
+    heating.catch(() => {});
+  });
+});

@@ -14,6 +14,7 @@ export interface FirmwareOptions {
   extruders: number;
   sendWait: boolean;
   busyIntervalMs: number;
+  autoreportTemp: boolean;
   sd: SdCard;
 }
 
@@ -375,7 +376,7 @@ export class VirtualMarlin {
     const caps = {
       SERIAL_XON_XOFF: 0,
       EEPROM: 0,
-      AUTOREPORT_TEMP: 1,
+      AUTOREPORT_TEMP: this.opts.autoreportTemp ? 1 : 0,
       PROGRESS: 0,
       PRINT_JOB: 1,
       BUILD_PERCENT: 1,

@@ -28,6 +28,8 @@ export interface MarlinSimulatorOptions {
   busyIntervalMs?: number;
   /** Fixed latency per direction in ms (USB-serial adapters add 1–16 ms). Default 0. */
   latencyMs?: number;
+  /** Advertise Cap:AUTOREPORT_TEMP (default true); false makes hosts poll M105. */
+  autoreportTemp?: boolean;
 }
 
 /**
@@ -62,6 +64,7 @@ export class MarlinSimulator {
       sendWait: opts.sendWait ?? false,
       busyIntervalMs: opts.busyIntervalMs ?? 2000,
       latencyMs: opts.latencyMs ?? 0,
+      autoreportTemp: opts.autoreportTemp ?? true,
     };
   }
 
@@ -115,6 +118,10 @@ export class MarlinSimulator {
         ? ['Error:Thermal Runaway, system stopped! Heater_ID: 0', 'Error:Printer halted. kill() called!']
         : ['Error:Printer halted. kill() called!'];
     this.#fw().kill(lines);
+  }
+  /** The board stops answering anything (a hung firmware). */
+  goSilent(): void {
+    this.#fw().faults.silent = true;
   }
   /** Drops the host connection (USB unplug / network bridge reset). */
   disconnect(): void {

@@ -40,6 +40,7 @@ export class MarlinDriver implements PrinterDriver {
   #job: ActiveJob | null = null;
   #idleWaiters: Array<() => void> = [];
   #lastPercent = -1;
+  #pollPending = false;
 
   constructor(private readonly ctx: DriverContext) {
     this.#conn = parseMarlinConnection({ ...(ctx.settings as object), ...ctx.connection });
@@ -64,6 +65,8 @@ export class MarlinDriver implements PrinterDriver {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.ctx.clock.clearTimeout(this.#reconnectTimer);
+    // A streamed print cannot go on without its host.
+    if (this.#job && this.#job.mode !== 'sd') await this.#endJob('failed', 'driver stopped', false);
     await this.#teardown(new DriverError('stopped', 'driver stopped'));
     this.#set({ status: 'offline', fullStatus: false });
   }
@@ -131,6 +134,8 @@ export class MarlinDriver implements PrinterDriver {
       const line = stripComment(raw);
       if (!line) continue;
       if (/^M112\b/i.test(line)) sender.forceWrite('M112');
+      // EMERGENCY_PARSER firmware acts on these on arrival, so they jump the queue (OctoPrint does the same).
+      else if (/^M(108|410)\b/i.test(line) && this.#capabilities.get('EMERGENCY_PARSER')) sender.forceWrite(line);
       else await sender.send(line);
     }
   }
@@ -213,15 +218,26 @@ export class MarlinDriver implements PrinterDriver {
     if (this.#capabilities.get('AUTOREPORT_TEMP')) await sender.send('M155 S2');
     else this.#pollTimer = this.ctx.clock.setInterval(() => this.#pollTemperature(), POLL_TEMP_MS);
     if (this.#capabilities.get('AUTOREPORT_SD_STATUS') && this.#conn.printFrom === 'sd') await sender.send('M27 S2');
-    else if (this.#conn.printFrom === 'sd') this.#pollTimer ??= this.ctx.clock.setInterval(() => this.#pollTemperature(), SD_POLL_MS);
+    else if (this.#conn.printFrom === 'sd' && !this.#pollTimer) {
+      this.#pollTimer = this.ctx.clock.setInterval(() => this.#pollTemperature(), SD_POLL_MS);
+    }
     await sender.send('M105');
   }
 
   #pollTemperature(): void {
     const sender = this.#sender;
-    if (!sender || !this.#ready) return;
-    if (this.#job?.mode === 'sd' && !this.#capabilities.get('AUTOREPORT_SD_STATUS')) void sender.send('M27').catch(() => {});
-    if (!this.#capabilities.get('AUTOREPORT_TEMP') && sender.idle) void sender.send('M105').catch(() => {});
+    if (!sender || !this.#ready || this.#pollPending) return;
+    const polls: string[] = [];
+    if (this.#job?.mode === 'sd' && !this.#capabilities.get('AUTOREPORT_SD_STATUS')) polls.push('M27');
+    if (!this.#capabilities.get('AUTOREPORT_TEMP')) polls.push('M105');
+    if (!polls.length) return;
+    // One poll at a time, interleaved with print lines; never pile up behind a slow command.
+    this.#pollPending = true;
+    void Promise.all(polls.map((c) => sender.send(c)))
+      .catch(() => {})
+      .finally(() => {
+        this.#pollPending = false;
+      });
   }
 
   async #teardown(reason: Error): Promise<void> {

@@ -14,6 +14,7 @@ export const marlinDriverCapability: PrinterDriverCapability = {
     return connectionToRecord(connection as Record<string, unknown>);
   },
   secretFields: [],
+  fileKinds: ['gcode'],
   create: (ctx) => new MarlinDriver(ctx),
 };
 
@@ -47,6 +48,7 @@ export const simulatedMarlinCapability: PrinterDriverCapability = {
     return rest;
   },
   secretFields: [],
+  fileKinds: ['gcode'],
   create: (ctx) =>
     new SimulatedPrinterDriver(
       ctx,

@@ -10,7 +10,10 @@ export interface JobLineSource {
 
 type Waiter = { resolve(): void; reject(err: Error): void };
 type Pending = { command: string; waiter?: Waiter };
-type InFlight = { lineNumber: number; waiter?: Waiter; rejected: boolean; bytes: number };
+type InFlight = { lineNumber: number; waiter?: Waiter; rejected: boolean; bytes: number; command: string };
+
+/** Commands that legitimately hold their ok for long (OctoPrint's long-running commands + heat-and-wait). */
+const LONG_RUNNING = /^(G4|G28|G29|G30|G32|M400|M226|M600|M109|M190|M191|M116)\b/i;
 
 export interface SenderOptions {
   clock: Clock;
@@ -225,7 +228,7 @@ export class LineSender {
 
   #transmit(n: number, p: Pending): void {
     const line = numberedLine(n, p.command);
-    this.#inFlight.push({ lineNumber: n, waiter: p.waiter, rejected: false, bytes: line.length + 1 });
+    this.#inFlight.push({ lineNumber: n, waiter: p.waiter, rejected: false, bytes: line.length + 1, command: p.command });
     this.stats.linesSent++;
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.#inFlight.length);
     this.#sentSinceResend = true;
@@ -250,6 +253,11 @@ export class LineSender {
   #onTimeout(): void {
     this.#timer = null;
     if (!this.#inFlight.length) return;
+    if (this.#inFlight.some((f) => LONG_RUNNING.test(f.command))) {
+      // Homing, heating, dwelling: no ok is expected yet, and Marlin without HOST_KEEPALIVE stays quiet.
+      this.#armTimer();
+      return;
+    }
     this.#timeouts++;
     this.stats.timeouts++;
     this.opts.onTimeout?.(this.#timeouts);

@@ -17,6 +17,7 @@ export const moonrakerDriverCapability: PrinterDriverCapability = {
     return out;
   },
   secretFields: ['apiKey'],
+  fileKinds: ['gcode'],
   create: (ctx) => new MoonrakerDriver(ctx),
 };
 
@@ -47,6 +48,7 @@ export const simulatedMoonrakerCapability: PrinterDriverCapability = {
     return rest;
   },
   secretFields: ['apiKey'],
+  fileKinds: ['gcode'],
   create: (ctx) =>
     new SimulatedPrinterDriver(
       ctx,
