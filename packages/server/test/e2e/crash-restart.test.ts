@@ -1,0 +1,218 @@
+/**
+ * kill -9 of the server at the worst moments, then a restart on the same data dir. The server is a
+ * child process (no shutdown hook runs); the Bambu simulators live in this process, so the printer
+ * keeps printing — or finishes — while the server is dead, as a real one would. Everything goes over
+ * real sockets: HTTP to the server, TLS MQTT + FTPS from the server's Bambu driver to the simulator.
+ *
+ * Invariants checked: a queued job is never lost, never started twice (counted on the printer's
+ * wire: `project_file` commands), and a print that ran or ended during the downtime is adopted and
+ * counted exactly once.
+ */
+import { BambuSimulator } from '@rwc/simulators/bambu/index.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChildServer, projectFiles, sleep, waitFor } from './child-server.ts';
+
+// The fixture plate's slicer estimate is 1095 s: at ×200 a copy prints in about 5.5 s real time.
+const SIM = { model: 'A1 mini', timeScale: 200, reportIntervalMs: 100, prepareSeconds: 10, endGcodeSeconds: 5 } as const;
+
+let server: ChildServer | null = null;
+const sims: BambuSimulator[] = [];
+
+afterEach(async () => {
+  await server?.destroy();
+  server = null;
+  for (const sim of sims.splice(0)) await sim.stop();
+});
+
+/** A started server with an admin, one simulated A1 mini (idle, cooldown 1 s) and the fixture uploaded. */
+async function rig(): Promise<{ s: ChildServer; sim: BambuSimulator; printerId: string; fileId: string }> {
+  const s = new ChildServer();
+  server = s;
+  const sim = new BambuSimulator(SIM);
+  sims.push(sim);
+  await Promise.all([s.start(), sim.start()]);
+  await s.setupAdmin();
+  const printerId = await s.addBambu('A1-crash', sim);
+  const patched = await s.api('PATCH', `/api/v1/printers/${printerId}`, { settings: { swapCooldownSeconds: 1 } });
+  expect(patched.status).toBe(200);
+  await waitFor(async () => (await s.printerState(printerId)).status === 'idle', 'printer idle');
+  const fileId = await s.uploadFixture();
+  return { s, sim, printerId, fileId };
+}
+
+async function itemOf(s: ChildServer, id: string): Promise<any> {
+  return (await s.queue()).items.find((i: any) => i.id === id);
+}
+
+async function events(s: ChildServer, type: string): Promise<any[]> {
+  const res = await s.api('GET', `/api/v1/events?type=${type}&limit=100`);
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+describe('crash and restart (kill -9 of the server process)', () => {
+  it('mid-print: the running copy is adopted, counted once, and the next copy follows after the cooldown', async () => {
+    const { s, sim, printerId, fileId } = await rig();
+    const finishedAt: number[] = [];
+    const startedAt: number[] = [];
+    sim.on('state', (e: { state: string }) => e.state === 'FINISH' && finishedAt.push(Date.now()));
+    sim.on('command', (c: any) => c.print?.command === 'project_file' && startedAt.push(Date.now()));
+    const added = await s.api('POST', '/api/v1/queue', { fileId, copies: 2 });
+    expect(added.status).toBe(201);
+    const itemId = added.body.id as string;
+
+    await waitFor(() => sim.gcodeState === 'RUNNING' && sim.status.mc_percent >= 5, 'copy 1 printing');
+    await s.kill9();
+    expect(sim.gcodeState).toBe('RUNNING'); // the printer does not care that the server died
+
+    await s.start();
+    const adopted = await waitFor(async () => {
+      const st = await s.printerState(printerId);
+      return st.status === 'printing' && st.job?.queueItemId === itemId && st;
+    }, 'the restarted server shows the print as its queue job');
+    expect(adopted.job.queueItemId).toBe(itemId);
+    // Restarted while copy 1 still runs, and nothing was sent again.
+    expect(sim.gcodeState).toBe('RUNNING');
+    expect(projectFiles(sim)).toHaveLength(1);
+    expect(await itemOf(s, itemId)).toMatchObject({
+      status: 'printing',
+      copiesDone: 0,
+      activePrinterIds: [printerId],
+      lastError: null,
+    });
+
+    const counted = await waitFor(async () => {
+      const item = await itemOf(s, itemId);
+      return item.copiesDone === 1 && item;
+    }, 'copy 1 counted');
+    // Between copies the item waits for the cooldown; the ended copy left no error behind.
+    expect(counted).toMatchObject({ status: 'waiting', lastError: null, activePrinterIds: [] });
+    // Counted before copy 2 goes out (1 s cooldown after FINISH).
+    expect(projectFiles(sim)).toHaveLength(1);
+
+    const done = await waitFor(
+      async () => {
+        const item = await itemOf(s, itemId);
+        return item.status === 'done' && item;
+      },
+      'both copies done',
+      20_000,
+    );
+    expect(done).toMatchObject({ copies: 2, copiesDone: 2, activePrinterIds: [] });
+    const sent = projectFiles(sim);
+    expect(sent).toHaveLength(2);
+    expect(sent[0].print.subtask_id).not.toBe(sent[1].print.subtask_id);
+    expect(startedAt[1]! - finishedAt[0]!).toBeGreaterThanOrEqual(950);
+    // The upload record survived the crash: copy 2 reused the file already on the printer.
+    expect(sim.files().filter((f) => f.name.endsWith('.3mf'))).toHaveLength(1);
+    const finished = await events(s, 'job.finished');
+    expect(finished.map((e) => e.data.jobId).sort()).toEqual(sent.map((c) => c.print.subtask_id).sort());
+    expect(await events(s, 'job.failed')).toEqual([]);
+  });
+
+  it('the print finishes while the server is down: counted as done on restart, neither re-sent nor lost', async () => {
+    const { s, sim, printerId, fileId } = await rig();
+    const added = await s.api('POST', '/api/v1/queue', { fileId, copies: 2 });
+    const itemId = added.body.id as string;
+    await waitFor(() => sim.gcodeState === 'RUNNING', 'copy 1 printing');
+    await s.kill9();
+    sim.finishNow();
+    expect(sim.gcodeState).toBe('FINISH');
+    const firstJobId = projectFiles(sim)[0].print.subtask_id as string;
+
+    await s.start();
+    const counted = await waitFor(async () => {
+      const item = await itemOf(s, itemId);
+      return item.copiesDone === 1 && item;
+    }, 'the copy finished during the downtime is counted');
+    expect(counted).toMatchObject({ copiesDone: 1, lastError: null });
+    expect(projectFiles(sim)).toHaveLength(1);
+
+    // Copy 2 goes out with a new job id; the finished one is not sent again.
+    await waitFor(() => projectFiles(sim).length === 2, 'copy 2 sent');
+    expect(projectFiles(sim)[1].print.subtask_id).not.toBe(firstJobId);
+    await waitFor(() => sim.gcodeState === 'RUNNING', 'copy 2 printing');
+    sim.finishNow();
+    const done = await waitFor(async () => {
+      const item = await itemOf(s, itemId);
+      return item.status === 'done' && item;
+    }, 'item done');
+    expect(done.copiesDone).toBe(2);
+    expect(projectFiles(sim)).toHaveLength(2);
+    const finished = await events(s, 'job.finished');
+    expect(finished.map((e) => e.data.jobId)).toContain(firstJobId);
+    expect(finished).toHaveLength(2);
+    expect((await s.printerState(printerId)).status).toBe('idle');
+  });
+
+  it('killed the instant the start command reaches the printer: adopted by job id, never sent twice', async () => {
+    const { s, sim, printerId, fileId } = await rig();
+    // The hardest window: the job is written as `starting`, the command is on the printer, and the
+    // server dies before it sees any confirmation.
+    sim.on('command', (c: any) => {
+      if (c.print?.command === 'project_file') s.killNow();
+    });
+    const added = await s.api('POST', '/api/v1/queue', { fileId, copies: 1 });
+    const itemId = added.body.id as string;
+    await waitFor(() => projectFiles(sim).length === 1, 'start command on the printer');
+    await s.kill9();
+    const jobId = projectFiles(sim)[0].print.subtask_id as string;
+    expect(['PREPARE', 'RUNNING']).toContain(sim.gcodeState);
+
+    await s.start();
+    const shown = await waitFor(async () => {
+      const st = await s.printerState(printerId);
+      return (st.status === 'preparing' || st.status === 'printing') && st.job?.queueItemId === itemId && st;
+    }, 'the restarted server follows the job on the printer');
+    expect(shown.job.queueItemId).toBe(itemId);
+    expect(projectFiles(sim)).toHaveLength(1);
+    expect(sim.status.subtask_id).toBe(jobId);
+
+    await waitFor(() => sim.gcodeState === 'RUNNING', 'printing');
+    sim.finishNow();
+    const done = await waitFor(async () => {
+      const item = await itemOf(s, itemId);
+      return item.status === 'done' && item;
+    }, 'item done');
+    expect(done).toMatchObject({ copiesDone: 1, lastError: null });
+    expect(projectFiles(sim)).toHaveLength(1);
+    const finished = await events(s, 'job.finished');
+    expect(finished.map((e) => e.data.jobId)).toEqual([jobId]);
+    const alerts = (await events(s, 'alert')).map((e) => e.data.code);
+    expect(alerts).not.toContain('job_outcome_unknown');
+    expect(alerts).not.toContain('start_not_confirmed');
+  });
+
+  it('nothing printing: queued items, their order and the paused switch survive', async () => {
+    const { s, sim, printerId, fileId } = await rig();
+    expect((await s.api('POST', '/api/v1/queue/pause')).body).toEqual({ running: false });
+    const ids: string[] = [];
+    for (let k = 0; k < 3; k++) ids.push((await s.api('POST', '/api/v1/queue', { fileId, copies: k + 1 })).body.id);
+    const order = [ids[2]!, ids[0]!, ids[1]!];
+    expect((await s.api('POST', '/api/v1/queue/reorder', { ids: order })).status).toBe(200);
+    await s.kill9();
+
+    await s.start();
+    const q = await s.queue();
+    expect(q.running).toBe(false);
+    expect(q.items.map((i: any) => i.id)).toEqual(order);
+    expect(q.items.map((i: any) => [i.status, i.copies, i.copiesDone])).toEqual([
+      ['waiting', 3, 0],
+      ['waiting', 1, 0],
+      ['waiting', 2, 0],
+    ]);
+    // Still paused: an idle printer gets nothing.
+    await waitFor(async () => (await s.printerState(printerId)).status === 'idle', 'printer idle after restart');
+    await sleep(500);
+    expect(projectFiles(sim)).toHaveLength(0);
+
+    // Started again, the first item in the kept order goes out.
+    expect((await s.api('POST', '/api/v1/queue/start')).body).toEqual({ running: true });
+    await waitFor(() => projectFiles(sim).length === 1, 'first job sent');
+    const first = await waitFor(async () => {
+      const item = await itemOf(s, order[0]!);
+      return item.activePrinterIds.length === 1 && item;
+    }, 'the first item is printing');
+    expect(first.activePrinterIds).toEqual([printerId]);
+  });
+});
