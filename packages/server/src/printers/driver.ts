@@ -91,6 +91,8 @@ export interface PrinterDriverCapability {
   validateConnection(connection: unknown): Record<string, unknown>;
   /** Connection fields that are secrets: encrypted at rest, never returned. */
   secretFields: string[];
+  /** File kinds this driver can print: a Bambu takes sliced '3mf' files, Marlin and Klipper 'gcode'. */
+  fileKinds?: readonly string[];
   create: DriverFactory;
   /** Called once when the server stops (simulated drivers stop their in-process simulators). */
   shutdown?(): Promise<void>;

@@ -120,6 +120,7 @@ export class Fleet implements FleetView {
       settings,
     };
     const capability = this.#infra.registry.get('printer-driver', row.driver) ?? null;
+    if (capability?.fileKinds) summary.fileKinds = capability.fileKinds;
     const disabled = new DisabledDriver();
     return { summary, driver: disabled, state: disabled.getState(), connection: this.#unseal(row.connection_json), capability };
   }

@@ -81,6 +81,8 @@ export interface PrinterSummary {
   model: string | null;
   enabled: boolean;
   settings: PrinterSettings;
+  /** File kinds the driver prints ('3mf', 'gcode'); undefined = not known. */
+  fileKinds?: readonly string[];
 }
 
 export interface PrinterSettings {

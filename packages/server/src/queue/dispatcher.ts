@@ -53,6 +53,7 @@ interface PrinterRuntime {
 export const printerFit = (p: FleetPrinter): FitSpec => ({
   model: p.summary.model,
   nozzleDiameter: typeof p.summary.settings.nozzleDiameter === 'number' ? p.summary.settings.nozzleDiameter : null,
+  kinds: p.summary.fileKinds ?? null,
 });
 
 export function fileFit(file: FileRecord, plateIndex: number): FitSpec {
@@ -60,6 +61,7 @@ export function fileFit(file: FileRecord, plateIndex: number): FitSpec {
   return {
     model: file.printerModel ?? plate?.printerModel ?? null,
     nozzleDiameter: file.nozzleDiameter ?? plate?.nozzleDiameter ?? null,
+    kind: file.kind,
   };
 }
 

@@ -49,6 +49,10 @@ export interface JobRecord {
 export interface FitSpec {
   model: string | null;
   nozzleDiameter: number | null;
+  /** File side: the file's kind ('3mf', 'gcode', 'bgcode'). */
+  kind?: string | null;
+  /** Printer side: the kinds its driver can print (Bambu: 3mf; Marlin, Klipper: gcode). */
+  kinds?: readonly string[] | null;
 }
 
 export interface GateResult {
@@ -69,9 +73,14 @@ export function normaliseModel(model: string | null | undefined): string | null 
 
 /** A file fits a printer when its model and nozzle match; an unknown side matches anything. */
 export function fits(file: FitSpec, printer: FitSpec): boolean {
+  if (file.kind && printer.kinds && !printer.kinds.includes(file.kind)) return false;
+  // A sliced .3mf names its printer reliably (printer_model_id); a plain G-code header's printer
+  // name is free text and a Marlin/Klipper printer's model is whatever the user typed, so only
+  // the nozzle is compared for those.
+  const modelMatters = !file.kind || file.kind === '3mf';
   const fm = normaliseModel(file.model);
   const pm = normaliseModel(printer.model);
-  if (fm && pm && fm !== pm) return false;
+  if (modelMatters && fm && pm && fm !== pm) return false;
   if (file.nozzleDiameter != null && printer.nozzleDiameter != null) {
     if (Math.abs(file.nozzleDiameter - printer.nozzleDiameter) > 0.001) return false;
   }
@@ -80,5 +89,5 @@ export function fits(file: FitSpec, printer: FitSpec): boolean {
 
 /** Key under which items with the same fit requirements share one list of compatible printers. */
 export function fitKey(file: FitSpec): string {
-  return `${normaliseModel(file.model) ?? '*'}|${file.nozzleDiameter == null ? '*' : file.nozzleDiameter.toFixed(2)}`;
+  return `${file.kind ?? '*'}|${normaliseModel(file.model) ?? '*'}|${file.nozzleDiameter == null ? '*' : file.nozzleDiameter.toFixed(2)}`;
 }

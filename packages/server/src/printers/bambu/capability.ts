@@ -12,6 +12,7 @@ import { BambuDriver, type BambuDriverOptions } from './driver.ts';
 export const bambuDriverCapability: PrinterDriverCapability = {
   validateConnection: (connection) => ({ ...parseBambuConnection(connection) }),
   secretFields: ['accessCode'],
+  fileKinds: ['3mf'],
   create: (ctx) => new BambuDriver(ctx),
 };
 
@@ -155,6 +156,7 @@ export function createSimulatedBambuDriver(ctx: DriverContext, options: BambuDri
 export const simulatedBambuCapability: PrinterDriverCapability = {
   validateConnection: (connection) => ({ ...parseSimConnection(connection) }),
   secretFields: [],
+  fileKinds: ['3mf'],
   create: (ctx) => createSimulatedBambuDriver(ctx),
 };
 
