@@ -78,6 +78,7 @@ export class MarlinDriver implements PrinterDriver {
   async startJob(req: StartJobRequest): Promise<void> {
     const sender = this.#requireReady();
     if (this.#state.status !== 'idle' || this.#job) throw new DriverError('busy', `printer is ${this.#state.status}`);
+    if (req.gcodePath) throw new DriverError('unsupported_file', 'Marlin prints plain .gcode files, not .3mf projects');
     const useSd = this.#conn.printFrom === 'sd';
     const source = await GcodeFileSource.open(req.localPath, {
       onReady: () => this.#sender?.pump(),
@@ -115,6 +116,8 @@ export class MarlinDriver implements PrinterDriver {
     this.#set({ status: 'printing' });
     if (this.#job.mode === 'sd') await sender.send('M24');
     else sender.pauseJob(false);
+    // The file may have run out while paused: nothing left to send means no further ok to wait for.
+    if (sender.idle) await this.#checkJobDone();
   }
 
   async cancel(): Promise<void> {

@@ -44,6 +44,11 @@ export class GcodeFileSource implements JobLineSource {
     return this.#error;
   }
 
+  /** Lines read ahead and not yet taken (bounded: about one 64 KiB chunk). */
+  get bufferedLines(): number {
+    return this.#lines.length;
+  }
+
   get finished(): boolean {
     return this.#eof && this.#lines.length === 0;
   }

@@ -60,6 +60,7 @@ export class MoonrakerDriver implements PrinterDriver {
     if (this.#state.status !== 'idle' || !this.#state.fullStatus) {
       throw new DriverError('busy', `printer is ${this.#state.status}`);
     }
+    if (req.gcodePath) throw new DriverError('unsupported_file', 'Klipper prints plain .gcode files, not .3mf projects');
     const base = path.basename(req.fileName).replace(/[^\w.\- ]+/g, '_');
     const remoteName = `${req.jobId}-${/\.(gcode|g|gco|nc)$/i.test(base) ? base : `${base}.gcode`}`;
     const uploaded = await uploadFile({
