@@ -107,17 +107,14 @@ describe('Marlin driver against the simulator', () => {
     await driver.startJob(jobRequest(file, '5'));
     await until(() => sim.commandLog.length > 20, 10_000, 'printing');
     sim.dropNextOk();
-    // The stream stalls: one line waits for an ok that never comes.
-    let stalledAt = -1;
-    await until(() => {
-      const n = sim.commandLog.length;
-      const stalled = n === stalledAt;
-      stalledAt = n;
-      return stalled && driver.sender!.inFlight === 1;
-    }, 10_000, 'stall');
+    // Once the ok is gone the stream stalls for sure: one line in flight, waiting for it.
+    await until(() => sim.firmware!.faults.dropNextOk === 0, 10_000, 'ok dropped');
     await new Promise((r) => setTimeout(r, 50));
+    const stalledAt = sim.commandLog.length;
+    expect(driver.sender!.inFlight).toBe(1);
     expect(h.last().status).toBe('printing');
     expect(h.last().lastJob).toBeNull();
+    expect(sim.commandLog.length).toBe(stalledAt);
     clock.advance(30_001);
     await until(() => h.last().lastJob?.outcome === 'finished', 10_000, 'finish after recovery');
     expect(driver.sender!.stats.timeouts).toBe(1);

@@ -86,7 +86,7 @@ describe('MoonrakerSimulator', () => {
   });
 
   it('subscribe returns full state; notify_status_update carries only deltas through the print states', async () => {
-    const sim = await start({ timeScale: 0.05, printSeconds: 5 });
+    const sim = await start({ timeScale: 0.05, printSeconds: 1000 });
     await upload(sim, 'p.gcode', 'G28\n');
     const c = await rpcClient(`${sim.url.replace('http', 'ws')}/websocket`);
     const sub = await c.call('printer.objects.subscribe', { objects: { print_stats: null, virtual_sdcard: ['progress'], webhooks: null } });
@@ -97,6 +97,8 @@ describe('MoonrakerSimulator', () => {
     await c.call('printer.print.pause');
     await wait(() => c.notes.some((n) => n.params[0]?.print_stats?.state === 'paused'));
     await c.call('printer.print.resume');
+    await wait(() => c.notes.filter((n) => n.params[0]?.print_stats?.state === 'printing').length === 2);
+    sim.finishPrint();
     await wait(() => c.notes.some((n) => n.params[0]?.print_stats?.state === 'complete'));
     const updates = c.notes.filter((n) => n.method === 'notify_status_update');
     expect(updates.every((n) => typeof n.params[1] === 'number')).toBe(true);
