@@ -1,4 +1,6 @@
 import type { Infra } from './app-context.ts';
+import { seedDemoFiles } from './demo-files.ts';
+import type { FileLibrary } from './library/file-library.ts';
 import type { Fleet, NewPrinter } from './printers/fleet.ts';
 
 /** The demo fleet a newcomer sees on first start: simulated printers speaking their real protocols. */
@@ -13,7 +15,12 @@ export const demoPrinters: NewPrinter[] = [
  * Adds the demo fleet once: when RWC_DEMO=1, or when it is unset and the data dir is fresh.
  * Returns whether printers were added.
  */
-export async function seedDemoFleet(opts: { infra: Infra; fleet: Fleet; demo: boolean | null }): Promise<boolean> {
+export async function seedDemoFleet(opts: {
+  infra: Infra;
+  fleet: Fleet;
+  library: FileLibrary;
+  demo: boolean | null;
+}): Promise<boolean> {
   const db = opts.infra.storage.db;
   if (opts.demo === false) return false;
   const seeded = await db.selectFrom('kv').select('value').where('key', '=', 'demo_seeded').executeTakeFirst();
@@ -32,6 +39,11 @@ export async function seedDemoFleet(opts: { infra: Infra; fleet: Fleet; demo: bo
     }
     await opts.fleet.add(p);
     added++;
+  }
+  try {
+    await seedDemoFiles(opts.library);
+  } catch (err) {
+    opts.infra.logger.warn({ err }, 'demo files could not be added');
   }
   return added > 0;
 }

@@ -86,11 +86,6 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     closers.push(() => eventLog.stop());
 
     const fleet = new Fleet(infra);
-    const demo = await seedDemoFleet({ infra, fleet, demo: config.demo });
-    await fleet.start();
-    closers.push(() => fleet.stop());
-    if (demo) logger.info({ printers: fleet.list().length }, 'demo fleet of simulated printers added');
-
     const library = new FileLibrary({
       db: storage.db,
       dataDir: config.dataDir,
@@ -99,6 +94,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       logger: logger.child({ part: 'library' }),
       limits: { maxUploadBytes: config.maxUploadBytes, maxZipEntryBytes: config.maxZipEntryBytes, maxZipRatio: config.maxZipRatio },
     });
+    const demo = await seedDemoFleet({ infra, fleet, library, demo: config.demo });
+    await fleet.start();
+    closers.push(() => fleet.stop());
+    if (demo) logger.info({ printers: fleet.list().length }, 'demo fleet of simulated printers added');
+
     const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
     await queue.start();
     closers.push(() => queue.stop());

@@ -68,6 +68,8 @@ export class Fleet implements FleetView {
   async start(): Promise<void> {
     const rows = await this.#infra.storage.db.selectFrom('printers').selectAll().orderBy('position').execute();
     for (const row of rows) {
+      // Printers added before start() (the demo fleet) are already running.
+      if (this.#printers.has(row.id)) continue;
       try {
         const managed = this.#fromRow(row);
         this.#printers.set(row.id, managed);
@@ -75,7 +77,9 @@ export class Fleet implements FleetView {
         this.#infra.logger.error({ err, printerId: row.id }, 'cannot load printer; it stays offline');
       }
     }
-    await Promise.all([...this.#printers.values()].map((p) => this.#startDriver(p)));
+    await Promise.all(
+      [...this.#printers.values()].filter((p) => p.driver instanceof DisabledDriver).map((p) => this.#startDriver(p)),
+    );
   }
 
   async stop(): Promise<void> {

@@ -39,6 +39,7 @@ export interface PrinterState {
   fullStatus: boolean;
   /** Reports stopped for longer than the stale limit (then status is also `unknown`). */
   stale: boolean;
+  /** Percent of the current job, 0–100 (as the API shows it). */
   progress: number | null;
   remainingSeconds: number | null;
   layer: { current: number; total: number } | null;
