@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
+
+async function until<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the demo fleet on a fresh data dir', () => {
+  let s: TestServer;
+  let token: string;
+  beforeAll(async () => {
+    // demo: null = the default: on for a fresh data dir.
+    s = await startTestServer({ config: { demo: null } });
+    token = (await setupAdmin(s)).accessToken;
+  });
+  afterAll(async () => s?.destroy());
+
+  it('connects simulated Bambu, Marlin and Klipper printers over their real protocols', async () => {
+    const printers = await until(async () => {
+      const list = (await s.api('GET', '/api/v1/printers', { token })).body as any[];
+      return list.length === 4 && list.every((p) => p.state.status === 'idle' && p.state.fullStatus) && list;
+    }, 'four idle demo printers');
+    expect(printers.map((p) => p.driver).sort()).toEqual([
+      'simulated-bambu',
+      'simulated-bambu',
+      'simulated-marlin',
+      'simulated-moonraker',
+    ]);
+    for (const p of printers) expect(p.state.temperatures.nozzle.actual).toBeGreaterThan(0);
+  });
+
+  it('puts demo files in the library', async () => {
+    const files = (await s.api('GET', '/api/v1/files', { token })).body as any[];
+    expect(files.map((f) => f.name).sort()).toEqual(['cube-a1mini.gcode.3mf', 'demo-tower.gcode']);
+    const cube = files.find((f) => f.kind === '3mf');
+    expect(cube.printerModel).toBe('A1 mini');
+    expect(cube.plates[0].estimatedSeconds).toBeGreaterThan(0);
+  });
+
+  it('does not add the demo fleet again after a restart, nor to a data dir that has users', async () => {
+    s = await s.restart();
+    const list = (await s.api('GET', '/api/v1/printers', { token })).body as any[];
+    expect(list).toHaveLength(4);
+  });
+});
