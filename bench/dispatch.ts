@@ -8,8 +8,14 @@
  *    Each sample starts when the printer reports the previous copy finished (cooldown 0, so the
  *    gate opens on that report) and ends when startJob is called: it covers recording the finish
  *    (one transaction), the decision round and writing the job as `starting` (one transaction).
+ * 3. Gate-open -> start command on the wire: the real server (startServer, SQLite) and a Bambu
+ *    simulator over TLS MQTT/FTPS, the file already on the printer. Each sample: the simulator
+ *    finishes the running copy (cooldown 0, so the FINISH report opens the gate) and the sample ends
+ *    when the simulator's broker receives `project_file`. Two figures: from the server's handling of
+ *    the FINISH report (gate open) and from the simulator publishing it (adds the report's trip).
+ *    Goal: p99 < 50 ms. The path includes the driver's FTPS `SIZE` check of the file on the printer.
  *
- *   npx tsx bench/dispatch.ts [--items 10000] [--printers 2000] [--rounds 50] [--dispatches 200]
+ *   npx tsx bench/dispatch.ts [--items 10000] [--printers 2000] [--rounds 50] [--dispatches 200] [--wire 50]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,6 +35,8 @@ import { noFlags } from '../packages/server/src/queue/gatekeeper.ts';
 import { QueueService } from '../packages/server/src/queue/queue-service.ts';
 import { type SchedulerItem, type SchedulerPrinter, schedule } from '../packages/server/src/queue/scheduler.ts';
 import { openStorage } from '../packages/server/src/storage/db.ts';
+import { BambuSimulator } from '../packages/simulators/src/bambu/index.ts';
+import { startServer } from '../packages/server/src/main.ts';
 import { systemClock } from '../packages/server/src/util/clock.ts';
 import { silentLogger } from '../packages/server/src/util/logger.ts';
 
@@ -218,9 +226,129 @@ async function benchDispatch(dispatches: number): Promise<void> {
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
+const WIRE_FIXTURE = path.join(
+  path.dirname(new URL(import.meta.url).pathname),
+  '../packages/server/test/e2e/fixtures/fdm-monster.bambu.gcode.3mf',
+);
+
+async function until(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > end) throw new Error(`bench: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function benchWire(dispatches: number): Promise<void> {
+  const warmup = 3;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-bench-wire-'));
+  const server = await startServer({
+    env: {},
+    config: { dataDir, port: 0, host: '127.0.0.1', mqttPort: 0, demo: false, logLevel: 'silent', databaseUrl: null },
+    logger: silentLogger(),
+    webDist: null,
+  });
+  // Real time: a copy would take 1095 s, so every copy ends only when the bench says so.
+  const sim = new BambuSimulator({ model: 'A1 mini', timeScale: 1, prepareSeconds: 1 });
+  await sim.start();
+  try {
+    const api = async (method: string, url: string, body?: unknown, token?: string) => {
+      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      if (body !== undefined && !(body instanceof FormData)) headers['content-type'] = 'application/json';
+      const res = await fetch(server.url + url, {
+        method,
+        headers,
+        body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json().catch(() => null)) as any };
+    };
+    const creds = { username: 'bench', password: 'bench-password-1' };
+    await api('POST', '/api/v1/setup', creds);
+    const token = (await api('POST', '/api/v1/auth/login', creds)).body.accessToken as string;
+    const added = await api(
+      'POST',
+      '/api/v1/printers',
+      {
+        name: 'bench-a1mini',
+        driver: 'bambu',
+        model: 'A1 mini',
+        connection: {
+          host: sim.host,
+          serial: sim.serial,
+          accessCode: sim.accessCode,
+          mqttPort: sim.ports.mqtt,
+          ftpsPort: sim.ports.ftps,
+          cameraPort: sim.ports.camera,
+          caCertPem: sim.caCertPem,
+        },
+        settings: { swapCooldownSeconds: 0 },
+      },
+      token,
+    );
+    if (added.status !== 201) throw new Error(`bench: add printer ${added.status} ${JSON.stringify(added.body)}`);
+    const printerId = added.body.id as string;
+    await until('printer idle', () => server.fleet.get(printerId)?.state.status === 'idle');
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(fs.readFileSync(WIRE_FIXTURE))]), 'bench.gcode.3mf');
+    const file = await api('POST', '/api/v1/files', form, token);
+    if (file.status !== 201) throw new Error(`bench: upload ${file.status}`);
+
+    let sentAt = 0;
+    let gateOpenAt = 0;
+    let expectFinishOf: string | null = null;
+    sim.on('command', (c: any) => {
+      if (c.print?.command === 'project_file') sentAt = performance.now();
+    });
+    server.infra.bus.on('printer.state', {}, ({ printerId: id, state }) => {
+      // The first report showing the running copy's end is what opens the gate (cooldown 0).
+      if (id === printerId && expectFinishOf && state.lastJob?.jobId === expectFinishOf) {
+        gateOpenAt = performance.now();
+        expectFinishOf = null;
+      }
+    });
+    const activeJob = () => (sim.gcodeState === 'PREPARE' || sim.gcodeState === 'RUNNING' ? sim.status.subtask_id : null);
+
+    const total = dispatches + warmup;
+    await api('POST', '/api/v1/queue', { fileId: file.body.id, copies: total + 1 }, token);
+    // The first copy uploads the file; every later one finds it on the printer.
+    await until('first copy started', () => activeJob() !== null && sentAt > 0);
+    const fromGate: number[] = [];
+    const fromFinish: number[] = [];
+    for (let k = 0; k < total; k++) {
+      const running = activeJob()!;
+      // Let the server record the confirmed start before the copy ends.
+      await until('start confirmed', () => server.queue.getQueue().items[0]?.activePrinterIds.length === 1);
+      await server.queue.whenIdle();
+      await new Promise((r) => setTimeout(r, 20));
+      sentAt = 0;
+      gateOpenAt = 0;
+      expectFinishOf = running;
+      const finishedAt = performance.now();
+      sim.finishNow();
+      await until('next start command', () => sentAt > 0 && activeJob() !== null && activeJob() !== running);
+      if (k >= warmup) {
+        fromGate.push(sentAt - gateOpenAt);
+        fromFinish.push(sentAt - finishedAt);
+      }
+    }
+    const starts = sim.receivedCommands.filter((c) => c.print?.command === 'project_file').length;
+    const uploads = sim.files().filter((f) => f.name.endsWith('.3mf')).length;
+    console.log(
+      `wire: real server + Bambu simulator over TLS, file on the printer (${starts} starts, ${uploads} upload)`,
+    );
+    report('  gate open (FINISH handled) to project_file at the printer', fromGate);
+    report('  printer FINISH published to project_file at the printer', fromFinish);
+  } finally {
+    await server.close();
+    await sim.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
   benchScheduler(arg(args, 'items', 10_000), arg(args, 'printers', 2_000), arg(args, 'rounds', 50));
   await benchDispatch(arg(args, 'dispatches', 200));
+  await benchWire(arg(args, 'wire', 50));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

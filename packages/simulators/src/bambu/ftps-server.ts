@@ -119,7 +119,12 @@ export class PrinterFtps {
       resolve({ fs: this.#fileSystem(connection), root: o.root, cwd: '/' });
     });
     const events = server as unknown as NodeJS.EventEmitter;
-    events.on('connect', ({ connection }: any) => this.#allowProtC(connection));
+    events.on('connect', ({ connection }: any) => {
+      // ftp-srv writes a multi-line reply (greeting, FEAT) one line per write; with Nagle on, each
+      // later line waits for the client's delayed ACK (~40 ms on Linux), which vsFTPd never costs.
+      connection.commandSocket?.setNoDelay?.(true);
+      this.#allowProtC(connection);
+    });
     events.on('client-error', noop);
     events.on('server-error', noop);
     this.#server = server;
