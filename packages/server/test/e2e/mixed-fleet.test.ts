@@ -101,9 +101,14 @@ describe('mixed fleet: faults of the new printer kinds', () => {
       'alert in the event log',
     );
     expect(logged.printerId).toBe(marlin.id);
-    // The copy that was printing failed; nothing else went out.
+    // The copy that was printing failed (default failed-copy policy: the item is marked failed);
+    // nothing else went out.
+    await waitFor(() => f!.wsEvents.some((e) => e.type === 'job.failed'), 'job.failed');
     expect(f.wsEvents.filter((e) => e.type === 'job.started')).toHaveLength(1);
     expect(f.wsEvents.filter((e) => e.type === 'job.failed')).toHaveLength(1);
+    const item = (await queueOf(f)).items[0];
+    expect(item).toMatchObject({ status: 'failed', copiesDone: 0 });
+    expect(item.lastError).toMatch(/failed|kill/);
   }, 30_000);
 
   it('a Klipper shutdown mid-print: printer error, queue paused, alert', async () => {
