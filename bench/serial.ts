@@ -53,7 +53,7 @@ type SimStats = { bytesReceived: number };
 
 /** The simulator on a worker thread: its own event loop, like a real board. */
 async function startSimulator(opts: MarlinSimulatorOptions) {
-  const worker = new Worker(fileURLToPath(new URL('./serial-sim-worker.mjs', import.meta.url)), { workerData: opts });
+  const worker = new Worker(fileURLToPath(new URL('./_serial-sim-worker.mjs', import.meta.url)), { workerData: opts });
   const next = (type: string) =>
     new Promise<any>((resolve, reject) => {
       const onMsg = (m: { type: string }) => {
