@@ -46,6 +46,8 @@ export async function startTestServer(): Promise<{ server: RunningServer; dataDi
     config: { dataDir, port: 0, host: '127.0.0.1', demo: true, mqttPort: 0, logLevel: 'warn' },
     webDist: distDir,
   });
+  // The demo puts two files in the library; the tests upload their own from an empty library.
+  for (const f of await server.library.list({})) await server.library.delete(f.id);
   return { server, dataDir };
 }
 
