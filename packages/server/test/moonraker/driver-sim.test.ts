@@ -101,6 +101,16 @@ describe('Moonraker driver against the simulator', () => {
     expect(last().lastJob).toMatchObject({ jobId: '44', outcome: 'finished' });
   });
 
+  it('klippy startup shows as connecting until notify_klippy_ready', async () => {
+    const { sim, last } = await setup();
+    await until(() => last()?.status === 'idle', 5000, 'idle');
+    sim.klippyStartup();
+    await until(() => last().status === 'connecting', 5000, 'connecting');
+    await until(() => last().connectionNote === 'Klipper is starting', 5000, 'note');
+    sim.klippyReady();
+    await until(() => last().status === 'idle' && last().connectionNote === null, 5000, 'ready');
+  });
+
   it('start not confirmed when the print never shows up', async () => {
     const { sim, driver, last } = await setup({}, { startConfirmSeconds: 0.3 });
     await until(() => last()?.status === 'idle', 5000, 'idle');

@@ -90,6 +90,17 @@ export class MoonrakerSimulator {
     this.#flush();
     this.#notify('notify_klippy_shutdown', []);
   }
+  /** Klipper goes away and comes back as `startup` (host restart); call klippyReady() to finish. */
+  klippyStartup(): void {
+    this.klippy.set('webhooks', { state: 'startup', state_message: 'Printer is not ready' });
+    this.#flush();
+    this.#notify('notify_klippy_disconnected', []);
+  }
+  klippyReady(): void {
+    this.klippy.restart();
+    this.#flush();
+    this.#notify('notify_klippy_ready', []);
+  }
   /** Terminates every websocket (network blip, Moonraker restart). */
   dropConnections(): void {
     for (const c of this.#clients) c.ws.terminate();

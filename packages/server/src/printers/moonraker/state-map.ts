@@ -38,7 +38,10 @@ export function mapStatus(objects: MoonrakerObjects, klippyState: string): Parti
       error: { code: `klippy_${klippy}`, message: String(webhooks.state_message ?? `Klipper ${klippy}`) },
     };
   }
-  if (klippy !== 'ready') return { ...patch, status: 'connecting', connectionNote: `Klipper is ${klippy}` };
+  if (klippy !== 'ready') {
+    const note = klippy === 'startup' ? 'Klipper is starting' : `Klipper is not ready (${klippy})`;
+    return { ...patch, status: 'connecting', connectionNote: note };
+  }
   const state = stats.state as string | undefined;
   const active = state === 'printing' || state === 'paused';
   const progress = num(sd.progress) ?? num(objects.display_status?.progress);
