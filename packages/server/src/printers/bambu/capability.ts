@@ -2,10 +2,12 @@
  * Registry entries: `bambu` (a real printer on the LAN) and `simulated-bambu` (an in-process
  * BambuSimulator driven by the very same driver over its real TLS sockets, trusting its CA).
  */
+
 import { BambuSimulator } from '@rwc/simulators/bambu/index.ts';
 import { ValidationError } from '../../http/errors.ts';
 import type { CapabilityRegistry } from '../../registry/capabilities.ts';
 import type { DriverContext, PrinterDriver, PrinterDriverCapability } from '../driver.ts';
+import { initialPrinterState } from '../model.ts';
 import { parseBambuConnection } from './connection.ts';
 import { BambuDriver, type BambuDriverOptions } from './driver.ts';
 
@@ -121,23 +123,7 @@ class SimulatedBambuDriver implements PrinterDriver {
   }
 
   getState() {
-    return (
-      this.#driver?.getState() ?? {
-        status: 'offline' as const,
-        fullStatus: false,
-        stale: false,
-        progress: null,
-        remainingSeconds: null,
-        layer: null,
-        temperatures: {},
-        job: null,
-        error: null,
-        stage: null,
-        lastJob: null,
-        connectionNote: null,
-        updatedAt: null,
-      }
-    );
+    return this.#driver?.getState() ?? initialPrinterState();
   }
 
   startJob: PrinterDriver['startJob'] = (req) => this.#real().startJob(req);
