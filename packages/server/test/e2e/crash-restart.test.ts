@@ -6,53 +6,19 @@
  *
  * Invariants checked: a queued job is never lost, never started twice (counted on the printer's
  * wire: `project_file` commands), and a print that ran or ended during the downtime is adopted and
- * counted exactly once.
+ * counted exactly once. Queued-only work and a crash during the upload: crash-restart-queue.test.ts.
  */
-import { BambuSimulator } from '@rwc/simulators/bambu/index.ts';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChildServer, projectFiles, sleep, waitFor } from './child-server.ts';
+import { projectFiles, waitFor } from './child-server.ts';
+import { CrashRig } from './crash-rig.ts';
 
-// The fixture plate's slicer estimate is 1095 s: at ×200 a copy prints in about 5.5 s real time.
-const SIM = { model: 'A1 mini', timeScale: 200, reportIntervalMs: 100, prepareSeconds: 10, endGcodeSeconds: 5 } as const;
-
-let server: ChildServer | null = null;
-const sims: BambuSimulator[] = [];
-
-afterEach(async () => {
-  await server?.destroy();
-  server = null;
-  for (const sim of sims.splice(0)) await sim.stop();
-});
-
-/** A started server with an admin, one simulated A1 mini (idle, cooldown 1 s) and the fixture uploaded. */
-async function rig(): Promise<{ s: ChildServer; sim: BambuSimulator; printerId: string; fileId: string }> {
-  const s = new ChildServer();
-  server = s;
-  const sim = new BambuSimulator(SIM);
-  sims.push(sim);
-  await Promise.all([s.start(), sim.start()]);
-  await s.setupAdmin();
-  const printerId = await s.addBambu('A1-crash', sim);
-  const patched = await s.api('PATCH', `/api/v1/printers/${printerId}`, { settings: { swapCooldownSeconds: 1 } });
-  expect(patched.status).toBe(200);
-  await waitFor(async () => (await s.printerState(printerId)).status === 'idle', 'printer idle');
-  const fileId = await s.uploadFixture();
-  return { s, sim, printerId, fileId };
-}
-
-async function itemOf(s: ChildServer, id: string): Promise<any> {
-  return (await s.queue()).items.find((i: any) => i.id === id);
-}
-
-async function events(s: ChildServer, type: string): Promise<any[]> {
-  const res = await s.api('GET', `/api/v1/events?type=${type}&limit=100`);
-  expect(res.status).toBe(200);
-  return res.body;
-}
+const rigs = new CrashRig();
+afterEach(() => rigs.cleanup());
+const { setup, itemOf, events } = rigs;
 
 describe('crash and restart (kill -9 of the server process)', () => {
   it('mid-print: the running copy is adopted, counted once, and the next copy follows after the cooldown', async () => {
-    const { s, sim, printerId, fileId } = await rig();
+    const { s, sim, printerId, fileId } = await setup();
     const finishedAt: number[] = [];
     const startedAt: number[] = [];
     sim.on('state', (e: { state: string }) => e.state === 'FINISH' && finishedAt.push(Date.now()));
@@ -111,7 +77,7 @@ describe('crash and restart (kill -9 of the server process)', () => {
   });
 
   it('the print finishes while the server is down: counted as done on restart, neither re-sent nor lost', async () => {
-    const { s, sim, printerId, fileId } = await rig();
+    const { s, sim, printerId, fileId } = await setup();
     const added = await s.api('POST', '/api/v1/queue', { fileId, copies: 2 });
     const itemId = added.body.id as string;
     await waitFor(() => sim.gcodeState === 'RUNNING', 'copy 1 printing');
@@ -146,7 +112,7 @@ describe('crash and restart (kill -9 of the server process)', () => {
   });
 
   it('killed the instant the start command reaches the printer: adopted by job id, never sent twice', async () => {
-    const { s, sim, printerId, fileId } = await rig();
+    const { s, sim, printerId, fileId } = await setup();
     // The hardest window: the job is written as `starting`, the command is on the printer, and the
     // server dies before it sees any confirmation.
     sim.on('command', (c: any) => {
@@ -181,38 +147,5 @@ describe('crash and restart (kill -9 of the server process)', () => {
     const alerts = (await events(s, 'alert')).map((e) => e.data.code);
     expect(alerts).not.toContain('job_outcome_unknown');
     expect(alerts).not.toContain('start_not_confirmed');
-  });
-
-  it('nothing printing: queued items, their order and the paused switch survive', async () => {
-    const { s, sim, printerId, fileId } = await rig();
-    expect((await s.api('POST', '/api/v1/queue/pause')).body).toEqual({ running: false });
-    const ids: string[] = [];
-    for (let k = 0; k < 3; k++) ids.push((await s.api('POST', '/api/v1/queue', { fileId, copies: k + 1 })).body.id);
-    const order = [ids[2]!, ids[0]!, ids[1]!];
-    expect((await s.api('POST', '/api/v1/queue/reorder', { ids: order })).status).toBe(200);
-    await s.kill9();
-
-    await s.start();
-    const q = await s.queue();
-    expect(q.running).toBe(false);
-    expect(q.items.map((i: any) => i.id)).toEqual(order);
-    expect(q.items.map((i: any) => [i.status, i.copies, i.copiesDone])).toEqual([
-      ['waiting', 3, 0],
-      ['waiting', 1, 0],
-      ['waiting', 2, 0],
-    ]);
-    // Still paused: an idle printer gets nothing.
-    await waitFor(async () => (await s.printerState(printerId)).status === 'idle', 'printer idle after restart');
-    await sleep(500);
-    expect(projectFiles(sim)).toHaveLength(0);
-
-    // Started again, the first item in the kept order goes out.
-    expect((await s.api('POST', '/api/v1/queue/start')).body).toEqual({ running: true });
-    await waitFor(() => projectFiles(sim).length === 1, 'first job sent');
-    const first = await waitFor(async () => {
-      const item = await itemOf(s, order[0]!);
-      return item.activePrinterIds.length === 1 && item;
-    }, 'the first item is printing');
-    expect(first.activePrinterIds).toEqual([printerId]);
   });
 });
