@@ -139,7 +139,7 @@ export async function run(args: string[]): Promise<void> {
         settle(index!);
       }
     });
-    simProcs.forEach((proc, p) =>
+    simProcs.forEach((proc, p) => {
       proc.on('message', (m: any) => {
         if (m.type !== 'probe') return;
         const index = p * per + m.index;
@@ -148,8 +148,8 @@ export async function run(args: string[]): Promise<void> {
           want.sentAt = m.sentAt;
           settle(index);
         }
-      }),
-    );
+      });
+    });
     await new Promise((r) => ws.once('open', r));
     const waitStart = Date.now();
     while (ready.size < n && Date.now() - waitStart < 180_000) await new Promise((r) => setTimeout(r, 200));

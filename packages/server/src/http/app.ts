@@ -18,9 +18,7 @@ import { systemRoutes } from './routes/system.ts';
 
 export interface RouteModule {
   prefix: string;
-  // biome-ignore lint/suspicious/noExplicitAny: each module has its own options type
   plugin: FastifyPluginAsync<any>;
-  // biome-ignore lint/suspicious/noExplicitAny: see above
   opts?: any;
 }
 

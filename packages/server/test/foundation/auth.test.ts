@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/util/clock.ts';
-import { type TestDialect, type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
+import { type TestDialect, type TestServer, startTestServer } from '../helpers/server.ts';
 
 describe.each<TestDialect>(['sqlite', 'postgres'])('auth over real HTTP (%s)', (dialect) => {
   let s: TestServer;
