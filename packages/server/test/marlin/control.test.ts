@@ -67,6 +67,21 @@ describe('Marlin print control', () => {
     expect(last().status).toBe('idle');
   });
 
+  it('cancel while copying to the SD card closes the file before the cancel script; a second start is refused', async () => {
+    const { sim, driver, last } = await setup({ baudRate: 115200 }, { printFrom: 'sd', cancelGcode: ['M104 S0'] });
+    const file = writeGcode(segments(3000));
+    const started = driver.startJob(jobRequest(file, '77'));
+    await expect(driver.startJob(jobRequest(file, '78'))).rejects.toThrow(/starting a job|printing/);
+    await started;
+    await until(() => (sim.sd.files.get('j77.gco')?.length ?? 0) > 500, 10_000, 'copying');
+    await driver.cancel();
+    const log = sim.commandLog;
+    expect(log.indexOf('M29')).toBeGreaterThan(0);
+    expect(log.lastIndexOf('M104 S0')).toBeGreaterThan(log.indexOf('M29'));
+    expect(sim.sd.files.get('j77.gco')).not.toContain('M104 S0');
+    expect(last()).toMatchObject({ status: 'idle', lastJob: { jobId: '77', outcome: 'cancelled' } });
+  });
+
   it('reports every tool of a multi-extruder printer', async () => {
     const { driver, last } = await setup({ extruders: 2 });
     await driver.sendGcode(['M104 T1 S180', 'M105']);

@@ -20,6 +20,7 @@ type ActiveJob = {
   mode: 'stream' | 'sd-upload' | 'sd';
   source: GcodeFileSource | null;
   sdName: string | null;
+  cancelling: boolean;
 };
 
 /** Marlin over USB serial or a tcp:// bridge, driven the way OctoPrint does it (docs §1), plus ADVANCED_OK send-ahead. */
@@ -41,6 +42,7 @@ export class MarlinDriver implements PrinterDriver {
   #idleWaiters: Array<() => void> = [];
   #lastPercent = -1;
   #pollPending = false;
+  #starting = false;
 
   constructor(private readonly ctx: DriverContext) {
     this.#conn = parseMarlinConnection({ ...(ctx.settings as object), ...ctx.connection });
@@ -77,15 +79,23 @@ export class MarlinDriver implements PrinterDriver {
 
   async startJob(req: StartJobRequest): Promise<void> {
     const sender = this.#requireReady();
-    if (this.#state.status !== 'idle' || this.#job) throw new DriverError('busy', `printer is ${this.#state.status}`);
+    if (this.#state.status !== 'idle' || this.#job || this.#starting) {
+      throw new DriverError('busy', `printer is ${this.#starting ? 'starting a job' : this.#state.status}`);
+    }
     if (req.gcodePath) throw new DriverError('unsupported_file', 'Marlin prints plain .gcode files, not .3mf projects');
     const useSd = this.#conn.printFrom === 'sd';
-    const source = await GcodeFileSource.open(req.localPath, {
-      onReady: () => this.#sender?.pump(),
-      onTake: (command) => this.#onJobLine(command),
-    });
+    this.#starting = true;
+    let source: GcodeFileSource;
+    try {
+      source = await GcodeFileSource.open(req.localPath, {
+        onReady: () => this.#sender?.pump(),
+        onTake: (command) => this.#onJobLine(command),
+      });
+    } finally {
+      this.#starting = false;
+    }
     const sdName = useSd ? `j${req.jobId.slice(-7)}.gco` : null;
-    this.#job = { req, mode: useSd ? 'sd-upload' : 'stream', source, sdName };
+    this.#job = { req, mode: useSd ? 'sd-upload' : 'stream', source, sdName, cancelling: false };
     this.#lastPercent = -1;
     this.#set({
       status: 'printing',
@@ -102,17 +112,19 @@ export class MarlinDriver implements PrinterDriver {
   async pause(): Promise<void> {
     const sender = this.#requireReady();
     if (this.#state.status !== 'printing' || !this.#job) throw new DriverError('not_printing', 'nothing is printing');
-    if (this.#job.mode === 'sd') await sender.send('M25');
+    const mode = this.#job.mode;
+    if (mode === 'sd') await sender.send('M25');
     else sender.pauseJob(true);
     this.#set({ status: 'paused' });
     await this.#whenIdle();
-    for (const line of this.#conn.pauseGcode) await sender.send(line);
+    // While copying to the SD card nothing moves, and anything sent would land in the file.
+    if (mode !== 'sd-upload') for (const line of this.#conn.pauseGcode) await sender.send(line);
   }
 
   async resume(): Promise<void> {
     const sender = this.#requireReady();
     if (this.#state.status !== 'paused' || !this.#job) throw new DriverError('not_paused', 'nothing is paused');
-    for (const line of this.#conn.resumeGcode) await sender.send(line);
+    if (this.#job.mode !== 'sd-upload') for (const line of this.#conn.resumeGcode) await sender.send(line);
     this.#set({ status: 'printing' });
     if (this.#job.mode === 'sd') await sender.send('M24');
     else sender.pauseJob(false);
@@ -124,9 +136,11 @@ export class MarlinDriver implements PrinterDriver {
     const sender = this.#requireReady();
     const job = this.#job;
     if (!job) throw new DriverError('not_printing', 'nothing is printing');
+    job.cancelling = true;
     sender.setJob(null);
-    if (job.mode === 'sd') await sender.send('M524');
     await this.#whenIdle();
+    if (job.mode === 'sd') await sender.send('M524');
+    if (job.mode === 'sd-upload') await sender.send('M29'); // close the half-written file first
     for (const line of this.#conn.cancelGcode) await sender.send(line);
     await this.#endJob('cancelled');
   }
@@ -368,7 +382,7 @@ export class MarlinDriver implements PrinterDriver {
     for (const w of this.#idleWaiters.splice(0)) w();
     const job = this.#job;
     const sender = this.#sender;
-    if (!job?.source || !sender || !job.source.finished || !sender.idle) return;
+    if (!job?.source || job.cancelling || !sender || !job.source.finished || !sender.idle) return;
     if (this.#state.status === 'paused') return;
     if (job.mode === 'stream') return this.#endJob('finished');
     if (job.mode === 'sd-upload') {
