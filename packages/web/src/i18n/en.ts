@@ -67,7 +67,7 @@ export const en = {
   settings: {
     title: 'Settings', printers: 'Printers', users: 'Users', apiKeys: 'API keys', adminOnly: 'Only administrators can see this.',
     addPrinter: 'Add printer', name: 'Name', driver: 'Type', model: 'Model', host: 'Host / IP address',
-    serial: 'Serial number', accessCode: 'Access code', mqttPort: 'MQTT port', ftpsPort: 'FTPS port',
+    serial: 'Serial number', insecureTls: 'Insecure TLS: do not check the certificate (odd firmware only)', accessCode: 'Access code', mqttPort: 'MQTT port', ftpsPort: 'FTPS port',
     marlinMode: 'Connection', serialPort: 'Serial port', tcpBridge: 'Serial over TCP', path: 'Device path',
     baudRate: 'Baud rate', tcpUrl: 'TCP URL', url: 'URL', apiKey: 'API key (optional)',
     cooldown: 'Cooldown after a print (seconds)', requirePlateClear: 'Confirm plate clear before the next job',

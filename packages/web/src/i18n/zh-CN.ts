@@ -69,7 +69,7 @@ export const zhCN: Messages = {
   settings: {
     title: '设置', printers: '打印机', users: '用户', apiKeys: 'API 密钥', adminOnly: '仅管理员可见。',
     addPrinter: '添加打印机', name: '名称', driver: '类型', model: '型号', host: '主机 / IP 地址',
-    serial: '序列号', accessCode: '访问码', mqttPort: 'MQTT 端口', ftpsPort: 'FTPS 端口',
+    serial: '序列号', insecureTls: '不校验证书（仅用于特殊固件）', accessCode: '访问码', mqttPort: 'MQTT 端口', ftpsPort: 'FTPS 端口',
     marlinMode: '连接方式', serialPort: '串口', tcpBridge: 'TCP 串口桥', path: '设备路径',
     baudRate: '波特率', tcpUrl: 'TCP 地址', url: '地址', apiKey: 'API 密钥（可选）',
     cooldown: '打印结束后冷却（秒）', requirePlateClear: '开始下一个任务前需确认热床已清空',

@@ -53,6 +53,8 @@ export interface PrinterFormValue {
   host: string;
   serial: string;
   accessCode: string;
+  /** Skip the certificate check (odd firmware with a self-signed certificate). */
+  insecureTls: boolean;
   mqttPort: number | null;
   ftpsPort: number | null;
   marlinMode: 'serial' | 'tcp';
@@ -70,6 +72,7 @@ export function printerRequestBody(v: PrinterFormValue): { name: string; driver:
     connection.host = v.host.trim();
     connection.serial = v.serial.trim();
     connection.accessCode = v.accessCode.trim();
+    if (v.insecureTls) connection.insecureTls = true;
     if (v.mqttPort) connection.mqttPort = v.mqttPort;
     if (v.ftpsPort) connection.ftpsPort = v.ftpsPort;
   } else if (v.driver === 'marlin') {

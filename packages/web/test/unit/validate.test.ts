@@ -18,6 +18,7 @@ const base: PrinterFormValue = {
   host: '192.168.1.50',
   serial: '01P00A123456789',
   accessCode: '12345678',
+  insecureTls: false,
   mqttPort: null,
   ftpsPort: null,
   marlinMode: 'serial',
@@ -69,6 +70,7 @@ describe('add-printer form checks', () => {
       model: 'P1S',
       connection: { host: '192.168.1.50', serial: '01P00A123456789', accessCode: '12345678' },
     });
+    expect(printerRequestBody({ ...base, insecureTls: true }).connection).toMatchObject({ insecureTls: true });
     expect(printerRequestBody({ ...base, driver: 'marlin', model: '' }).connection).toEqual({ path: '/dev/ttyUSB0', baudRate: 250000 });
     expect(printerRequestBody({ ...base, driver: 'marlin', marlinMode: 'tcp' }).connection).toEqual({ url: 'tcp://127.0.0.1:7000' });
     expect(printerRequestBody({ ...base, driver: 'moonraker', apiKey: ' k1 ' }).connection).toEqual({ url: 'http://klipper.local:7125', apiKey: 'k1' });
