@@ -123,6 +123,26 @@ describe('Marlin driver against the simulator', () => {
     expect(h.last().status).toBe('idle');
   });
 
+  it('with ADVANCED_OK a lost ok heals itself from the next ok line number (no timeout needed)', async () => {
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const sim = new MarlinSimulator({ baudRate: 250000, timeScale: 0.001, advancedOk: true, bufferSize: 8 });
+    await sim.start();
+    const h = makeCtx({ url: sim.url }, clock);
+    const driver = new MarlinDriver(h.ctx);
+    cleanup.push(async () => {
+      await driver.stop();
+      await sim.stop();
+    });
+    await driver.start();
+    await until(() => h.last()?.status === 'idle', 10_000, 'idle');
+    await driver.startJob(jobRequest(writeGcode(segments(300)), '15'));
+    await until(() => sim.commandLog.length > 50, 10_000, 'printing');
+    sim.dropNextOk(3);
+    await until(() => h.last().lastJob?.outcome === 'finished', 10_000, 'finish');
+    expect(driver.sender!.stats.timeouts).toBe(0);
+    expect(sim.firmware!.faults.dropNextOk).toBe(0);
+  });
+
   it('a fatal firmware error puts the printer in error and sends M112', async () => {
     const { sim, driver, last } = await setup();
     const file = writeGcode(segments(400));
