@@ -27,8 +27,9 @@ describe('crash and restart (kill -9 of the server process)', () => {
     expect(added.status).toBe(201);
     const itemId = added.body.id as string;
 
-    await waitFor(() => sim.gcodeState === 'RUNNING' && sim.status.mc_percent >= 5, 'copy 1 printing');
+    await waitFor(() => sim.gcodeState === 'RUNNING' && sim.status.mc_percent >= 2, 'copy 1 printing');
     await s.kill9();
+    const percentAtKill = sim.status.mc_percent;
     expect(sim.gcodeState).toBe('RUNNING'); // the printer does not care that the server died
 
     await s.start();
@@ -37,8 +38,9 @@ describe('crash and restart (kill -9 of the server process)', () => {
       return st.status === 'printing' && st.job?.queueItemId === itemId && st;
     }, 'the restarted server shows the print as its queue job');
     expect(adopted.job.queueItemId).toBe(itemId);
-    // Restarted while copy 1 still runs, and nothing was sent again.
+    // Restarted while copy 1 still runs (it kept printing meanwhile), and nothing was sent again.
     expect(sim.gcodeState).toBe('RUNNING');
+    expect(sim.status.mc_percent).toBeGreaterThan(percentAtKill);
     expect(projectFiles(sim)).toHaveLength(1);
     expect(await itemOf(s, itemId)).toMatchObject({
       status: 'printing',
@@ -47,6 +49,8 @@ describe('crash and restart (kill -9 of the server process)', () => {
       lastError: null,
     });
 
+    // Copy 1 ends (the simulator skips its remaining minutes) while the restarted server watches.
+    sim.finishNow();
     const counted = await waitFor(async () => {
       const item = await itemOf(s, itemId);
       return item.copiesDone === 1 && item;
@@ -56,14 +60,12 @@ describe('crash and restart (kill -9 of the server process)', () => {
     // Counted before copy 2 goes out (1 s cooldown after FINISH).
     expect(projectFiles(sim)).toHaveLength(1);
 
-    const done = await waitFor(
-      async () => {
-        const item = await itemOf(s, itemId);
-        return item.status === 'done' && item;
-      },
-      'both copies done',
-      20_000,
-    );
+    await waitFor(() => projectFiles(sim).length === 2 && sim.gcodeState === 'RUNNING', 'copy 2 printing');
+    sim.finishNow();
+    const done = await waitFor(async () => {
+      const item = await itemOf(s, itemId);
+      return item.status === 'done' && item;
+    }, 'both copies done');
     expect(done).toMatchObject({ copies: 2, copiesDone: 2, activePrinterIds: [] });
     const sent = projectFiles(sim);
     expect(sent).toHaveLength(2);

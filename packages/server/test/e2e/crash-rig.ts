@@ -6,10 +6,12 @@
 import { BambuSimulator, type BambuSimOptions } from '@rwc/simulators/bambu/index.ts';
 import { ChildServer, waitFor } from './child-server.ts';
 
-// The fixture plate's slicer estimate is 1095 s: at ×200 a copy prints in about 5.5 s real time.
+// The fixture plate's slicer estimate is 1095 s: at ×100 a copy prints in about 11 s real time,
+// long enough that a restart on a loaded machine still finds it running; tests end copies early
+// with sim.finishNow() once they have seen what they need.
 export const CRASH_SIM: BambuSimOptions = {
   model: 'A1 mini',
-  timeScale: 200,
+  timeScale: 100,
   reportIntervalMs: 100,
   prepareSeconds: 10,
   endGcodeSeconds: 5,
