@@ -31,6 +31,8 @@ describe('Marlin capabilities', () => {
     expect(fieldOf(() => v({ path: '/dev/x', printFrom: 'usb' }))).toBe('connection.printFrom');
     expect(fieldOf(() => v({ path: '/dev/x', pauseGcode: [1] }))).toBe('connection.pauseGcode');
     expect(fieldOf(() => simulatedMarlinCapability.validateConnection({ baudRate: 'fast' }))).toBe('connection.baudRate');
+    expect(fieldOf(() => simulatedMarlinCapability.validateConnection({ timeScale: 0 }))).toBe('connection.timeScale');
+    expect(simulatedMarlinCapability.validateConnection({ timeScale: 30 })).toEqual({ timeScale: 30 }); // the demo fleet's
     expect(marlinDriverCapability.secretFields).toEqual([]);
   });
 
@@ -42,7 +44,7 @@ describe('Marlin capabilities', () => {
   });
 
   it('simulated-marlin starts its simulator and prints over the socket', async () => {
-    const h = makeCtx(simulatedMarlinCapability.validateConnection({ advancedOk: true, baudRate: 250000, timeScale: 0.001 }));
+    const h = makeCtx(simulatedMarlinCapability.validateConnection({ advancedOk: true, baudRate: 250000, timeScale: 1000 }));
     const driver = simulatedMarlinCapability.create(h.ctx);
     await driver.start();
     await until(() => h.last()?.status === 'idle', 10_000, 'idle');

@@ -78,7 +78,7 @@ describe('Moonraker capabilities and status mapping', () => {
   });
 
   it('simulated-moonraker starts its simulator and prints through it', async () => {
-    const h = makeCtx(simulatedMoonrakerCapability.validateConnection({ apiKey: 'k', timeScale: 0.02, printSeconds: 5 }));
+    const h = makeCtx(simulatedMoonrakerCapability.validateConnection({ apiKey: 'k', timeScale: 50, printSeconds: 5 }));
     const driver = simulatedMoonrakerCapability.create(h.ctx);
     await driver.start();
     await until(() => h.last()?.status === 'idle', 5000, 'idle');

@@ -18,15 +18,25 @@ export const marlinDriverCapability: PrinterDriverCapability = {
   create: (ctx) => new MarlinDriver(ctx),
 };
 
-const SIM_NUMBERS = ['baudRate', 'bufferSize', 'timeScale', 'latencyMs'] as const;
+const SIM_NUMBERS = ['baudRate', 'bufferSize', 'latencyMs'] as const;
 
+/**
+ * Simulator settings from a simulated-marlin connection. `timeScale` there is a speed-up factor
+ * (simulated seconds per real second, as for simulated-bambu: 30 = thirty times faster); the
+ * simulator class itself takes the inverse (real seconds per simulated second).
+ */
 function simulatorOptions(c: Record<string, unknown>): MarlinSimulatorOptions {
-  const opts: MarlinSimulatorOptions = {};
+  const opts: MarlinSimulatorOptions = { timeScale: 1 / 20 };
   for (const k of SIM_NUMBERS) {
     const v = c[k];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ValidationError(`connection.${k}`, 'must be a number ≥ 0');
     opts[k] = v;
+  }
+  if (c.timeScale !== undefined) {
+    const v = c.timeScale;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ValidationError('connection.timeScale', 'must be a number > 0');
+    opts.timeScale = 1 / v;
   }
   if (c.advancedOk !== undefined) {
     if (typeof c.advancedOk !== 'boolean') throw new ValidationError('connection.advancedOk', 'must be true or false');
@@ -52,7 +62,7 @@ export const simulatedMarlinCapability: PrinterDriverCapability = {
   create: (ctx) =>
     new SimulatedPrinterDriver(
       ctx,
-      () => new MarlinSimulator({ timeScale: 0.05, ...simulatorOptions(ctx.connection) }),
+      () => new MarlinSimulator(simulatorOptions(ctx.connection)),
       (c, sim) => new MarlinDriver({ ...c, connection: { ...c.connection, url: sim.url } }),
       liveMarlinSims,
     ),

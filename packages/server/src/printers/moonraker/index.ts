@@ -21,13 +21,17 @@ export const moonrakerDriverCapability: PrinterDriverCapability = {
   create: (ctx) => new MoonrakerDriver(ctx),
 };
 
+/**
+ * Simulator settings from a simulated-moonraker connection. `timeScale` there is a speed-up factor
+ * (simulated seconds per real second, as for simulated-bambu); the simulator class takes the inverse.
+ */
 function simulatorOptions(c: Record<string, unknown>): MoonrakerSimulatorOptions {
-  const opts: MoonrakerSimulatorOptions = {};
+  const opts: MoonrakerSimulatorOptions = { timeScale: 1 / 10, printSeconds: 600 };
   for (const k of ['timeScale', 'printSeconds'] as const) {
     const v = c[k];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ValidationError(`connection.${k}`, 'must be a number > 0');
-    opts[k] = v;
+    opts[k] = k === 'timeScale' ? 1 / v : v;
   }
   if (c.apiKey !== undefined) {
     if (typeof c.apiKey !== 'string' || !c.apiKey) throw new ValidationError('connection.apiKey', 'must be a non-empty string');
@@ -52,7 +56,7 @@ export const simulatedMoonrakerCapability: PrinterDriverCapability = {
   create: (ctx) =>
     new SimulatedPrinterDriver(
       ctx,
-      () => new MoonrakerSimulator({ timeScale: 0.1, printSeconds: 600, ...simulatorOptions(ctx.connection) }),
+      () => new MoonrakerSimulator(simulatorOptions(ctx.connection)),
       (c, sim) => new MoonrakerDriver({ ...c, connection: { ...c.connection, url: sim.url } }),
       liveMoonrakerSims,
     ),
