@@ -89,6 +89,19 @@ describe('Moonraker driver against the simulator', () => {
     expect(last().error).toBeNull();
   });
 
+  it('a failed print (print_stats error) is an error until cleared with SDCARD_RESET_FILE', async () => {
+    const { sim, driver, last } = await setup({ printSeconds: 1000 });
+    await until(() => last()?.status === 'idle', 5000, 'idle');
+    await driver.startJob(jobRequest(gcode(), '13'));
+    sim.failPrint('Move out of range');
+    await until(() => last().status === 'error', 5000, 'error');
+    expect(last().error).toEqual({ code: 'print_error', message: 'Move out of range' });
+    expect(last().lastJob).toMatchObject({ jobId: '13', outcome: 'failed' });
+    await driver.clearError();
+    await until(() => last().status === 'idle', 5000, 'idle again');
+    expect(last().lastJob?.outcome).toBe('failed'); // the reset is not a second job ending
+  });
+
   it('reconnects after the connection drops and picks up a print that ended meanwhile', async () => {
     const { sim, driver, last } = await setup({ printSeconds: 1000 });
     await until(() => last()?.status === 'idle', 5000, 'idle');

@@ -106,6 +106,11 @@ export class MoonrakerSimulator {
     for (const c of this.#clients) c.ws.terminate();
     this.#clients.clear();
   }
+  /** The running print fails (e.g. `Move out of range`); Klipper stays ready. */
+  failPrint(message = 'Move out of range: 500.000 0.000 0.200 [0.000]'): void {
+    this.klippy.endPrint('error', message);
+    this.#flush();
+  }
   /** Ends the running print at once. */
   finishPrint(): void {
     this.klippy.tick(this.#opts.printSeconds * 2);
