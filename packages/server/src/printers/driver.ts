@@ -43,6 +43,11 @@ export interface StartJobRequest {
   /** Shown on the printer's screen / job name. */
   jobName: string;
   onUploadProgress?: (sentBytes: number, totalBytes: number) => void;
+  /**
+   * Awaited right before the start command goes to the printer (after any upload). The queue
+   * records it, so after a crash a job that was never sent can be told from one that may have been.
+   */
+  beforeStartCommand?: () => Promise<void>;
 }
 
 export class DriverError extends Error {
@@ -67,6 +72,11 @@ export class StartNotConfirmedError extends DriverError {
  * Every command resolves when the printer confirms it, or rejects with a DriverError.
  */
 export interface PrinterDriver {
+  /**
+   * True when startJob awaits `beforeStartCommand` right before the start goes out. For drivers
+   * without it the queue marks the job as sent before calling startJob (the safe assumption).
+   */
+  readonly announcesStartCommand?: boolean;
   /** Begins connecting (and reconnecting for ever, with backoff) in the background. */
   start(): Promise<void>;
   /** Closes every connection; in-flight commands finish or fail first. */

@@ -255,9 +255,11 @@ export class Dispatcher {
         gcodePath: plate?.gcodePath ?? null,
         overrides: item.overrides,
         jobName: file.name.replace(/\.gcode\.3mf$|\.3mf$|\.gcode$/i, ''),
+        beforeStartCommand: () => store.repo.markSent(job.id, new Date(clock.now()).toISOString()),
       };
       logger.info({ printerId, itemId, jobId: job.jobId }, 'dispatching queue job');
       try {
+        if (!printer.driver.announcesStartCommand) await req.beforeStartCommand!();
         await printer.driver.startJob(req);
       } catch (err) {
         await this.#startFailed(printerId, job, err);

@@ -32,7 +32,7 @@ export class JobOutcomes {
     job: JobRecord,
     to: 'finished' | 'failed' | 'cancelled' | 'unknown',
     reason: string | null,
-    opts: { failItem?: boolean } = {},
+    opts: { failItem?: boolean; neverSent?: boolean } = {},
   ): Promise<boolean> {
     const { store, fleet, clock, bus } = this.d;
     const printer = fleet.get(job.printerId);
@@ -67,7 +67,7 @@ export class JobOutcomes {
           next.status = store.deriveStatus(next, stillActive);
           await c.saveItem(next);
         }
-        if (to !== 'unknown' && printer?.summary.settings.requirePlateClear)
+        if (to !== 'unknown' && !opts.neverSent && printer?.summary.settings.requirePlateClear)
           await c.setPlateNeedsClearing(job.printerId, true);
         return { failedItem };
       },

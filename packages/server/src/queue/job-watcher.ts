@@ -107,6 +107,15 @@ export class JobWatcher {
       } else if (state.job?.jobId === job.jobId) {
         // Shown but idle without an end record: adopt, the vanished-job rule decides later.
         if (job.status === 'starting') await dispatcher.outcomes.adopt(job, 'starting');
+      } else if (job.status === 'starting' && job.sentAt === null) {
+        // The server stopped before the start command went out (during the upload, say): the printer
+        // never got it, so the copy simply goes back to the queue.
+        await dispatcher.outcomes.closeJob(
+          job,
+          'cancelled',
+          'the server restarted before the start command was sent',
+          { failItem: false, neverSent: true },
+        );
       } else {
         await dispatcher.outcomes.markUnknown(
           job,

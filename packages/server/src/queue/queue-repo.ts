@@ -79,6 +79,7 @@ function toJob(r: JobRow): JobRecord {
     createdAt: r.created_at,
     startedAt: r.started_at,
     endedAt: r.ended_at,
+    sentAt: r.sent_at,
   };
 }
 
@@ -147,8 +148,14 @@ export class QueueRepo {
         created_at: job.createdAt,
         started_at: job.startedAt,
         ended_at: job.endedAt,
+        sent_at: job.sentAt ?? null,
       })
       .execute();
+  }
+
+  /** Records that the start command is about to go out; committed before it is sent. */
+  async markSent(id: string, at: string): Promise<void> {
+    await this.db.updateTable('jobs').set({ sent_at: at }).where('id', '=', id).execute();
   }
 
   /**

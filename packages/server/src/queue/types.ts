@@ -43,6 +43,8 @@ export interface JobRecord {
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
+  /** When the start command went out (null: never sent, e.g. the server died during the upload). */
+  sentAt?: string | null;
 }
 
 /** What decides whether a file fits a printer. null = not known, fits anything. */

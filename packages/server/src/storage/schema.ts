@@ -100,6 +100,8 @@ export interface JobsTable {
   created_at: string;
   started_at: string | null;
   ended_at: string | null;
+  /** Set right before the start command went out; null = provably never sent. */
+  sent_at: string | null;
 }
 
 export interface PrinterUploadsTable {

@@ -46,7 +46,7 @@ describe('crash and restart with queued work (kill -9 of the server process)', (
     expect(first.activePrinterIds).toEqual([printerId]);
   });
 
-  it('killed during the upload: nothing is ever started for that dispatch, the item stays with its reason until a person confirms', async () => {
+  it('killed during the upload: the start was provably never sent, so the copy goes back to the queue and prints once', async () => {
     // 48 KB at 16 KB/s: the FTPS upload takes about 3 s.
     const { s, sim, printerId, fileId } = await setup({ slowFtpsBytesPerSecond: 16 * 1024 });
     sim.setFtpsMode('slow');
@@ -59,33 +59,24 @@ describe('crash and restart with queued work (kill -9 of the server process)', (
     expect(onPrinter()!.size).toBeLessThan(size);
     expect(projectFiles(sim)).toHaveLength(0);
 
-    await s.start();
-    await waitFor(async () => (await s.printerState(printerId)).status === 'idle', 'printer idle after restart');
-    const held = await waitFor(async () => {
-      const item = await itemOf(s, itemId);
-      return item.lastError && item;
-    }, 'the interrupted dispatch is reported');
-    // The queue cannot know whether a start went out, so it starts nothing on that printer until
-    // someone looks; the item is kept (not lost) with the reason.
-    expect(held).toMatchObject({ copies: 2, copiesDone: 0, activePrinterIds: [] });
-    expect(held.lastError).toMatch(/restarted/);
-    const printer = await s.api('GET', `/api/v1/printers/${printerId}`);
-    expect(printer.body.state.gate.open).toBe(false);
-    await sleep(1000);
-    expect(projectFiles(sim)).toHaveLength(0);
-
-    // The person confirms the plate and puts the item back: the file is uploaded whole, then started.
+    // The job row says `starting` but has no sent marker: the start command never left the server.
     sim.setFtpsMode('normal');
-    expect((await s.api('POST', `/api/v1/printers/${printerId}/plate-cleared`)).status).toBe(200);
-    expect((await s.api('PATCH', `/api/v1/queue/${itemId}`, { copies: 2 })).status).toBe(200);
-    await waitFor(() => projectFiles(sim).length === 1, 'copy started after the confirmation');
+    await s.start();
+    const interrupted = await waitFor(async () => {
+      const events = (await s.api('GET', '/api/v1/events?type=job.failed')).body as any[];
+      return events.find((e) => /before the start command was sent/.test(e.data.reason)) ?? false;
+    }, 'the interrupted dispatch is reported');
+    expect(interrupted.printerId).toBe(printerId);
+    // No attention flag, no plate confirmation: the copy is simply dispatched again, uploaded whole.
+    await waitFor(() => projectFiles(sim).length === 1, 'copy started again after the restart');
     expect(onPrinter()!.size).toBe(size);
     await waitFor(() => sim.gcodeState === 'RUNNING', 'printing');
+    expect(projectFiles(sim)).toHaveLength(1);
     sim.finishNow();
     const counted = await waitFor(async () => {
       const item = await itemOf(s, itemId);
       return item.copiesDone === 1 && item;
     }, 'copy counted');
-    expect(counted.copies).toBe(2);
+    expect(counted).toMatchObject({ copies: 2, copiesDone: 1 });
   });
 });

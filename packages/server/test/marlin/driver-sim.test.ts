@@ -43,8 +43,8 @@ describe('Marlin driver against the simulator', () => {
     expect(last().status).toBe('printing');
     await until(() => last().status === 'idle', 20_000, 'print end');
     expect(last().lastJob).toMatchObject({ jobId: '4242', outcome: 'finished' });
-    expect(last().progress).toBe(1);
-    expect(states.some((s) => s.status === 'printing' && (s.progress ?? 0) > 0.3 && (s.progress ?? 0) < 0.9)).toBe(true);
+    expect(last().progress).toBe(100);
+    expect(states.some((s) => s.status === 'printing' && (s.progress ?? 0) > 30 && (s.progress ?? 0) < 90)).toBe(true);
     const moves = sim.commandLog.filter((c) => c.startsWith('G1 X'));
     expect(moves).toHaveLength(120);
     expect(sim.commandLog.some((c) => c.startsWith(';') || c === '')).toBe(false);

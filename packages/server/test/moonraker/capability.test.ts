@@ -63,7 +63,7 @@ describe('Moonraker capabilities and status mapping', () => {
       },
       'ready',
     );
-    expect(printing).toMatchObject({ status: 'printing', progress: 0.25, remainingSeconds: 300, layer: { current: 10, total: 50 } });
+    expect(printing).toMatchObject({ status: 'printing', progress: 25, remainingSeconds: 300, layer: { current: 10, total: 50 } });
     expect(printing.temperatures).toEqual({ nozzle: { actual: 210.5, target: 210 }, bed: { actual: 60, target: 60 } });
     const paused = mapStatus({ webhooks: { state: 'ready' }, print_stats: { state: 'paused' } }, 'ready');
     expect(paused.status).toBe('paused');

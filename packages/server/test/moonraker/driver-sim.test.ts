@@ -58,7 +58,7 @@ describe('Moonraker driver against the simulator', () => {
     await until(() => last().lastJob !== null, 10_000, 'finish');
     expect(last().lastJob).toMatchObject({ jobId: '31', outcome: 'finished' });
     expect(last().status).toBe('idle');
-    expect(states.some((s) => s.status === 'printing' && (s.progress ?? 0) > 0.2 && (s.progress ?? 0) < 1)).toBe(true);
+    expect(states.some((s) => s.status === 'printing' && (s.progress ?? 0) > 20 && (s.progress ?? 0) < 100)).toBe(true);
     expect(states.some((s) => s.layer !== null)).toBe(true);
     expect(sim.calls).not.toContain('server.job_queue.post_job');
   });

@@ -67,6 +67,7 @@ function parseSimConnection(input: unknown): SimulatedBambuConnection {
 
 /** Starts a simulator lazily in start(); stop() stops the driver, then the simulator. */
 class SimulatedBambuDriver implements PrinterDriver {
+  readonly announcesStartCommand = true;
   #sim: BambuSimulator;
   #driver: BambuDriver | null = null;
   readonly #ctx: DriverContext;

@@ -63,6 +63,7 @@ export const NOTE_WRONG_ACCESS_CODE =
 const READY_STATES = new Set(['IDLE', 'FINISH', 'FAILED']);
 
 export class BambuDriver implements PrinterDriver {
+  readonly announcesStartCommand = true;
   readonly #ctx: DriverContext;
   readonly #conn: BambuConnection;
   readonly #o: Required<Omit<BambuDriverOptions, 'timing' | 'uploadStore' | 'random'>>;
@@ -389,6 +390,7 @@ export class BambuDriver implements PrinterDriver {
       model: this.#model,
     });
     this.#plates.set(req.jobId, req.plate);
+    await req.beforeStartCommand?.();
     const waiting = this.#pending.wait({
       sequenceId,
       command: 'project_file',

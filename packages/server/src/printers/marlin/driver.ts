@@ -303,8 +303,10 @@ export class MarlinDriver implements PrinterDriver {
       sender.forceWrite('M104 S0');
       sender.forceWrite('M140 S0');
     }
-    if (this.#job) await this.#endJob('failed', message, false);
+    // The error is reported while the job is still shown, so whoever follows the job (the queue)
+    // sees the fault as part of it; then the job is closed as failed.
     this.#set({ status: 'error', error: { code: 'firmware_error', message } });
+    if (this.#job) await this.#endJob('failed', message, false);
     this.#log('fatal', message);
     await this.#teardown(new DriverError('firmware_error', message));
   }
@@ -375,7 +377,8 @@ export class MarlinDriver implements PrinterDriver {
     const percent = Math.floor(progress * 100);
     if (percent === this.#lastPercent) return;
     this.#lastPercent = percent;
-    this.#set({ progress: Math.min(1, progress) });
+    // The printer model speaks percent (0–100), as the API does.
+    this.#set({ progress: Math.min(100, Math.round(progress * 1000) / 10) });
   }
 
   async #checkJobDone(): Promise<void> {
@@ -404,7 +407,7 @@ export class MarlinDriver implements PrinterDriver {
     await job.source?.close();
     const lastJob = { jobId: job.req.jobId, outcome, at: this.ctx.clock.now() };
     const patch: Partial<PrinterState> = { lastJob, job: null, stage: null, remainingSeconds: null };
-    if (outcome === 'finished') patch.progress = 1;
+    if (outcome === 'finished') patch.progress = 100;
     if (this.#ready && emit) patch.status = 'idle';
     this.#set(patch);
     this.#log(`job_${outcome}`, message ?? `job ${job.req.jobId} ${outcome}`);

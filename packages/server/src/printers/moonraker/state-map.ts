@@ -50,7 +50,8 @@ export function mapStatus(objects: MoonrakerObjects, klippyState: string): Parti
   const total = num(info.total_layer);
   const current = num(info.current_layer);
   Object.assign(patch, {
-    progress: active ? progress : null,
+    // Moonraker gives a fraction; the printer model speaks percent (0–100).
+    progress: active && progress !== null ? Math.round(progress * 1000) / 10 : null,
     remainingSeconds:
       active && progress && progress > 0 && duration !== null ? Math.max(0, Math.round(duration / progress - duration)) : null,
     layer: active && total !== null && current !== null ? { current, total } : null,
