@@ -9,8 +9,10 @@ import { defaultPrinterSettings, type PrinterState } from '../../src/printers/mo
 import { BambuDriver, type BambuDriverOptions } from '../../src/printers/bambu/driver.ts';
 import { type Clock, systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import path from 'node:path';
+import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
 
-export const FIXTURE_3MF = '/work/shared/fixtures/bambu/fdm-monster.bambu.gcode.3mf';
+export const FIXTURE_3MF = path.join(BAMBU_FIXTURES, 'fdm-monster.bambu.gcode.3mf');
 
 export interface Rig {
   sim: BambuSimulator;

@@ -16,8 +16,9 @@ import {
   type JsonObject,
 } from '../../src/printers/bambu/report.ts';
 import { buildState, type DriverView, nextLastJob } from '../../src/printers/bambu/state-map.ts';
+import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
 
-const FIX = '/work/shared/fixtures/bambu';
+const FIX = BAMBU_FIXTURES;
 const fixture = (name: string) => JSON.parse(readFileSync(`${FIX}/${name}`, 'utf8'));
 const fullA1 = () => fixture('ha-bambulab.MOCK-A1.json').pushall as JsonObject;
 

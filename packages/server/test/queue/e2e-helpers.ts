@@ -9,8 +9,10 @@ import { bambuDriverCapability } from '../../src/printers/bambu/capability.ts';
 import { BambuDriver } from '../../src/printers/bambu/driver.ts';
 import type { PrinterSettings } from '../../src/printers/model.ts';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
+import path from 'node:path';
+import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
 
-export const FIXTURE_3MF = '/work/shared/fixtures/bambu/fdm-monster.bambu.gcode.3mf';
+export const FIXTURE_3MF = path.join(BAMBU_FIXTURES, 'fdm-monster.bambu.gcode.3mf');
 
 export interface E2E {
   server: TestServer;

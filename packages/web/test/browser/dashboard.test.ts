@@ -13,7 +13,7 @@ import type { RunningServer } from '@rwc/server/main.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWebBuilt, launchChromium, screenshotDir, startTestServer } from './harness.ts';
 
-const FIXTURE = '/work/shared/fixtures/bambu/fdm-monster.bambu.gcode.3mf';
+const FIXTURE = path.resolve(import.meta.dirname, '../../../../../shared/fixtures/bambu/fdm-monster.bambu.gcode.3mf');
 const FIXTURE_NAME = path.basename(FIXTURE);
 const USER = 'admin';
 const PASSWORD = 'correct-horse-9';
