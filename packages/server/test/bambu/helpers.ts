@@ -31,6 +31,8 @@ export async function startRig(
     connection?: Record<string, unknown>;
     clock?: Clock;
     model?: string | null;
+    /** false: the driver is created but not started. */
+    start?: boolean;
   } = {},
 ): Promise<Rig> {
   const sim = new BambuSimulator({ reportIntervalMs: 100, timeScale: 10, ...opts.sim });
@@ -62,7 +64,7 @@ export async function startRig(
     onState: (s) => states.push(s),
   };
   const driver = new BambuDriver(ctx, { commandTimeoutMs: 5_000, ...opts.driver });
-  await driver.start();
+  if (opts.start !== false) await driver.start();
   return {
     sim,
     driver,

@@ -50,6 +50,11 @@ export interface BambuSimOptions {
   /** A project_file while busy also cancels the running job (A1 mini firmware, §0); default only for 'A1 mini'. */
   busyStartCancels?: boolean;
   clock?: Clock;
+  /**
+   * Send the CA after the leaf in the TLS handshake, as real printers send their "BBL Device CA".
+   * A client that does not know this CA can then pin it on first use.
+   */
+  presentCaChain?: boolean;
 }
 
 export class BambuSimulator extends EventEmitter {
@@ -129,7 +134,7 @@ export class BambuSimulator extends EventEmitter {
       this.caCertPem = pki.caPem;
       this.#storageDir = mkdtempSync(join(tmpdir(), `rwc-bambu-${this.serial}-`));
       for (const d of ['cache', 'timelapse']) mkdirSync(join(this.#storageDir, d));
-      const tlsMaterial = { key: pki.keyPem, cert: pki.certPem };
+      const tlsMaterial = { key: pki.keyPem, cert: this.#opts.presentCaChain ? `${pki.certPem.trim()}\n${pki.caPem}` : pki.certPem };
 
       const broker = new PrinterBroker({
         serial: this.serial,

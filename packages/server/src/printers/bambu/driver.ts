@@ -39,7 +39,8 @@ import {
   readReport,
 } from './report.ts';
 import { buildState, isActiveGcodeState, jobIdOf, type LinkStatus, nextLastJob } from './state-map.ts';
-import { bambuTlsOptions, isCertificateError } from './tls.ts';
+import { isUntrustedChainError, loadPin, probeCertificate, savePin } from './tls-pin.ts';
+import { bambuTlsOptions, isCertificateError, trustedCas } from './tls.ts';
 import { JsonFileUploadStore, type UploadRecordStore } from './upload-records.ts';
 
 export interface BambuDriverOptions {
@@ -79,6 +80,9 @@ export class BambuDriver implements PrinterDriver {
   #lastJob: PrinterState['lastJob'] = null;
   #note: string | null = null;
   #linkError: PrinterError | null = null;
+  /** Trusted CAs for every TLS link of this printer; a first-use pin is added to this very list. */
+  readonly #ca: string[];
+  #pinning = false;
   #verifyFailed = false;
   #updatedAt: number | null = null;
   #model: string | null;
@@ -99,7 +103,10 @@ export class BambuDriver implements PrinterDriver {
       uploadMinBytesPerSecond: options.uploadMinBytesPerSecond ?? 32 * 1024,
       cameraTimeoutMs: options.cameraTimeoutMs ?? 10_000,
     };
-    const tls = bambuTlsOptions(this.#conn);
+    this.#ca = trustedCas(this.#conn);
+    const pin = loadPin(ctx.dataDir, this.#conn.serial, this.#conn.host);
+    if (pin) this.#ca.push(pin.pem);
+    const tls = bambuTlsOptions(this.#conn, this.#ca);
     this.#pending = new PendingCommands(ctx.clock);
     this.#uploader = new FileUploader({
       target: { host: this.#conn.host, port: this.#conn.ftpsPort, accessCode: this.#conn.accessCode, tls },
@@ -139,7 +146,8 @@ export class BambuDriver implements PrinterDriver {
           this.#emit();
         },
         onConnectError: (err) => {
-          if (isCertificateError(err)) {
+          if (!this.#conn.insecureTls && isUntrustedChainError(err)) void this.#trustOnFirstUse();
+          else if (isCertificateError(err)) {
             const message = `TLS certificate refused: ${err.message}`;
             this.#note = message;
             this.#linkError = { code: 'tls_certificate', message };
@@ -152,6 +160,47 @@ export class BambuDriver implements PrinterDriver {
     });
     this.#pending.onVerifyFailed = () => this.#setVerifyFailed();
     this.#state = this.#build();
+  }
+
+  /** See tls-pin.ts: pin a non-Bambu certificate the first time, refuse it if it changes later. */
+  async #trustOnFirstUse(): Promise<void> {
+    if (this.#pinning) return;
+    const refuse = (why: string) => {
+      const message = `TLS certificate refused: ${why}`;
+      this.#note = message;
+      this.#linkError = { code: 'tls_certificate', message };
+      this.#log('tls.refused', message);
+      this.#emit();
+    };
+    const { serial, host, mqttPort } = this.#conn;
+    const pinned = loadPin(this.#ctx.dataDir, serial, host);
+    if (pinned) {
+      return refuse(
+        `the printer's certificate changed since it was first trusted (${pinned.pinnedAt}); if the printer was reset or replaced, remove and add it again`,
+      );
+    }
+    this.#pinning = true;
+    try {
+      const probe = await probeCertificate({ host, port: mqttPort, serial, timeoutMs: 10_000 });
+      if (probe.commonName !== serial) {
+        return refuse(`printer certificate CN "${probe.commonName ?? '(none)'}" does not match the configured serial "${serial}"`);
+      }
+      if (!probe.anchorPem || !probe.fingerprint256) {
+        return refuse(
+          "it is not issued by Bambu Lab's CA and has no self-signed root to trust; give its CA in connection.caCertPem or turn on insecureTls",
+        );
+      }
+      const at = new Date(this.#ctx.clock.now()).toISOString();
+      savePin(this.#ctx.dataDir, { serial, host, pem: probe.anchorPem, fingerprint256: probe.fingerprint256, pinnedAt: at });
+      this.#ca.push(probe.anchorPem);
+      this.#note = `certificate not issued by Bambu Lab's CA: trusted on first use (SHA-256 ${probe.fingerprint256.slice(0, 16)}…)`;
+      this.#log('tls.pinned', this.#note, { fingerprint256: probe.fingerprint256 });
+      this.#emit();
+    } catch (err) {
+      this.#ctx.logger.warn({ err: (err as Error).message }, 'bambu certificate probe failed');
+    } finally {
+      this.#pinning = false;
+    }
   }
 
   async start(): Promise<void> {
@@ -345,7 +394,7 @@ export class BambuDriver implements PrinterDriver {
           host: this.#conn.host,
           port: this.#conn.cameraPort,
           accessCode: this.#conn.accessCode,
-          tls: bambuTlsOptions(this.#conn),
+          tls: bambuTlsOptions(this.#conn, this.#ca),
         },
         this.#ctx.clock,
         this.#o.cameraTimeoutMs,

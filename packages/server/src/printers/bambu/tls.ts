@@ -44,11 +44,20 @@ function commonName(cert: PeerCertificate): string | null {
   return cn ?? null;
 }
 
-export function bambuTlsOptions(s: BambuTlsSettings): ConnectionOptions {
-  const base: ConnectionOptions = { servername: s.serial, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' };
-  if (s.insecureTls) return { ...base, rejectUnauthorized: false, checkServerIdentity: () => undefined };
+/** The CAs a printer's certificate may chain to: the BBL bundle plus the connection's own CA. */
+export function trustedCas(s: BambuTlsSettings): string[] {
   const ca = [...bundledBambuCas()];
   if (s.caCertPem) ca.push(s.caCertPem);
+  return ca;
+}
+
+/**
+ * `ca` may be passed in as a live list: a certificate pinned on first use (tls-pin.ts) is pushed
+ * into it, and every later MQTT, FTPS and camera connection that holds these options trusts it.
+ */
+export function bambuTlsOptions(s: BambuTlsSettings, ca: string[] = trustedCas(s)): ConnectionOptions {
+  const base: ConnectionOptions = { servername: s.serial, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' };
+  if (s.insecureTls) return { ...base, rejectUnauthorized: false, checkServerIdentity: () => undefined };
   return {
     ...base,
     ca,

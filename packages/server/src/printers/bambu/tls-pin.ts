@@ -1,0 +1,111 @@
+/**
+ * Trust on first use for printers whose certificate is not from Bambu Lab's CA (older or odd
+ * firmware, self-signed test rigs). The CN must still equal the serial. The first time such a
+ * printer is seen, its self-signed certificate (or the self-signed root it presents) is pinned in the
+ * printer's data dir and added to the trusted CAs; from then on only that certificate is accepted,
+ * like SSH's known_hosts. A certificate that changes later is refused with a clear note.
+ * A printer that presents a CA-signed leaf without its root cannot be pinned this way: the user
+ * gives the CA (connection.caCertPem) or opts out (insecureTls).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import tls, { type DetailedPeerCertificate } from 'node:tls';
+
+export interface PinRecord {
+  serial: string;
+  host: string;
+  pem: string;
+  fingerprint256: string;
+  pinnedAt: string;
+}
+
+const FILE = 'tls-pin.json';
+
+export function loadPin(dataDir: string, serial: string, host: string): PinRecord | null {
+  try {
+    const rec = JSON.parse(fs.readFileSync(path.join(dataDir, FILE), 'utf8')) as PinRecord;
+    // A pin belongs to one printer at one address: a new serial or host starts over.
+    return rec.serial === serial && rec.host === host && rec.pem.includes('BEGIN CERTIFICATE') ? rec : null;
+  } catch {
+    return null;
+  }
+}
+
+export function savePin(dataDir: string, rec: PinRecord): void {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const tmp = path.join(dataDir, `${FILE}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(rec, null, 2), { mode: 0o600 });
+  fs.renameSync(tmp, path.join(dataDir, FILE));
+}
+
+/** Chain errors that pinning can answer (not a CN mismatch, not an expired certificate). */
+export function isUntrustedChainError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT'
+  );
+}
+
+function toPem(raw: Buffer): string {
+  return `-----BEGIN CERTIFICATE-----\n${raw.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+export interface ProbeResult {
+  commonName: string | null;
+  /** The self-signed certificate at the top of the presented chain, or null when there is none. */
+  anchorPem: string | null;
+  fingerprint256: string | null;
+}
+
+/**
+ * Looks at the printer's certificate without trusting it and without sending anything: the TLS
+ * handshake only, then close. Credentials never go over an unverified connection.
+ */
+export function probeCertificate(opts: { host: string; port: number; serial: string; timeoutMs: number }): Promise<ProbeResult> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host: opts.host,
+      port: opts.port,
+      servername: opts.serial,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+    });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no TLS handshake from ${opts.host}:${opts.port} within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const leaf = socket.getPeerCertificate(true) as DetailedPeerCertificate;
+      socket.destroy();
+      const cn = leaf?.subject?.CN;
+      let top: DetailedPeerCertificate = leaf;
+      for (let i = 0; i < 10 && top.issuerCertificate && top.issuerCertificate !== top; i++) top = top.issuerCertificate;
+      const selfSigned = !!top?.raw && (top.issuerCertificate === top || isSelfIssued(top));
+      resolve({
+        commonName: Array.isArray(cn) ? (cn[0] ?? null) : (cn ?? null),
+        anchorPem: selfSigned ? toPem(top.raw) : null,
+        fingerprint256: top?.raw ? crypto.createHash('sha256').update(top.raw).digest('hex') : null,
+      });
+    });
+  });
+}
+
+function isSelfIssued(cert: DetailedPeerCertificate): boolean {
+  try {
+    const x = new crypto.X509Certificate(cert.raw);
+    return x.checkIssued(x) && x.verify(x.publicKey);
+  } catch {
+    return false;
+  }
+}
