@@ -3,12 +3,15 @@ import { seedDemoFiles } from './demo-files.ts';
 import type { FileLibrary } from './library/file-library.ts';
 import type { Fleet, NewPrinter } from './printers/fleet.ts';
 
+/** Demo printers run 30× faster than real ones, so their plate-swap pause is shorter too. */
+const demoSettings = { swapCooldownSeconds: 30 };
+
 /** The demo fleet a newcomer sees on first start: simulated printers speaking their real protocols. */
 export const demoPrinters: NewPrinter[] = [
-  { name: 'A1-01', driver: 'simulated-bambu', model: 'A1', connection: { model: 'A1', timeScale: 30 } },
-  { name: 'A1-mini-02', driver: 'simulated-bambu', model: 'A1 mini', connection: { model: 'A1 mini', timeScale: 30 } },
-  { name: 'Marlin-03', driver: 'simulated-marlin', model: 'Marlin', connection: { timeScale: 30 } },
-  { name: 'Klipper-04', driver: 'simulated-moonraker', model: 'Klipper', connection: { timeScale: 30 } },
+  { name: 'A1-01', driver: 'simulated-bambu', model: 'A1', connection: { model: 'A1', timeScale: 30 }, settings: demoSettings },
+  { name: 'A1-mini-02', driver: 'simulated-bambu', model: 'A1 mini', connection: { model: 'A1 mini', timeScale: 30 }, settings: demoSettings },
+  { name: 'Marlin-03', driver: 'simulated-marlin', model: 'Marlin', connection: { timeScale: 30 }, settings: demoSettings },
+  { name: 'Klipper-04', driver: 'simulated-moonraker', model: 'Klipper', connection: { timeScale: 30 }, settings: demoSettings },
 ];
 
 /**
