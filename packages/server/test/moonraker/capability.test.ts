@@ -86,3 +86,13 @@ describe('Moonraker capabilities and status mapping', () => {
     await until(() => h.last().lastJob?.outcome === 'finished', 10_000, 'finish');
   });
 });
+
+describe('our upload names carry the queue job id', () => {
+  it('parses rwc/<jobId>-<name> and ignores other files', async () => {
+    const { parseRemoteName } = await import('../../src/printers/moonraker/driver.ts');
+    expect(parseRemoteName('rwc/448658356-demo-tower.gcode')).toEqual({ jobId: '448658356', name: 'demo-tower.gcode' });
+    expect(parseRemoteName('benchy.gcode')).toBeNull();
+    expect(parseRemoteName('rwc/notanumber-x.gcode')).toBeNull();
+    expect(parseRemoteName(undefined)).toBeNull();
+  });
+});

@@ -54,7 +54,7 @@ describe('Moonraker driver against the simulator', () => {
     await driver.startJob({ ...jobRequest(file, '31'), fileName: 'cube.gcode', onUploadProgress: (s) => progress.push(s) });
     expect(sim.files.get('rwc/31-cube.gcode')?.length).toBe(file.size);
     expect(progress.at(-1)).toBe(file.size);
-    expect(states.find((s) => s.status === 'printing')?.job).toEqual({ jobId: '31', fileName: 'rwc/31-cube.gcode', plate: 1 });
+    expect(states.find((s) => s.status === 'printing')?.job).toEqual({ jobId: '31', fileName: 'cube.gcode', plate: 1 });
     await until(() => last().lastJob !== null, 10_000, 'finish');
     expect(last().lastJob).toMatchObject({ jobId: '31', outcome: 'finished' });
     expect(last().status).toBe('idle');

@@ -231,16 +231,27 @@ export class MoonrakerDriver implements PrinterDriver {
     const stats = this.#objects.print_stats ?? {};
     const ps = klippy === 'ready' ? (stats.state as string | undefined) ?? null : klippy === 'shutdown' || klippy === 'error' ? 'error' : null;
     const wasActive = this.#prevPrintState === 'printing' || this.#prevPrintState === 'paused';
+    // Our uploads are named rwc/<jobId>-<name>: after a server restart the file on the printer still
+    // says which queue job it is, so the queue can adopt or count it.
+    const ours = parseRemoteName(stats.filename);
     if (wasActive && ps && ENDED[ps]) {
       const job = this.#activeJob;
       const matches = job && (stats.filename === job.filename || !stats.filename || ps === 'error');
-      patch.lastJob = { jobId: matches ? job.jobId : null, outcome: ENDED[ps], at: this.ctx.clock.now() };
+      patch.lastJob = { jobId: matches ? job.jobId : (ours?.jobId ?? null), outcome: ENDED[ps], at: this.ctx.clock.now() };
       this.#activeJob = null;
+    } else if (this.#prevPrintState === null && ps && ENDED[ps] && ours) {
+      // First status after (re)connecting shows one of our jobs already ended (e.g. while the server
+      // was down): report it once, with the cooldown counted from now.
+      patch.lastJob = { jobId: ours.jobId, outcome: ENDED[ps], at: this.ctx.clock.now() };
     }
     if (ps !== null) this.#prevPrintState = ps;
     if (ps === 'printing' || ps === 'paused') {
       const job = this.#activeJob?.filename === stats.filename ? this.#activeJob : null;
-      patch.job = { jobId: job?.jobId ?? null, fileName: String(stats.filename ?? ''), plate: job?.plate ?? null };
+      patch.job = {
+        jobId: job?.jobId ?? ours?.jobId ?? null,
+        fileName: ours?.name ?? String(stats.filename ?? ''),
+        plate: job?.plate ?? null,
+      };
     } else patch.job = null;
     if (full) patch.fullStatus = true;
     this.#set(patch);
@@ -278,4 +289,10 @@ export class MoonrakerDriver implements PrinterDriver {
     this.#state = { ...this.#state, ...patch, updatedAt: this.ctx.clock.now() };
     this.ctx.onState(structuredClone(this.#state));
   }
+}
+
+/** `rwc/123456-part.gcode` → job 123456, shown as `part.gcode`; null for files we did not upload. */
+export function parseRemoteName(filename: unknown): { jobId: string; name: string } | null {
+  const m = typeof filename === 'string' ? new RegExp(`^${UPLOAD_FOLDER}/(\\d{1,10})-(.+)$`).exec(filename) : null;
+  return m ? { jobId: m[1]!, name: m[2]! } : null;
 }
