@@ -93,6 +93,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       .send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 
+  // Group the OpenAPI document by resource (/api/v1/<resource>/…), so /api/docs reads like the API.
+  app.addHook('onRoute', (route) => {
+    const m = /^\/api\/(?:v1\/)?([a-z-]+)/.exec(route.url);
+    if (!m || !route.schema || (route.schema as { hide?: boolean }).hide) return;
+    const schema = route.schema as { tags?: string[] };
+    schema.tags ??= [route.url.startsWith('/api/v1/') ? m[1]! : 'octoprint-compatible'];
+  });
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
