@@ -7,7 +7,7 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { LoginRateLimiter } from '../auth/rate-limit.ts';
 import type { Logger } from '../util/logger.ts';
@@ -39,6 +39,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     loggerInstance: opts.logger.child({ part: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    // Long ids reach the schema (a 400 naming the field) instead of the router's bare 414.
+    routerOptions: { maxParamLength: 1000 },
+    // Errors the router raises before any route runs (bad percent-encoding, a path param over
+    // maxParamLength) get the same error shape as every other answer.
+    frameworkErrors: (err, _request, reply: FastifyReply) => {
+      const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : err.code === 'FST_ERR_BAD_URL' ? 400 : 500;
+      const code = status === 414 ? 'uri_too_long' : status === 400 ? 'bad_url' : 'internal_error';
+      return reply.status(status).send({ error: { code, message: err.message || 'the request URL is invalid' } });
+    },
   });
   // Query strings and path params are text, so those are coerced ("5" → 5); JSON bodies are not:
   // a number sent where a string belongs is a client bug and gets a 400.

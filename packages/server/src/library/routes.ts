@@ -61,16 +61,34 @@ const ThumbnailParams = Type.Object({
 
 const uploadErrors = { ...errorResponses, 413: ErrorSchema };
 
+/**
+ * The multipart parser (busboy) rejects a body without a boundary, or cut short, with a plain Error
+ * (no status): that is the client's malformed request, a 400, not a server fault.
+ */
+async function asClientMultipartError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    const e = err as { statusCode?: unknown; message?: unknown };
+    if (typeof e?.statusCode !== 'number' && /multipart|part header|unexpected end of/i.test(String(e?.message ?? ''))) {
+      throw badRequest(`file: the multipart/form-data body is malformed (${String(e.message)})`, 'malformed_multipart');
+    }
+    throw err;
+  }
+}
+
 /** Reads the one multipart file of a v1 upload and imports it. */
 async function importUpload(request: FastifyRequest, library: FileLibrary) {
   if (!request.isMultipart()) throw badRequest('file: send multipart/form-data with the file in the field "file"');
-  const part = await request.file();
-  if (!part) throw badRequest('file: the multipart body has no file; put it in the field "file"');
-  if (part.fieldname !== 'file') {
-    part.file.resume();
-    throw badRequest(`file: the file must be in the field "file", not "${part.fieldname}"`);
-  }
-  return library.importStream(part.filename, part.file);
+  return asClientMultipartError(async () => {
+    const part = await request.file();
+    if (!part) throw badRequest('file: the multipart body has no file; put it in the field "file"');
+    if (part.fieldname !== 'file') {
+      part.file.resume();
+      throw badRequest(`file: the file must be in the field "file", not "${part.fieldname}"`);
+    }
+    return library.importStream(part.filename, part.file);
+  });
 }
 
 function etagMatches(header: string | undefined, etag: string): boolean {
@@ -229,18 +247,21 @@ export async function octoprintCompatRoutes(
     async (request, reply) => {
       if (!request.isMultipart()) throw badRequest('file: send multipart/form-data with the file in the field "file"');
       const fields: Record<string, string> = {};
-      let imported: { file: FileRecord; created: boolean } | null = null;
-      for await (const part of request.parts()) {
-        if (part.type === 'file') {
-          if (part.fieldname !== 'file' || imported) {
-            part.file.resume();
-            throw badRequest(`file: send exactly one file, in the field "file" (got "${part.fieldname}")`);
+      const imported = await asClientMultipartError(async () => {
+        let found: { file: FileRecord; created: boolean } | null = null;
+        for await (const part of request.parts()) {
+          if (part.type === 'file') {
+            if (part.fieldname !== 'file' || found) {
+              part.file.resume();
+              throw badRequest(`file: send exactly one file, in the field "file" (got "${part.fieldname}")`);
+            }
+            found = await library.importStream(part.filename, part.file);
+          } else {
+            fields[part.fieldname] = String(part.value ?? '');
           }
-          imported = await library.importStream(part.filename, part.file);
-        } else {
-          fields[part.fieldname] = String(part.value ?? '');
         }
-      }
+        return found;
+      });
       if (!imported) throw badRequest('file: no file in the upload; put it in the field "file"');
       const { file } = imported;
       const wantsPrint = fields.print?.toLowerCase() === 'true';

@@ -47,8 +47,9 @@ function expectError(res: { status: number; body: any }, status: number, mention
 /** Every key in a JSON value is camelCase (no snake_case, no kebab-case). */
 function camelKeys(v: unknown, where = '$'): string[] {
   const bad: string[] = [];
-  if (Array.isArray(v)) v.forEach((x, i) => bad.push(...camelKeys(x, `${where}[${i}]`)));
-  else if (v && typeof v === 'object') {
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) bad.push(...camelKeys(x, `${where}[${i}]`));
+  } else if (v && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
       if (!/^[a-z][A-Za-z0-9]*$/.test(k)) bad.push(`${where}.${k}`);
       bad.push(...camelKeys(x, `${where}.${k}`));
