@@ -581,6 +581,53 @@ describe('docs/api.md contract over HTTP', () => {
       const alert = rt.messages.at(-1);
       expect(alert).toMatchObject({ type: 'alert', data: { level: 'warning', printerId: null, message: 'bed too hot' } });
       expect(alert.at).toMatch(ISO_UTC);
+      const state = msgs.find((m) => m.type === 'printer.state');
+      expect(state.data).toMatchObject({ printerId: expect.any(String) });
+    });
+  });
+
+  describe('limits and leftovers', () => {
+    it('a JSON body over the limit is 413; an unknown route 404; both in the error shape', async () => {
+      expectError(await api('POST', '/api/v1/queue', { fileId: 'x'.repeat(2 * 1024 * 1024) }), 413);
+      expectError(await api('GET', '/api/v1/no-such-thing'), 404);
+    });
+
+    it('every time field is ISO-8601 UTC, every duration a number of seconds, every key camelCase', async () => {
+      const bad: string[] = [];
+      const walk = (v: unknown, where: string) => {
+        if (Array.isArray(v)) {
+          for (const [i, x] of v.entries()) walk(x, `${where}[${i}]`);
+        } else if (v && typeof v === 'object') {
+          for (const [k, x] of Object.entries(v)) {
+            const at = `${where}.${k}`;
+            if (/(At|Until)$/.test(k) && x !== null && !(typeof x === 'string' && ISO_UTC.test(x))) bad.push(`${at}=${x}`);
+            if (/Seconds$/.test(k) && x !== null && typeof x !== 'number') bad.push(`${at}=${x}`);
+            walk(x, at);
+          }
+        }
+      };
+      for (const url of ['/api/v1/printers', '/api/v1/files', '/api/v1/queue', '/api/v1/users', '/api/v1/api-keys']) {
+        const r = await api('GET', url);
+        expect(r.status, url).toBe(200);
+        walk(r.body, url);
+        bad.push(...camelKeys(r.body, url));
+      }
+      expect(bad).toEqual([]);
+    });
+
+    it('the browsable API page is served at /api/docs', async () => {
+      const res = await fetch(`${s.url}/api/docs`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    });
+
+    it('repeated failed logins are rate-limited with 429', async () => {
+      let last = { status: 0, body: null as any };
+      for (let i = 0; i < 15 && last.status !== 429; i++) {
+        last = await s.api('POST', '/api/v1/auth/login', { body: { username: 'mallory', password: `guess-${i}-xx` } });
+        if (last.status !== 429) expectError(last, 401);
+      }
+      expectError(last, 429);
     });
   });
 });
