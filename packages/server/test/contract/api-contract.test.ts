@@ -447,6 +447,8 @@ describe('docs/api.md contract over HTTP', () => {
         const q = await api('GET', '/api/v1/queue');
         expect(q.body.items.map((i: any) => i.id)).toEqual([itemId]);
         expect(q.body.remainingSeconds).toBe(2 * 1095);
+        // A waiting item holds its file.
+        expectError(await api('DELETE', `/api/v1/files/${fileId}`), 409);
         expectError(await api('POST', '/api/v1/queue', { fileId: 'nope' }), 404);
         expectError(await api('POST', '/api/v1/queue', {}), 400, 'fileId');
         expectError(await api('POST', '/api/v1/queue', { fileId, copies: 0 }), 400, 'copies');
