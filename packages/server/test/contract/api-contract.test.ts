@@ -512,10 +512,36 @@ describe('docs/api.md contract over HTTP', () => {
         expect(resume.status, JSON.stringify(resume.body)).toBe(202);
         await until(async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'printing', 'printing again');
 
+        // A cancel on the printer ends the job: job.failed and an alert reach the realtime stream.
         expect((await api('POST', '/api/v1/queue/pause')).status).toBe(200);
-        expect((await api('DELETE', `/api/v1/queue/${item.id}?cancel=true`)).status).toBe(204);
-        const after = (await api('GET', '/api/v1/queue')).body.items.find((i: any) => i.id === item.id);
-        if (after) expect(['cancelled', 'failed']).toContain(after.status);
+        const cancel = await api('POST', `/api/v1/printers/${printerId}/control`, { command: 'cancel' });
+        expect(cancel.status, JSON.stringify(cancel.body)).toBe(202);
+        const failed = await until(() => rt.messages.find((m) => m.type === 'job.failed'), 'job.failed');
+        expect(failed.data).toMatchObject({ printerId, queueItemId: item.id });
+        const alert = await until(() => rt.messages.find((m) => m.type === 'alert' && m.data.printerId === printerId), 'alert');
+        expect(alert.data).toMatchObject({ level: expect.any(String), message: expect.any(String) });
+        const back = await until(async () => {
+          const i = (await api('GET', '/api/v1/queue')).body.items.find((x: any) => x.id === item.id);
+          return i && i.status !== 'printing' ? i : null;
+        }, 'the item to leave printing');
+        // A cancel on the printer itself fails the item (it is not retried behind the user's back).
+        expect(back.status).toBe('failed');
+        expect(back.lastError).toEqual(expect.any(String));
+        expect((await api('DELETE', `/api/v1/queue/${item.id}`)).status).toBe(204);
+
+        // A second print: DELETE with ?cancel=true stops it and removes the item.
+        await until(async () => ['idle', 'finished'].includes((await api('GET', `/api/v1/printers/${printerId}`)).body.state.status), 'idle again');
+        const item2 = (await api('POST', '/api/v1/queue', { fileId, printerIds: [printerId] })).body;
+        expect((await api('POST', '/api/v1/queue/start')).status).toBe(200);
+        await until(async () => {
+          const i = (await api('GET', '/api/v1/queue')).body.items.find((x: any) => x.id === item2.id);
+          return i?.status === 'printing';
+        }, 'the second item to print');
+        expect((await api('POST', '/api/v1/queue/pause')).status).toBe(200);
+        expectError(await api('DELETE', `/api/v1/queue/${item2.id}`), 409);
+        expect((await api('DELETE', `/api/v1/queue/${item2.id}?cancel=true`)).status).toBe(204);
+        const after = (await api('GET', '/api/v1/queue')).body.items.find((i: any) => i.id === item2.id);
+        expect(after).toBeUndefined();
         await until(async () => {
           const st = (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status;
           return st !== 'printing' && st !== 'paused' && st !== 'preparing';
@@ -563,7 +589,7 @@ describe('docs/api.md contract over HTTP', () => {
         expect(typeof m.data).toBe('object');
       }
       const types = new Set(msgs.map((m) => m.type));
-      for (const t of ['printer.state', 'printer.added', 'printer.removed', 'queue.changed', 'job.started', 'job.finished', 'file.added', 'file.removed']) {
+      for (const t of ['printer.state', 'printer.added', 'printer.removed', 'queue.changed', 'job.started', 'job.finished', 'job.failed', 'alert', 'file.added', 'file.removed']) {
         expect(types, t).toContain(t);
       }
       const alerts = msgs.filter((m) => m.type === 'alert');
@@ -576,7 +602,7 @@ describe('docs/api.md contract over HTTP', () => {
       expect(msgs.filter((m) => m.type === 'file.added').map((m) => m.data.name ?? m.data.file?.name)).toContain('benchy.gcode.3mf');
       const started = msgs.find((m) => m.type === 'job.started');
       expect(started.data).toMatchObject({ printerId: expect.any(String), queueItemId: expect.any(String) });
-      // No alert happened naturally in this run: an emitted one reaches clients in the documented shape.
+      // An alert with printerId null (farm-wide) reaches clients in the documented shape too.
       const before = rt.messages.length;
       s.infra.bus.emit('alert', { level: 'warning', printerId: null, message: 'bed too hot' });
       await until(() => rt.messages.length > before, 'the alert');
