@@ -71,10 +71,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const field = v?.params?.missingProperty
         ? `${where}.${[v.instancePath.replace(/^\//, '').replace(/\//g, '.'), v.params.missingProperty].filter(Boolean).join('.')}`
         : `${where}${v?.instancePath ? v.instancePath.replace(/\//g, '.') : ''}`;
-      const what = v?.params?.missingProperty ? 'is required' : (v?.message ?? 'is invalid');
+      let what = v?.params?.missingProperty ? 'is required' : (v?.message ?? 'is invalid');
+      let named = field;
+      if (v?.params?.additionalProperty) {
+        // Name the unknown field itself, not only the object that holds it.
+        named = `${field}.${v.params.additionalProperty}`;
+        what = 'is not a known field';
+      } else if (v?.keyword === 'const') {
+        // A union of literals fails once per literal: list them all as the allowed values.
+        const allowed = err.validation
+          .filter((e: any) => e.keyword === 'const' && e.instancePath === v.instancePath)
+          .map((e: any) => JSON.stringify(e.params.allowedValue));
+        what = `must be one of ${allowed.join(', ')}`;
+      }
       return reply
         .status(400)
-        .send({ error: { code: 'validation_error', message: `${field} ${what}`, field } });
+        .send({ error: { code: 'validation_error', message: `${named} ${what}`, field: named } });
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
     if (status === 413 || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

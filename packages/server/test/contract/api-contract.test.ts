@@ -319,6 +319,8 @@ describe('docs/api.md contract over HTTP', () => {
       expect(JSON.stringify(r.body)).not.toContain('newsecret77');
       expectError(await api('PATCH', `/api/v1/printers/${moon.id}`, { settings: { swapCooldownSeconds: -1 } }), 400, 'swapCooldownSeconds');
       expectError(await api('PATCH', `/api/v1/printers/${moon.id}`, { enabled: 'yes' }), 400, 'enabled');
+      expectError(await api('PATCH', `/api/v1/printers/${moon.id}`, { settings: { swapCoolDown: 5 } }), 400, 'settings.swapCoolDown');
+      expectError(await api('PATCH', `/api/v1/printers/${moon.id}`, { connection: { url: 5 } }), 400, 'connection.url');
       expectError(await api('PATCH', '/api/v1/printers/nope', { name: 'x' }), 404);
     });
 
@@ -384,6 +386,9 @@ describe('docs/api.md contract over HTTP', () => {
         expect(one.status).toBe(200);
         expect(one.body.id).toBe(fileId);
         expectError(await api('GET', '/api/v1/files/nope'), 404);
+        const badSort = await api('GET', '/api/v1/files?sort=colour');
+        expectError(badSort, 400, 'sort');
+        expect(badSort.body.error.message).toContain('uploadedAt');
         const res = await fetch(`${s.url}/api/v1/files/${fileId}/plates/1/thumbnail`, { headers: { authorization: `Bearer ${tok}` } });
         expect(res.status).toBe(200);
         expect(res.headers.get('content-type')).toMatch(/^image\/png/);
@@ -451,6 +456,7 @@ describe('docs/api.md contract over HTTP', () => {
         expectError(await api('DELETE', `/api/v1/files/${fileId}`), 409);
         expectError(await api('POST', '/api/v1/queue', { fileId: 'nope' }), 404);
         expectError(await api('POST', '/api/v1/queue', {}), 400, 'fileId');
+        expectError(await api('POST', '/api/v1/queue', { fileId, copys: 2 }), 400, 'copys');
         expectError(await api('POST', '/api/v1/queue', { fileId, copies: 0 }), 400, 'copies');
         expectError(await api('POST', '/api/v1/queue', { fileId, plate: 9 }), 400, 'plate');
         expectError(await api('POST', '/api/v1/queue', { fileId, overrides: { timelapse: 'yes' } }), 400, 'timelapse');
