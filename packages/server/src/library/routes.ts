@@ -77,6 +77,15 @@ async function asClientMultipartError<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The upload's file name; busboy leaves it undefined for `filename=""`, and the type comes from it. */
+function namedUpload(part: { filename?: string; file: NodeJS.ReadableStream }): string {
+  if (!part.filename) {
+    part.file.resume();
+    throw badRequest('file: the uploaded file has no name; send it with its file name (e.g. "benchy.gcode.3mf")');
+  }
+  return part.filename;
+}
+
 /** Reads the one multipart file of a v1 upload and imports it. */
 async function importUpload(request: FastifyRequest, library: FileLibrary) {
   if (!request.isMultipart()) throw badRequest('file: send multipart/form-data with the file in the field "file"');
@@ -87,7 +96,7 @@ async function importUpload(request: FastifyRequest, library: FileLibrary) {
       part.file.resume();
       throw badRequest(`file: the file must be in the field "file", not "${part.fieldname}"`);
     }
-    return library.importStream(part.filename, part.file);
+    return library.importStream(namedUpload(part), part.file);
   });
 }
 
@@ -255,7 +264,7 @@ export async function octoprintCompatRoutes(
               part.file.resume();
               throw badRequest(`file: send exactly one file, in the field "file" (got "${part.fieldname}")`);
             }
-            found = await library.importStream(part.filename, part.file);
+            found = await library.importStream(namedUpload(part), part.file);
           } else {
             fields[part.fieldname] = String(part.value ?? '');
           }

@@ -223,6 +223,46 @@ describe('hostile input against every OpenAPI route', () => {
     }
   });
 
+  it('hostile multipart uploads: odd file names, extra parts, no file', async () => {
+    const gcode = (tag: string) => new Blob([`;FLAVOR:Marlin\n;TIME:60\nG28\nG1 X1 ; ${tag}\n`]);
+    const cases: Array<[string, () => FormData]> = [];
+    for (const name of ['', '../../etc/passwd.gcode', '..\\..\\evil.gcode', 'тест 🖨.gcode', `${'a'.repeat(5000)}.gcode`, 'a\u0000b.gcode', 'noext', '.gcode']) {
+      cases.push([`name ${JSON.stringify(name.slice(0, 24))}`, () => {
+        const f = new FormData();
+        f.append('file', gcode(name.slice(0, 30)), name);
+        return f;
+      }]);
+    }
+    cases.push(['text field only', () => {
+      const f = new FormData();
+      f.append('file', 'just text');
+      return f;
+    }]);
+    cases.push(['two files', () => {
+      const f = new FormData();
+      f.append('file', gcode('one'), 'one.gcode');
+      f.append('file', gcode('two'), 'two.gcode');
+      return f;
+    }]);
+    cases.push(['wrong field', () => {
+      const f = new FormData();
+      f.append('upload', gcode('w'), 'w.gcode');
+      return f;
+    }]);
+    for (const url of ['/api/v1/files', '/api/files/local']) {
+      for (const [what, form] of cases) {
+        const r = await s.api('POST', url, { token, body: form() });
+        expect(r.status, `${url} ${what}: ${JSON.stringify(r.body)}`).toBeLessThan(500);
+        if (r.status >= 400) {
+          expect(r.body.error.message.length, `${url} ${what}`).toBeGreaterThan(0);
+        } else if (url === '/api/v1/files') {
+          // A stored name never carries a path or a control character.
+          expect(r.body.name, what).not.toMatch(/[\/\\\u0000-\u001f]/);
+        }
+      }
+    }
+  });
+
   it('still answers /api/v1/health and serves the fixtures afterwards', async () => {
     const h = await s.api('GET', '/api/v1/health');
     expect(h.status).toBe(200);
