@@ -5,6 +5,7 @@
  * every error must have the documented shape, and it must still be healthy afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
 
 interface Operation {
@@ -257,10 +258,38 @@ describe('hostile input against every OpenAPI route', () => {
           expect(r.body.error.message.length, `${url} ${what}`).toBeGreaterThan(0);
         } else if (url === '/api/v1/files') {
           // A stored name never carries a path or a control character.
-          expect(r.body.name, what).not.toMatch(/[\/\\\u0000-\u001f]/);
+          expect(r.body.name, what).not.toMatch(/[/\\\u0000-\u001f]/);
         }
       }
     }
+  });
+
+  it('the WebSocket refuses forged tokens and survives garbage and oversized messages', async () => {
+    const base = `${s.url.replace('http', 'ws')}/api/v1/ws`;
+    const open = (url: string, protocols?: string[]) =>
+      new Promise<{ ws: WebSocket; first: Promise<string> } | number>((resolve) => {
+        const ws = new WebSocket(url, protocols);
+        const first = new Promise<string>((r) => ws.once('message', (m) => r(String(m))));
+        ws.once('open', () => resolve({ ws, first }));
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('error', () => resolve(-1));
+      });
+    for (const bad of ['?token=', '?token=a.b.c', `?token=${'x'.repeat(5000)}`, '?token=%00%ff']) {
+      expect(await open(base + bad), bad).toBe(401);
+    }
+    expect(await open(base, ['a.b.c'])).toBe(401);
+    const conn = await open(`${base}?token=${token}`);
+    if (typeof conn === 'number') throw new Error(`WebSocket refused: ${conn}`);
+    expect(JSON.parse(await conn.first).type).toBe('snapshot');
+    const closed = new Promise<number>((r) => conn.ws.once('close', (code) => r(code)));
+    conn.ws.send('{"type":');
+    conn.ws.send(Buffer.from([0xff, 0x00, 0xfe]));
+    conn.ws.send('y'.repeat(200 * 1024));
+    expect(await closed).toBe(1009);
+    const again = await open(`${base}?token=${token}`);
+    if (typeof again === 'number') throw new Error(`WebSocket refused after abuse: ${again}`);
+    expect(JSON.parse(await again.first).type).toBe('snapshot');
+    again.ws.close();
   });
 
   it('still answers /api/v1/health and serves the fixtures afterwards', async () => {
