@@ -140,6 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(multipart, { limits: { fileSize: opts.maxUploadBytes, files: 1, fields: 20 } });
 
   installAuth(app, opts.auth);
+  rejectNulCharacters(app);
 
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(systemRoutes, { prefix: '/api/v1', auth: opts.auth, version: opts.version });
@@ -156,4 +157,36 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     });
   }
   return app;
+}
+
+/** Where in a parsed value the first string holding a NUL character sits (e.g. "name"), or null. */
+function nulPath(v: unknown, at: string, depth = 0): string | null {
+  if (typeof v === 'string') return v.includes('\u0000') ? at : null;
+  if (depth > 32 || !v || typeof v !== 'object') return null;
+  for (const [k, x] of Object.entries(v)) {
+    if (k.includes('\u0000')) return at;
+    const found = nulPath(x, at ? `${at}.${k}` : k, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * A NUL character is never meaningful in this API's text, and PostgreSQL refuses it in a text
+ * value (the query would fail as a 500): refuse it up front as a 400 naming the field.
+ */
+function rejectNulCharacters(app: FastifyInstance): void {
+  app.addHook('preValidation', async (request) => {
+    for (const [where, value] of [
+      ['params', request.params],
+      ['querystring', request.query],
+      ['body', request.body],
+    ] as const) {
+      const found = nulPath(value, '');
+      if (found !== null) {
+        const field = found ? `${where}.${found}` : where;
+        throw new ApiError(400, 'validation_error', `${field} must not contain NUL (\\u0000) characters`);
+      }
+    }
+  });
 }

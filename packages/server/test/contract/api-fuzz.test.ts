@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
+import { type TestDialect, type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
 
 interface Operation {
   method: string;
@@ -43,7 +43,7 @@ function wrongTypes(schema: any): unknown[] {
   const type = schema?.type;
   switch (type) {
     case 'string':
-      return [12345, HUGE, { nested: true }];
+      return [12345, HUGE, { nested: true }, 'nul\u0000byte'];
     case 'integer':
     case 'number':
       return ['12', -1e300, [1]];
@@ -110,14 +110,14 @@ function probesFor(op: Operation, realIds: Record<string, string>): Probe[] {
   return out;
 }
 
-describe('hostile input against every OpenAPI route', () => {
+describe.each<TestDialect>(['sqlite', 'postgres'])('hostile input against every OpenAPI route (%s)', (dialect) => {
   let s: TestServer;
   let token: string;
   let probes: Probe[] = [];
 
   beforeAll(async () => {
     // The demo adds simulated printers and library files: real ids to aim bodies at.
-    s = await startTestServer({ config: { demo: true, maxUploadBytes: 256 * 1024 } });
+    s = await startTestServer({ dialect, config: { demo: true, maxUploadBytes: 256 * 1024 } });
     token = (await setupAdmin(s)).accessToken;
     const auth = { token };
     const printers = (await s.api('GET', '/api/v1/printers', auth)).body;
@@ -194,6 +194,25 @@ describe('hostile input against every OpenAPI route', () => {
       const r = await s.api(m, url, { token, body: m === 'PATCH' ? {} : undefined });
       expect(r.status, `${m} ${url}`).toBe(404);
     }
+  });
+
+  it('NUL characters and out-of-range numbers in queries and bodies are 400s naming the field', async () => {
+    for (const [url, field] of [
+      ['/api/v1/events?before=99999999999999999999', 'before'],
+      ['/api/v1/events?printerId=a%00b', 'printerId'],
+      ['/api/v1/files?search=%00', 'search'],
+      ['/api/v1/files/a%00b', 'id'],
+    ]) {
+      const r = await s.api('GET', url!, { token });
+      expect(r.status, url).toBe(400);
+      expect(r.body.error.message, url).toContain(field!);
+    }
+    const r = await s.api('POST', '/api/v1/printers', { token, body: { name: 'a\u0000b', driver: 'simulated-marlin', connection: {} } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.message).toContain('body.name');
+    const nested = await s.api('POST', '/api/v1/queue', { token, body: { fileId: 'x', printerIds: ['ok', 'n\u0000'] } });
+    expect(nested.status).toBe(400);
+    expect(nested.body.error.message).toContain('printerIds');
   });
 
   it('router-level refusals (long or badly encoded path params) use the error shape too', async () => {

@@ -12,7 +12,8 @@ export const eventRoutes: FastifyPluginAsync<{ eventLog: EventLog }> = async (ap
             printerId: Type.Optional(Type.String({ maxLength: 200 })),
             type: Type.Optional(Type.String({ maxLength: 100 })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
-            before: Type.Optional(Type.Integer({ minimum: 1 })),
+            // Event ids are 32-bit serials on PostgreSQL: a larger bound would fail the query.
+            before: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483647 })),
           },
           { additionalProperties: false },
         ),
