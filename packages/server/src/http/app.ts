@@ -60,6 +60,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     (httpPart === 'body' ? strictAjv : coercing).compile(schema),
   );
 
+  // Many clients send "Content-Type: application/json" on a request without a body (POST
+  // /queue/start, DELETE …): that is no body, not an error. Fastify's own parser (with its
+  // prototype-poisoning guard) handles every non-empty body.
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(null, undefined);
+    return jsonParser(request, text, done);
+  });
+
   const webReady = !!opts.webDist && fs.existsSync(path.join(opts.webDist, 'index.html'));
   app.setErrorHandler((err: any, request, reply) => {
     if (err instanceof ApiError) {

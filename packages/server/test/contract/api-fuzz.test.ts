@@ -215,6 +215,17 @@ describe.each<TestDialect>(['sqlite', 'postgres'])('hostile input against every 
     expect(nested.body.error.message).toContain('printerIds');
   });
 
+  it('an empty body sent as application/json counts as no body', async () => {
+    const send = (method: string, url: string) =>
+      fetch(s.url + url, { method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+    expect((await send('POST', '/api/v1/queue/pause')).status).toBe(200);
+    expect((await send('DELETE', '/api/v1/files/nope')).status).toBe(404);
+    expect((await send('DELETE', '/api/v1/queue/nope')).status).toBe(404);
+    const needsBody = await send('POST', '/api/v1/queue');
+    expect(needsBody.status).toBe(400);
+    expect(((await needsBody.json()) as any).error.message).toContain('body');
+  });
+
   it('router-level refusals (long or badly encoded path params) use the error shape too', async () => {
     const long = await s.api('GET', `/api/v1/printers/${'a'.repeat(300)}`, { token });
     expect(long.status).toBe(400);
