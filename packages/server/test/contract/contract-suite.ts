@@ -72,6 +72,7 @@ export function defineContractSuite(dialect: TestDialect): void {
     let tok: string;
     let rt: { ws: WebSocket; messages: any[] };
     let fileId: string;
+  let apiKeyShown = '';
     const api = (method: string, url: string, body?: unknown) => s.api(method, url, { token: tok, body });
 
     beforeAll(async () => {
@@ -228,6 +229,7 @@ export function defineContractSuite(dialect: TestDialect): void {
         expect(r.status).toBe(201);
         expect(r.body).toMatchObject({ id: expect.any(String), name: 'ci', role: 'operator', key: expect.any(String) });
         const key = r.body.key as string;
+      apiKeyShown = key;
         expect(key.length).toBeGreaterThan(16);
         expect((await s.api('GET', '/api/v1/queue', { apiKey: key })).status).toBe(200);
         expectError(await s.api('GET', '/api/v1/users', { apiKey: key }), 403);
@@ -780,7 +782,21 @@ export function defineContractSuite(dialect: TestDialect): void {
           data: { level: 'warning', printerId: null, message: 'bed too hot' },
         });
         expect(alert.at).toMatch(ISO_UTC);
-        const state = msgs.find((m) => m.type === 'printer.state');
+        // Printer secrets never travel: not in events, not in the event log.
+      const log = await api('GET', '/api/v1/events?limit=1000');
+      expect(log.status).toBe(200);
+      for (const secret of ['secret1234', 'moonsecret99', 'newsecret77']) {
+        expect(JSON.stringify(rt.messages)).not.toContain(secret);
+        expect(JSON.stringify(log.body)).not.toContain(secret);
+      }
+      // At rest: API keys are stored hashed, printer secrets sealed (no plain text in the data dir).
+      if (dialect === 'sqlite') {
+        for (const f of fs.readdirSync(s.dataDir).filter((n) => n.startsWith('rwc.sqlite'))) {
+          const bytes = fs.readFileSync(path.join(s.dataDir, f)).toString('latin1');
+          for (const secret of [apiKeyShown, 'secret1234', 'newsecret77']) expect(bytes, f).not.toContain(secret);
+        }
+      }
+      const state = msgs.find((m) => m.type === 'printer.state');
         expect(state.data).toMatchObject({ printerId: expect.any(String) });
       });
     });
