@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { DomainEvent, EventBus } from '../events/bus.ts';
 import type { Logger } from '../util/logger.ts';
+import { ErrorSchema } from './schemas.ts';
 
 export interface WsHubOptions {
   bus: EventBus;
@@ -45,8 +46,8 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
     for (const ws of clients) ws.close(1001, 'server shutting down');
   });
 
-  app.get('/ws', { websocket: true, schema: { description: 'WebSocket: snapshot, then events' } }, (socket) => {
-    const ws = socket as unknown as WebSocket;
+  const wsHandler = (socket: unknown) => {
+    const ws = socket as WebSocket;
     // Events that arrive while the snapshot is being built wait until it is sent, so none is lost.
     const early: string[] = [];
     let ready = false;
@@ -78,5 +79,23 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
         opts.logger.error({ err }, 'WebSocket snapshot failed');
         ws.close(1011, 'snapshot failed');
       });
+  };
+
+  // Declared with wsHandler (not `websocket: true`) so the route stays in the OpenAPI document and a
+  // plain HTTP GET gets an answer in the error shape instead of an empty 404.
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    schema: {
+      description:
+        'WebSocket (send Upgrade: websocket; token as ?token= or Sec-WebSocket-Protocol): a snapshot, then every event as {type, data, at}',
+      response: { 426: ErrorSchema },
+    },
+    handler: async (_request, reply) =>
+      reply
+        .status(426)
+        .header('Upgrade', 'websocket')
+        .send({ error: { code: 'upgrade_required', message: 'GET /api/v1/ws is a WebSocket: connect with "Upgrade: websocket"' } }),
+    wsHandler,
   });
 };

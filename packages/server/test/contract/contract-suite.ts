@@ -72,7 +72,7 @@ export function defineContractSuite(dialect: TestDialect): void {
     let tok: string;
     let rt: { ws: WebSocket; messages: any[] };
     let fileId: string;
-  let apiKeyShown = '';
+    let apiKeyShown = '';
     const api = (method: string, url: string, body?: unknown) => s.api(method, url, { token: tok, body });
 
     beforeAll(async () => {
@@ -158,6 +158,46 @@ export function defineContractSuite(dialect: TestDialect): void {
         expect(Object.keys(r.body.paths)).toEqual(
           expect.arrayContaining(['/api/v1/printers', '/api/v1/queue', '/api/v1/files']),
         );
+        // Every documented route is in the generated document, with its documented answers.
+        const documented: Array<[string, string, string[]]> = [
+          ['get', '/api/v1/health', ['200']],
+          ['get', '/api/v1/setup', ['200']],
+          ['post', '/api/v1/setup', ['201', '400', '409']],
+          ['post', '/api/v1/auth/login', ['200', '401', '429']],
+          ['post', '/api/v1/auth/refresh', ['200']],
+          ['get', '/api/v1/users', ['200', '403']],
+          ['post', '/api/v1/users', ['201', '400', '403']],
+          ['post', '/api/v1/api-keys', ['201', '403']],
+          ['get', '/api/v1/api-keys', ['200', '403']],
+          ['delete', '/api/v1/api-keys/{id}', ['204', '404']],
+          ['get', '/api/v1/printers', ['200']],
+          ['post', '/api/v1/printers', ['201', '400']],
+          ['get', '/api/v1/printers/{id}', ['200', '404']],
+          ['patch', '/api/v1/printers/{id}', ['200', '400', '404']],
+          ['delete', '/api/v1/printers/{id}', ['204', '404', '409']],
+          ['post', '/api/v1/printers/{id}/control', ['202', '404', '409']],
+          ['post', '/api/v1/files', ['201', '400', '413']],
+          ['get', '/api/v1/files', ['200']],
+          ['get', '/api/v1/files/{id}', ['200', '404']],
+          ['get', '/api/v1/files/{id}/plates/{index}/thumbnail', ['200', '404']],
+          ['delete', '/api/v1/files/{id}', ['204', '404', '409']],
+          ['get', '/api/v1/queue', ['200']],
+          ['post', '/api/v1/queue', ['201', '400', '404']],
+          ['patch', '/api/v1/queue/{id}', ['200', '404', '409']],
+          ['post', '/api/v1/queue/reorder', ['200']],
+          ['delete', '/api/v1/queue/{id}', ['204', '404', '409']],
+          ['delete', '/api/v1/queue', ['204']],
+          ['post', '/api/v1/queue/start', ['200']],
+          ['post', '/api/v1/queue/pause', ['200']],
+          ['get', '/api/v1/ws', []],
+        ];
+        for (const [method, p, codes] of documented) {
+          const op = r.body.paths[p]?.[method];
+          expect(op, `${method} ${p}`).toBeDefined();
+          for (const c of codes) expect(op.responses?.[c], `${method} ${p} ${c}`).toBeDefined();
+        }
+        // A plain GET of the WebSocket path says what to do, in the error shape.
+        expectError(await s.api('GET', '/api/v1/ws', { token: tok }), 426);
       });
     });
 
@@ -229,7 +269,7 @@ export function defineContractSuite(dialect: TestDialect): void {
         expect(r.status).toBe(201);
         expect(r.body).toMatchObject({ id: expect.any(String), name: 'ci', role: 'operator', key: expect.any(String) });
         const key = r.body.key as string;
-      apiKeyShown = key;
+        apiKeyShown = key;
         expect(key.length).toBeGreaterThan(16);
         expect((await s.api('GET', '/api/v1/queue', { apiKey: key })).status).toBe(200);
         expectError(await s.api('GET', '/api/v1/users', { apiKey: key }), 403);
@@ -783,20 +823,20 @@ export function defineContractSuite(dialect: TestDialect): void {
         });
         expect(alert.at).toMatch(ISO_UTC);
         // Printer secrets never travel: not in events, not in the event log.
-      const log = await api('GET', '/api/v1/events?limit=1000');
-      expect(log.status).toBe(200);
-      for (const secret of ['secret1234', 'moonsecret99', 'newsecret77']) {
-        expect(JSON.stringify(rt.messages)).not.toContain(secret);
-        expect(JSON.stringify(log.body)).not.toContain(secret);
-      }
-      // At rest: API keys are stored hashed, printer secrets sealed (no plain text in the data dir).
-      if (dialect === 'sqlite') {
-        for (const f of fs.readdirSync(s.dataDir).filter((n) => n.startsWith('rwc.sqlite'))) {
-          const bytes = fs.readFileSync(path.join(s.dataDir, f)).toString('latin1');
-          for (const secret of [apiKeyShown, 'secret1234', 'newsecret77']) expect(bytes, f).not.toContain(secret);
+        const log = await api('GET', '/api/v1/events?limit=1000');
+        expect(log.status).toBe(200);
+        for (const secret of ['secret1234', 'moonsecret99', 'newsecret77']) {
+          expect(JSON.stringify(rt.messages)).not.toContain(secret);
+          expect(JSON.stringify(log.body)).not.toContain(secret);
         }
-      }
-      const state = msgs.find((m) => m.type === 'printer.state');
+        // At rest: API keys are stored hashed, printer secrets sealed (no plain text in the data dir).
+        if (dialect === 'sqlite') {
+          for (const f of fs.readdirSync(s.dataDir).filter((n) => n.startsWith('rwc.sqlite'))) {
+            const bytes = fs.readFileSync(path.join(s.dataDir, f)).toString('latin1');
+            for (const secret of [apiKeyShown, 'secret1234', 'newsecret77']) expect(bytes, f).not.toContain(secret);
+          }
+        }
+        const state = msgs.find((m) => m.type === 'printer.state');
         expect(state.data).toMatchObject({ printerId: expect.any(String) });
       });
     });
