@@ -61,6 +61,10 @@ const ThumbnailParams = Type.Object({
 
 const uploadErrors = { ...errorResponses, 413: ErrorSchema };
 
+const UploadBody = Type.Object({
+  file: Type.String({ format: 'binary', description: 'the sliced file: .gcode.3mf, .3mf with G-code, .gcode or .bgcode' }),
+});
+
 /**
  * The multipart parser (busboy) rejects a body without a boundary, or cut short, with a plain Error
  * (no status): that is the client's malformed request, a 400, not a server fault.
@@ -120,6 +124,9 @@ export async function fileRoutes(app: FastifyInstance, opts: { library: FileLibr
   app.post(
     '/files',
     {
+      // The multipart body is read by the handler (request.file()), not validated by a schema; the
+      // OpenAPI document still shows the one field a client must send.
+      config: { swaggerTransform: ({ schema, url }) => ({ url, schema: { ...(schema as object), body: UploadBody } }) },
       schema: {
         summary: 'Upload a sliced file (.gcode.3mf, .3mf with G-code, .gcode, .bgcode)',
         consumes: ['multipart/form-data'],

@@ -196,6 +196,8 @@ export function defineContractSuite(dialect: TestDialect): void {
           expect(op, `${method} ${p}`).toBeDefined();
           for (const c of codes) expect(op.responses?.[c], `${method} ${p} ${c}`).toBeDefined();
         }
+        // The upload documents its multipart field.
+        expect(r.body.paths['/api/v1/files'].post.requestBody.content['multipart/form-data'].schema.required).toEqual(['file']);
         // A plain GET of the WebSocket path says what to do, in the error shape.
         expectError(await s.api('GET', '/api/v1/ws', { token: tok }), 426);
       });
