@@ -63,7 +63,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
   fs.mkdirSync(config.dataDir, { recursive: true });
-  const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger });
   const closers: Array<() => Promise<void>> = [() => storage.close()];
   const closeAll = async () => {
     for (const c of closers.reverse()) await c().catch((err) => logger.error({ err }, 'shutdown step failed'));

@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type MigrationProvider } from 'kysely';
 import pg from 'pg';
 import { migrations } from './migrations/index.ts';
+import type { Logger } from '../util/logger.ts';
 import type { Database, Db, Dialect } from './schema.ts';
 
 // PostgreSQL returns int8 as strings; our sizes fit in a double.
@@ -15,12 +16,19 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-export async function openStorage(opts: { dataDir: string; databaseUrl?: string | null }): Promise<Storage> {
+export async function openStorage(opts: {
+  dataDir: string;
+  databaseUrl?: string | null;
+  logger?: Pick<Logger, 'warn'>;
+}): Promise<Storage> {
   let db: Db;
   let dialect: Dialect;
   if (opts.databaseUrl) {
     dialect = 'postgres';
     const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+    // An idle pooled connection that the database drops (restart, failover, admin kill) emits an
+    // error on the pool; unhandled, that would take the whole server down. The pool replaces it.
+    pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'PostgreSQL connection lost; the pool reconnects on next use'));
     // Fail fast with a clear message instead of on the first query.
     const client = await pool.connect().catch((err: Error) => {
       void pool.end();
