@@ -87,6 +87,9 @@ export class PrinterBroker {
       { key: this.#opts.key, cert: this.#opts.cert, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' },
       (socket) => {
         this.#sockets.add(socket);
+        // Reports go out as soon as they are made, as the printer's own broker sends them; Nagle's
+        // algorithm would hold small ones back for the client's delayed ACK (up to ~40 ms).
+        socket.setNoDelay(true);
         socket.on('close', () => this.#sockets.delete(socket));
         socket.on('error', () => {});
         broker.handle(socket);

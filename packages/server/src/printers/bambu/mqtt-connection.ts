@@ -156,6 +156,8 @@ export class MqttConnection {
     client.on('connect', () => {
       if (!current()) return;
       this.#connected = true;
+      // Commands are small and urgent (a start waits on them): no Nagle delay.
+      (client.stream as { setNoDelay?: (v: boolean) => void } | undefined)?.setNoDelay?.(true);
       o.events.log('mqtt.connected', `connected to ${o.host}:${o.port}`, { clientId });
       o.events.onLinkChange('connected');
       client.subscribe(this.reportTopic, { qos: 0 }, (err) => {
