@@ -163,13 +163,18 @@ export async function run(args: string[]): Promise<void> {
     const startEvents = events;
     const tMeasure = performance.now();
     let seq = 0;
+    const lastValue = new Map<number, number>();
     let rssPeak = startSample.rssBytes;
     const probe = setInterval(() => {
       rssPeak = Math.max(rssPeak, procSample(server.pid!).rssBytes);
       for (let k = 0; k < 5; k++) {
         const index = Math.floor(Math.random() * n);
         if (pending.has(index)) continue;
-        const value = 30 + (seq++ % 60);
+        // A value the printer already shows would publish nothing and be matched by its next
+        // periodic report instead: always change it.
+        let value = 30 + (seq++ % 60);
+        if (lastValue.get(index) === value) value = 30 + (seq++ % 60);
+        lastValue.set(index, value);
         pending.set(index, { value, sentAt: null, seenAt: null });
         const { proc, local } = procOf(index);
         proc.send({ type: 'probe', index: local, value });
