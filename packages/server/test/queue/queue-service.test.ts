@@ -115,6 +115,39 @@ describe('QueueService: items', () => {
 });
 
 describe('QueueService: dispatch', () => {
+  it('marks a job sent right before its start command: at the hook for drivers that announce it, before startJob otherwise', async () => {
+    await setup();
+    const driver = h.fleet.driver('p1');
+    const sentAtStart: unknown[] = [];
+    const sentAtHook: unknown[] = [];
+    const readSent = () => {
+      const reader = new SQLite(path.join(h.dataDir, 'rwc.sqlite'), { readonly: true });
+      const rows = reader.prepare('SELECT sent_at FROM jobs').all() as { sent_at: string | null }[];
+      reader.close();
+      return rows.map((r) => r.sent_at !== null);
+    };
+    // A driver without the hook: the queue assumes the worst and marks it before startJob.
+    driver.onStart = () => sentAtStart.push(readSent());
+    await h.queue.addItem({ fileId: 'f1' });
+    for (let i = 0; i < 20 && driver.starts.length === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(sentAtStart).toEqual([[true]]);
+
+    // A driver that announces it (Bambu, Moonraker): nothing is marked until the hook runs.
+    await h.close();
+    await setup();
+    const d2 = h.fleet.driver('p1');
+    Object.assign(d2, { announcesStartCommand: true });
+    d2.behaviour = async (req) => {
+      sentAtStart.push(readSent());
+      await req.beforeStartCommand!();
+      sentAtHook.push(readSent());
+    };
+    await h.queue.addItem({ fileId: 'f1' });
+    for (let i = 0; i < 50 && sentAtHook.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(sentAtStart.at(-1)).toEqual([false]);
+    expect(sentAtHook).toEqual([[true]]);
+  });
+
   it('writes the job as starting before startJob is called, then printing on confirmation', async () => {
     await setup();
     const driver = h.fleet.driver('p1');

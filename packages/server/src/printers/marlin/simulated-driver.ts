@@ -23,6 +23,10 @@ export class SimulatedPrinterDriver<S extends InProcessSimulator> implements Pri
     private readonly live: Set<SimulatedPrinterDriver<S>>,
   ) {}
 
+  get announcesStartCommand(): boolean {
+    return this.#inner?.announcesStartCommand ?? false;
+  }
+
   get simulator(): S | null {
     return this.#sim;
   }

@@ -17,6 +17,7 @@ const ENDED: Record<string, JobOutcome> = { complete: 'finished', cancelled: 'ca
  * own job_queue is never used.
  */
 export class MoonrakerDriver implements PrinterDriver {
+  readonly announcesStartCommand = true;
   #conn: MoonrakerConnection;
   #state: PrinterState = initialPrinterState();
   #rpc: RpcSocket | null = null;
@@ -72,6 +73,8 @@ export class MoonrakerDriver implements PrinterDriver {
       onProgress: req.onUploadProgress,
     });
     this.#activeJob = { jobId: req.jobId, filename: uploaded.path, plate: req.plate };
+    // After the upload, right before the start: a crash before this line provably sent nothing.
+    await req.beforeStartCommand?.();
     await rpc.call('printer.print.start', { filename: uploaded.path });
     const started = await this.#waitFor(() => {
       const ps = this.#objects.print_stats ?? {};
