@@ -26,7 +26,7 @@ export const en = {
     printing: 'Printing', paused: 'Paused', finished: 'Finished', error: 'Error',
   },
   printer: {
-    nozzle: 'Nozzle', bed: 'Bed', layer: 'Layer', remaining: 'Remaining', job: 'Job', noJob: 'No job',
+    nozzle: 'Nozzle', bed: 'Bed', layer: 'Layer', remaining: 'Remaining', job: 'Job', noJob: 'No job', lastJobLine: 'Last job {outcome} at {time}', outcome: { finished: 'finished', failed: 'failed', cancelled: 'cancelled' },
     pause: 'Pause', resume: 'Resume', cancel: 'Cancel print',
     confirmPause: 'Pause the print on {name}?', confirmResume: 'Resume the print on {name}?',
     confirmCancel: 'Cancel the print on {name}? This cannot be undone.', commandSent: 'Command sent',

@@ -28,7 +28,7 @@ export const zhCN: Messages = {
     printing: '打印中', paused: '已暂停', finished: '已完成', error: '出错',
   },
   printer: {
-    nozzle: '喷头', bed: '热床', layer: '层', remaining: '剩余', job: '任务', noJob: '无任务',
+    nozzle: '喷头', bed: '热床', layer: '层', remaining: '剩余', job: '任务', noJob: '无任务', lastJobLine: '上一任务{outcome}（{time}）', outcome: { finished: '已完成', failed: '失败', cancelled: '已取消' },
     pause: '暂停', resume: '继续', cancel: '取消打印',
     confirmPause: '暂停 {name} 上的打印？', confirmResume: '继续 {name} 上的打印？',
     confirmCancel: '取消 {name} 上的打印？此操作无法撤销。', commandSent: '指令已发送',
