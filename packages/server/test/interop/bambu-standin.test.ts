@@ -1,0 +1,296 @@
+/**
+ * Interop: the real server and the real Bambu driver against an independent printer stand-in
+ * (bambu-standin.ts, built from docs/bambu-protocol.md and real payloads only, never from our own
+ * simulator). The stand-in's certificate is self-signed with CN = serial and the printer is added
+ * with the api.md connection fields only, so the driver's trust-on-first-use path is exercised.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventBus, type DomainEvent } from '../../src/events/bus.ts';
+import { BambuDriver, type BambuDriverOptions } from '../../src/printers/bambu/driver.ts';
+import type { DriverContext, StartJobRequest } from '../../src/printers/driver.ts';
+import { defaultPrinterSettings, type PrinterState } from '../../src/printers/model.ts';
+import { systemClock } from '../../src/util/clock.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
+import { setupAdmin, startTestServer, type TestServer, tempDir } from '../helpers/server.ts';
+import { BambuStandIn, md5Upper, realDeltas, type StandInOptions, stringifyNumbers } from './bambu-standin.ts';
+
+const FIXTURE_3MF = path.join(BAMBU_FIXTURES, 'fdm-monster.bambu.gcode.3mf');
+
+async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+});
+
+async function standIn(o: StandInOptions = {}): Promise<BambuStandIn> {
+  const s = new BambuStandIn(o);
+  await s.start();
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+/** The api.md connection fields, nothing else (no caCertPem, no insecureTls). */
+const connectionOf = (s: BambuStandIn) => ({
+  host: s.host,
+  serial: s.serial,
+  accessCode: s.accessCode,
+  mqttPort: s.ports.mqtt,
+  ftpsPort: s.ports.ftps,
+  cameraPort: s.ports.camera,
+});
+
+interface Http {
+  server: TestServer;
+  events: DomainEvent[];
+  api(method: string, url: string, body?: unknown): Promise<{ status: number; body: any }>;
+  printer(id: string): Promise<any>;
+}
+
+async function startHttp(): Promise<Http> {
+  const server = await startTestServer();
+  cleanups.push(() => server.destroy());
+  const { accessToken } = await setupAdmin(server);
+  const events: DomainEvent[] = [];
+  server.infra.bus.onAny(events, (e) => events.push(e));
+  const api = (method: string, url: string, body?: unknown) => server.api(method, url, { token: accessToken, body });
+  return { server, events, api, printer: async (id) => (await api('GET', `/api/v1/printers/${id}`)).body };
+}
+
+async function addPrinter(h: Http, s: BambuStandIn): Promise<string> {
+  const res = await h.api('POST', '/api/v1/printers', { name: 'A1-standin', driver: 'bambu', model: 'A1', connection: connectionOf(s) });
+  expect(res.status).toBe(201);
+  expect(JSON.stringify(res.body)).not.toContain(s.accessCode);
+  return res.body.id as string;
+}
+
+async function uploadFixture(h: Http): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(fs.readFileSync(FIXTURE_3MF))]), 'cube.gcode.3mf');
+  const res = await h.server.api('POST', '/api/v1/files', { token: (await h.api('GET', '/api/v1/queue')) && undefined, body: form, headers: {} }).catch(() => null);
+  if (res && res.status === 201) return res.body.id;
+  throw new Error('upload failed');
+}
+
+const statusesOf = (events: DomainEvent[], id: string) =>
+  events.filter((e) => e.type === 'printer.state' && (e.data as any).printerId === id).map((e) => (e.data as any).state.status as string);
+
+describe('Bambu driver against an independent stand-in, through the HTTP API', () => {
+  it('trusts the self-signed CN=serial certificate, waits for the full report, uploads over FTPS, starts with a doc-shaped project_file and follows the job to done', async () => {
+    const s = await standIn({ holdFullReport: true, holdRunning: true });
+    const h = await startHttp();
+    const id = await addPrinter(h, s);
+
+    // Connected and asked for pushall; real idle deltas arrive but no full report yet → unknown.
+    await waitFor(() => s.requests.some((r) => r.pushing?.command === 'pushall'), 'pushall request');
+    expect(s.requests.some((r) => r.info?.command === 'get_version')).toBe(true);
+    for (const line of realDeltas().slice(0, 2)) s.publish(line);
+    const before = await waitFor(async () => {
+      const p = await h.printer(id);
+      return p.state.updatedAt && p;
+    }, 'a delta seen');
+    expect(before.state.status).toBe('unknown');
+    expect(before.state.fullStatus).toBe(false);
+
+    s.releaseFullReport();
+    const idle = await waitFor(async () => {
+      const p = await h.printer(id);
+      return p.state.status === 'idle' && p;
+    }, 'idle');
+    expect(idle.state.fullStatus).toBe(true);
+    // Temperatures verbatim from the A1 fixture's full report.
+    expect(idle.state.temperatures.nozzle).toMatchObject({ actual: 27.8125, target: 0 });
+    expect(idle.state.temperatures.bed).toMatchObject({ actual: 29.75, target: 0 });
+    const seen = statusesOf(h.events, id);
+    expect(seen).toContain('connecting');
+    expect(seen.indexOf('unknown')).toBeGreaterThan(-1);
+    expect(seen.indexOf('idle')).toBeGreaterThan(seen.indexOf('unknown'));
+    expect(seen.indexOf('idle')).toBeGreaterThan(seen.indexOf('connecting'));
+
+    // Upload the real .gcode.3mf and queue one copy.
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(fs.readFileSync(FIXTURE_3MF))]), 'cube.gcode.3mf');
+    const token = (await setupLessLogin(h)).accessToken;
+    const file = await h.server.api('POST', '/api/v1/files', { token, body: form });
+    expect(file.status).toBe(201);
+    const item = await h.api('POST', '/api/v1/queue', { fileId: file.body.id, copies: 1 });
+    expect(item.status).toBe(201);
+
+    const pf = await waitFor(() => s.requests.find((r) => r.print?.command === 'project_file')?.print, 'project_file');
+    // The file reached the stand-in over FTPS before the start command, and the md5 matches its bytes.
+    expect(s.uploads.size).toBe(1);
+    const [remotePath, bytes] = [...s.uploads.entries()][0]!;
+    expect(bytes.equals(fs.readFileSync(FIXTURE_3MF))).toBe(true);
+    expect(pf.md5).toBe(md5Upper(bytes));
+    expect(pf.md5).toMatch(/^[0-9A-F]{32}$/);
+    expect(pf.param).toBe('Metadata/plate_1.gcode');
+    expect(typeof pf.url).toBe('string');
+    expect(pf.url).toMatch(/^(ftp|file):\/\//);
+    expect(pf.url.endsWith(path.posix.basename(remotePath))).toBe(true);
+    for (const k of ['bed_leveling', 'flow_cali', 'timelapse', 'use_ams']) expect(typeof pf[k], k).toBe('boolean');
+    expect(pf.timelapse).toBe(false);
+    expect(typeof pf.subtask_name).toBe('string');
+    expect(pf.subtask_name.length).toBeGreaterThan(0);
+    expect(typeof pf.sequence_id).toBe('string');
+    for (const k of ['task_id', 'subtask_id']) {
+      expect(pf[k], k).toMatch(/^\d+$/);
+      expect(Number(pf[k])).toBeGreaterThan(0);
+      expect(Number(pf[k])).toBeLessThan(2 ** 31);
+    }
+
+    // Printing, with progress from the stand-in's deltas (remaining time is minutes on the wire).
+    const printing = await waitFor(async () => {
+      const p = await h.printer(id);
+      return p.state.status === 'printing' && p.state.progress === 88 && p;
+    }, 'printing at 88 %');
+    expect(printing.state.remainingSeconds).toBe(180);
+    expect(printing.state.layer).toEqual({ current: 22, total: 25 });
+    expect(printing.state.temperatures.nozzle).toMatchObject({ actual: 220, target: 220 });
+    expect(printing.state.job).toMatchObject({ plate: 1 });
+    const q1 = await h.api('GET', '/api/v1/queue');
+    expect(q1.body.items[0]).toMatchObject({ status: 'printing', currentPrinterId: id });
+
+    s.finishPrint();
+    await waitFor(async () => (await h.printer(id)).state.status === 'finished', 'finished');
+    const done = await waitFor(async () => {
+      const q = await h.api('GET', '/api/v1/queue');
+      return q.body.items[0]?.status === 'done' && q.body;
+    }, 'queue item done');
+    expect(done.items[0]).toMatchObject({ copiesDone: 1, copies: 1 });
+    expect(s.requests.filter((r) => r.print?.command === 'project_file')).toHaveLength(1);
+  }, 30_000);
+
+  it('an HMS fault in a real-shaped report pauses the queue with an alert', async () => {
+    const s = await standIn({ holdRunning: true });
+    const h = await startHttp();
+    const id = await addPrinter(h, s);
+    await waitFor(async () => (await h.printer(id)).state.status === 'idle', 'idle');
+    const fileId = await uploadAs(h);
+    await h.api('POST', '/api/v1/queue', { fileId, copies: 2 });
+    await waitFor(async () => (await h.printer(id)).state.progress === 88, 'printing');
+    // Real PAUSE delta (filament run-out print_error) plus a full hms list, as firmware sends it.
+    const pause = realDeltas()[2]!;
+    s.publish({ print: { ...pause.print, hms: [{ attr: 50331904, code: 65543 }], sequence_id: '768' } });
+    const alert = await waitFor(
+      () => h.events.find((e) => e.type === 'alert' && (e.data as any).code === 'queue_paused_printer_error'),
+      'queue paused alert',
+    );
+    expect(alert.data).toMatchObject({ level: 'error', printerId: id });
+    const p = await h.printer(id);
+    expect(p.state.status).toBe('error');
+    expect(JSON.stringify(p.state.error)).toMatch(/0300_8015|0300_0100_0001_0007/);
+    expect((await h.api('GET', '/api/v1/queue')).body.running).toBe(false);
+    expect(s.requests.filter((r) => r.print?.command === 'project_file')).toHaveLength(1);
+  }, 30_000);
+});
+
+// ---- driver-level variations -------------------------------------------------------------------
+
+interface DriverRig {
+  driver: BambuDriver;
+  states: PrinterState[];
+  last(): PrinterState;
+}
+
+async function driverRig(s: BambuStandIn, options: BambuDriverOptions = {}): Promise<DriverRig> {
+  const states: PrinterState[] = [];
+  const dataDir = tempDir('rwc-interop-');
+  const ctx: DriverContext = {
+    printerId: 'p1',
+    printerName: 'A1-standin',
+    model: 'A1',
+    connection: connectionOf(s),
+    settings: defaultPrinterSettings,
+    clock: systemClock,
+    logger: silentLogger(),
+    bus: new EventBus(),
+    dataDir,
+    onState: (st) => states.push(st),
+  };
+  const driver = new BambuDriver(ctx, { commandTimeoutMs: 5_000, startConfirmTimeoutMs: 5_000, ...options });
+  await driver.start();
+  cleanups.push(async () => {
+    await driver.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { driver, states, last: () => driver.getState() };
+}
+
+function jobRequest(jobId: string): StartJobRequest {
+  const bytes = fs.readFileSync(FIXTURE_3MF);
+  return {
+    jobId,
+    localPath: FIXTURE_3MF,
+    fileName: 'cube.gcode.3mf',
+    fileSize: bytes.length,
+    fileMd5: createHash('md5').update(bytes).digest('hex'),
+    plate: 1,
+    gcodePath: 'Metadata/plate_1.gcode',
+    overrides: { bedLeveling: true, flowCalibration: false, timelapse: false },
+    jobName: 'cube',
+  };
+}
+
+describe('third-party variations the driver must tolerate', () => {
+  it('numbers sent as strings in full and delta reports', async () => {
+    const s = await standIn({ mapPrint: stringifyNumbers, holdRunning: true });
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    expect(r.last().temperatures.nozzle).toMatchObject({ actual: 27.8125, target: 0 });
+    await r.driver.startJob(jobRequest('424242'));
+    await waitFor(() => r.last().progress === 88, 'progress 88');
+    expect(r.last()).toMatchObject({ status: 'printing', remainingSeconds: 180, layer: { current: 22, total: 25 } });
+    expect(s.uploads.size).toBe(1);
+    s.finishPrint();
+    await waitFor(() => r.last().status === 'finished', 'finished');
+    expect(r.last().lastJob).toMatchObject({ jobId: '424242', outcome: 'finished' });
+  });
+
+  it('the full report arriving in two messages: idle only once the state is in, temperatures from both halves', async () => {
+    const s = await standIn({ splitFullReport: true });
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    expect(r.last().temperatures.nozzle?.actual).toBe(27.8125);
+    expect(r.last().temperatures.bed?.actual).toBe(29.75);
+    // Never reported "idle" from a half document without gcode_state.
+    for (const st of r.states) if (st.status === 'idle') expect(st.temperatures.bed?.actual).toBe(29.75);
+  });
+
+  it('a delta without `msg` is merged like any delta', async () => {
+    const s = await standIn();
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    const { msg: _msg, ...noMsg } = realDeltas()[0]!.print;
+    s.publish({ print: noMsg });
+    await waitFor(() => r.last().temperatures.bed?.actual === 11.96875, 'bed temperature from the delta');
+    expect(r.last().status).toBe('idle');
+  });
+
+  it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {
+    // The server's staleAfterSeconds is not passed to the Bambu driver: the limit is the driver's
+    // own LinkTiming.staleAfterMs, so this maps silence → unknown with the driver directly.
+    const s = await standIn();
+    const r = await driverRig(s, { timing: { staleAfterMs: 400, pushallGraceMs: 60_000 } });
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    s.silent = true;
+    await waitFor(() => r.last().status === 'unknown', 'unknown after silence', 5_000);
+    expect(r.last().stale).toBe(true);
+    // The watchdog asked the printer to resume pushing (pushing.start and/or pushall).
+    expect(s.requests.filter((q) => q.pushing).length).toBeGreaterThan(1);
+    s.silent = false;
+    s.pushFull();
+    await waitFor(() => r.last().status === 'idle' && !r.last().stale, 'idle again', 5_000);
+  });
+});
