@@ -54,6 +54,7 @@ const connectionOf = (s: BambuStandIn) => ({
 
 interface Http {
   server: TestServer;
+  token: string;
   events: DomainEvent[];
   api(method: string, url: string, body?: unknown): Promise<{ status: number; body: any }>;
   printer(id: string): Promise<any>;
@@ -66,22 +67,22 @@ async function startHttp(): Promise<Http> {
   const events: DomainEvent[] = [];
   server.infra.bus.onAny(events, (e) => events.push(e));
   const api = (method: string, url: string, body?: unknown) => server.api(method, url, { token: accessToken, body });
-  return { server, events, api, printer: async (id) => (await api('GET', `/api/v1/printers/${id}`)).body };
+  return { server, token: accessToken, events, api, printer: async (id) => (await api('GET', `/api/v1/printers/${id}`)).body };
 }
 
 async function addPrinter(h: Http, s: BambuStandIn): Promise<string> {
-  const res = await h.api('POST', '/api/v1/printers', { name: 'A1-standin', driver: 'bambu', model: 'A1', connection: connectionOf(s) });
+  const res = await h.api('POST', '/api/v1/printers', { name: 'A1-standin', driver: 'bambu', model: 'A1 mini', connection: connectionOf(s) });
   expect(res.status).toBe(201);
   expect(JSON.stringify(res.body)).not.toContain(s.accessCode);
   return res.body.id as string;
 }
 
-async function uploadFixture(h: Http): Promise<string> {
+async function uploadAs(h: Http): Promise<string> {
   const form = new FormData();
   form.append('file', new Blob([new Uint8Array(fs.readFileSync(FIXTURE_3MF))]), 'cube.gcode.3mf');
-  const res = await h.server.api('POST', '/api/v1/files', { token: (await h.api('GET', '/api/v1/queue')) && undefined, body: form, headers: {} }).catch(() => null);
-  if (res && res.status === 201) return res.body.id;
-  throw new Error('upload failed');
+  const res = await h.server.api('POST', '/api/v1/files', { token: h.token, body: form });
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id as string;
 }
 
 const statusesOf = (events: DomainEvent[], id: string) =>
@@ -120,12 +121,8 @@ describe('Bambu driver against an independent stand-in, through the HTTP API', (
     expect(seen.indexOf('idle')).toBeGreaterThan(seen.indexOf('connecting'));
 
     // Upload the real .gcode.3mf and queue one copy.
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(fs.readFileSync(FIXTURE_3MF))]), 'cube.gcode.3mf');
-    const token = (await setupLessLogin(h)).accessToken;
-    const file = await h.server.api('POST', '/api/v1/files', { token, body: form });
-    expect(file.status).toBe(201);
-    const item = await h.api('POST', '/api/v1/queue', { fileId: file.body.id, copies: 1 });
+    const fileId = await uploadAs(h);
+    const item = await h.api('POST', '/api/v1/queue', { fileId, copies: 1 });
     expect(item.status).toBe(201);
 
     const pf = await waitFor(() => s.requests.find((r) => r.print?.command === 'project_file')?.print, 'project_file');
@@ -163,7 +160,12 @@ describe('Bambu driver against an independent stand-in, through the HTTP API', (
     expect(q1.body.items[0]).toMatchObject({ status: 'printing', currentPrinterId: id });
 
     s.finishPrint();
-    await waitFor(async () => (await h.printer(id)).state.status === 'finished', 'finished');
+    const fin = await waitFor(async () => {
+      const p = await h.printer(id);
+      return p.state.lastJob?.outcome === 'finished' && p;
+    }, 'finished');
+    expect(fin.state.lastJob.jobId).toBe(pf.subtask_id);
+    expect(['finished', 'idle']).toContain(fin.state.status);
     const done = await waitFor(async () => {
       const q = await h.api('GET', '/api/v1/queue');
       return q.body.items[0]?.status === 'done' && q.body;
@@ -254,8 +256,10 @@ describe('third-party variations the driver must tolerate', () => {
     expect(r.last()).toMatchObject({ status: 'printing', remainingSeconds: 180, layer: { current: 22, total: 25 } });
     expect(s.uploads.size).toBe(1);
     s.finishPrint();
-    await waitFor(() => r.last().status === 'finished', 'finished');
+    // The driver reports FINISH as idle + lastJob finished (the fleet derives the rest).
+    await waitFor(() => r.last().lastJob?.outcome === 'finished', 'finished');
     expect(r.last().lastJob).toMatchObject({ jobId: '424242', outcome: 'finished' });
+    expect(r.last()).toMatchObject({ status: 'idle', progress: 100 });
   });
 
   it('the full report arriving in two messages: idle only once the state is in, temperatures from both halves', async () => {

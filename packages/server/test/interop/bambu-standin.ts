@@ -197,7 +197,7 @@ export class BambuStandIn {
   /** The whole current document as a full report (msg 0). */
   pushFull(): void {
     const print = { ...this.#base, command: 'push_status', msg: 0, sequence_id: String(++this.#seq) };
-    const mapped = this.#o.mapPrint ? this.#o.mapPrint(print) : print;
+    const mapped: Json = this.#o.mapPrint ? this.#o.mapPrint(print) : print;
     if (!this.#o.splitFullReport) return this.publish({ print: mapped });
     // Variation: the full report arrives as two messages (msg 0 first half, msg 1 the rest).
     const keys = Object.keys(mapped).filter((k) => !['command', 'msg', 'sequence_id'].includes(k));
@@ -280,11 +280,10 @@ export class BambuStandIn {
       { mc_percent: 47, mc_remaining_time: 12, layer_num: 12 },
       { mc_percent: 88, mc_remaining_time: 3, layer_num: 22 },
     ];
-    progress.forEach((fields, i) =>
-      this.#later((3 + i) * step, () =>
-        this.delta(i === 0 ? { ...fields, gcode_state: 'RUNNING', mc_print_stage: '2', stg_cur: 0, nozzle_temper: 220, bed_temper: 65 } : fields),
-      ),
-    );
+    progress.forEach((fields, i) => {
+      const first = { gcode_state: 'RUNNING', mc_print_stage: '2', stg_cur: 0, nozzle_temper: 220, bed_temper: 65 };
+      this.#later((3 + i) * step, () => this.delta(i === 0 ? { ...fields, ...first } : fields));
+    });
     const finish = () =>
       this.delta({
         gcode_state: 'FINISH',
