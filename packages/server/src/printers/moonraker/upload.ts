@@ -55,11 +55,15 @@ export async function uploadFile(opts: {
           const code = res.statusCode === 401 ? 'unauthorized' : 'upload_failed';
           return reject(new DriverError(code, `upload failed: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
         }
+        // Moonraker's docs show the upload answer bare (`{item, action, ...}`), unlike other HTTP
+        // answers that come wrapped in `{result: ...}`; accept both.
+        let parsed: { item?: { path?: unknown }; result?: { item?: { path?: unknown } } } | null = null;
         try {
-          resolve({ path: JSON.parse(text).result.item.path });
-        } catch {
-          reject(new DriverError('upload_failed', 'upload answer was not understood'));
-        }
+          parsed = JSON.parse(text);
+        } catch {}
+        const remotePath = parsed?.result?.item?.path ?? parsed?.item?.path;
+        if (typeof remotePath !== 'string') return reject(new DriverError('upload_failed', 'upload answer was not understood'));
+        resolve({ path: remotePath });
       });
     });
     req.on('error', (err) => reject(new DriverError('upload_failed', err.message)));
