@@ -282,6 +282,19 @@ describe('third-party variations the driver must tolerate', () => {
     expect(r.last().status).toBe('idle');
   });
 
+  it('no `msg` field at all (full pushes and deltas): trusted once a push carries gcode_state, deltas still merge', async () => {
+    const dropMsg = ({ msg: _msg, ...rest }: Record<string, any>) => rest;
+    const s = await standIn({ mapPrint: dropMsg, holdRunning: true });
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    expect(r.last().temperatures.bed?.actual).toBe(29.75);
+    await r.driver.startJob(jobRequest('777'));
+    await waitFor(() => r.last().progress === 88, 'progress 88');
+    // Deltas without gcode_state merged into the document, not replacing it.
+    expect(r.last()).toMatchObject({ status: 'printing', layer: { current: 22, total: 25 }, remainingSeconds: 180 });
+    expect(r.last().temperatures.nozzle).toMatchObject({ actual: 220, target: 220 });
+  });
+
   it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {
     // The server's staleAfterSeconds is not passed to the Bambu driver: the limit is the driver's
     // own LinkTiming.staleAfterMs, so this maps silence → unknown with the driver directly.

@@ -198,7 +198,10 @@ export class BambuStandIn {
   pushFull(): void {
     const print = { ...this.#base, command: 'push_status', msg: 0, sequence_id: String(++this.#seq) };
     const mapped: Json = this.#o.mapPrint ? this.#o.mapPrint(print) : print;
-    if (!this.#o.splitFullReport) return this.publish({ print: mapped });
+    if (!this.#o.splitFullReport) {
+      this.publish({ print: mapped });
+      return;
+    }
     // Variation: the full report arrives as two messages (msg 0 first half, msg 1 the rest).
     const keys = Object.keys(mapped).filter((k) => !['command', 'msg', 'sequence_id'].includes(k));
     const half = Math.ceil(keys.length / 2);

@@ -247,7 +247,8 @@ export class BambuDriver implements PrinterDriver {
     const msg = classifyMessage(parsed);
     if (msg.kind === 'status') {
       if (msg.full) {
-        this.#base = msg.print;
+        // Without `msg` we cannot tell a whole document from a delta: merge, never drop known fields.
+        this.#base = msg.print.msg === undefined ? mergeReport(this.#base ?? {}, msg.print) : msg.print;
         if (!this.#fullStatus) this.#log('mqtt.full_status', 'full status received');
         this.#fullStatus = true;
         this.#mqtt.resetBackoff();

@@ -165,7 +165,13 @@ export function classifyMessage(msg: JsonObject): ReportMessage {
   if (isObject(msg.print)) {
     const print = msg.print;
     const command = toText(print.command) ?? '';
-    if (command === 'push_status') return { kind: 'status', full: toNumber(print.msg) === 0, print };
+    if (command === 'push_status') {
+      // msg 0 = full, 1 = delta. A push without any `msg` (firmware or a bridge that never sets it;
+      // X1 pushes used to carry the whole object) counts as full once it carries gcode_state, else
+      // such a printer would stay `unknown` for ever. The driver merges those instead of replacing.
+      const full = toNumber(print.msg) === 0 || (print.msg === undefined && print.gcode_state !== undefined);
+      return { kind: 'status', full, print };
+    }
     return {
       kind: 'ack',
       command,
