@@ -112,4 +112,18 @@ describe('Marlin stand-in (independent of our simulator)', () => {
     await waitFor(() => s.received.includes('M112'), 'M112 sent');
     expect((await harness.queue()).items[0].status).not.toBe('done');
   }, 30_000);
+
+  it('thermal runaway then kill(): the error names the cause, not the generic kill line', async () => {
+    const { id, s, harness } = await connect({
+      ...MARLIN2_NO_AUTOREPORT,
+      killOn: /^G1 X55\.00\b/,
+      killCause: 'Error:Thermal Runaway, system stopped! Heater_ID: 0',
+    });
+    await printOneCopy(harness, id, 40);
+    await waitFor(async () => (await harness.printer(id)).state.status === 'error', 'printer error');
+    await waitFor(() => s.received.includes('M112'), 'M112 sent');
+    await waitFor(async () => (await harness.queue()).running === false, 'queue paused');
+    const p = await harness.printer(id);
+    expect(p.state.error.message).toMatch(/Thermal Runaway/);
+  }, 30_000);
 });

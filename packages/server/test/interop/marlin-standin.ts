@@ -29,6 +29,8 @@ export interface MarlinStandinOptions {
   corruptOnce?: RegExp;
   /** Executing a command that matches: `Error:Printer halted. kill() called!` and go silent. */
   killOn?: RegExp;
+  /** A line printed just before the kill line (Marlin names the cause first, e.g. thermal runaway). */
+  killCause?: string;
 }
 
 export const MARLIN2_NO_AUTOREPORT: MarlinStandinOptions = {
@@ -131,6 +133,7 @@ export class MarlinStandin {
       this.executed.push(command);
       if (this.opts.killOn?.test(command)) {
         this.killed = true;
+        if (this.opts.killCause) write(this.opts.killCause);
         write('Error:Printer halted. kill() called!');
         return; // a halted Marlin answers nothing more
       }

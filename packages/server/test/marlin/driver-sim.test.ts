@@ -152,6 +152,8 @@ describe('Marlin driver against the simulator', () => {
     sim.emitFatal('thermal');
     await until(() => last().status === 'error', 5000, 'error');
     expect(last().error?.message).toMatch(/Thermal Runaway/);
+    // The error is shown first, then the job is closed (after its file is closed): wait for that.
+    await until(() => last().lastJob !== null, 5000, 'job closed');
     expect(last().lastJob).toMatchObject({ jobId: '77', outcome: 'failed' });
     expect(log.dead).toBe(true);
     await expect(driver.startJob(jobRequest(file))).rejects.toThrow(/not_connected|error/);

@@ -297,6 +297,9 @@ export class MarlinDriver implements PrinterDriver {
 
   /** OctoPrint's default errorHandling=disconnect: M112, heaters off, disconnect; status error until cleared. */
   async #fatal(message: string): Promise<void> {
+    // Marlin names the cause first (`Error:Thermal Runaway, system stopped!…`) and then prints
+    // `Error:Printer halted. kill() called!`: keep the cause, only log what follows.
+    if (this.#state.status === 'error') return this.#log('fatal', message);
     const sender = this.#sender;
     if (sender) {
       if (this.#job?.mode !== 'sd') sender.forceWrite('M112');
