@@ -25,11 +25,11 @@ afterEach(async () => {
 /** Commands the host adds on its own (handshake, polling, autoreport setup). */
 const HOST_COMMANDS = /^(M110|M115|M155|M105)\b/;
 
-async function connect(opts: MarlinStandinOptions) {
+async function connect(opts: MarlinStandinOptions, connection: Record<string, unknown> = {}) {
   standin = new MarlinStandin(opts);
   const url = await standin.start();
   h = await startHarness();
-  const id = await h.addPrinter({ name: 'Stand-in Marlin', driver: 'marlin', model: 'Ender-3', connection: { url } });
+  const id = await h.addPrinter({ name: 'Stand-in Marlin', driver: 'marlin', model: 'Ender-3', connection: { url, ...connection } });
   await waitFor(async () => (await h!.printer(id)).state.status === 'idle', 'printer idle');
   return { id, s: standin, harness: h };
 }
@@ -93,6 +93,20 @@ describe('Marlin stand-in (independent of our simulator)', () => {
     const file = await printOneCopy(harness, id, 30);
     await expectPrintedExactly(harness, s, id, file.commands);
     expect(s.rejected).toHaveLength(1);
+  }, 30_000);
+
+  it('a board that boots after connect (auto-reset) loses the first hello: the hello is repeated', async () => {
+    const { s } = await connect({ ...MARLIN2_NO_AUTOREPORT, bootMs: 600 });
+    expect(s.lost[0]).toBe('N0 M110 N0*125');
+    expect(s.executed[0]).toBe('M110 N0');
+  }, 30_000);
+
+  it('a line lost on the wire: ok timeout → M105 tickle → `Line Number is not Last Line Number+1` → replay, every line once', async () => {
+    const { id, s, harness } = await connect({ ...MARLIN2_NO_AUTOREPORT, dropOnce: /^G1 X53\.00\b/ }, { okTimeoutMs: 400 });
+    const file = await printOneCopy(harness, id, 30);
+    await expectPrintedExactly(harness, s, id, file.commands);
+    expect(s.lost).toHaveLength(1);
+    expect(s.rejected.some((l) => /M105/.test(l))).toBe(true);
   }, 30_000);
 
   it('`Error:Printer halted. kill() called!` mid-print: printer error, queue paused, alert', async () => {

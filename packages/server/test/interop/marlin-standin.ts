@@ -29,6 +29,10 @@ export interface MarlinStandinOptions {
   corruptOnce?: RegExp;
   /** Executing a command that matches: `Error:Printer halted. kill() called!` and go silent. */
   killOn?: RegExp;
+  /** Receiving a line whose command matches: lose it on the wire (once), as if never sent. */
+  dropOnce?: RegExp;
+  /** After connect the board boots (Arduino auto-reset) and loses whatever arrives this long. */
+  bootMs?: number;
   /** A line printed just before the kill line (Marlin names the cause first, e.g. thermal runaway). */
   killCause?: string;
 }
@@ -82,6 +86,9 @@ export class MarlinStandin {
   #server = net.createServer((s) => this.#onSocket(s));
   #sockets = new Set<net.Socket>();
   #corrupted = false;
+  #dropped = false;
+  /** Lines lost on the wire (dropOnce, or sent while booting). */
+  readonly lost: string[] = [];
 
   constructor(readonly opts: MarlinStandinOptions) {}
 
@@ -113,10 +120,15 @@ export class MarlinStandin {
       if (autoreport) clearInterval(autoreport);
     });
     socket.on('error', () => {});
-    write('start');
-    write('echo:Marlin 2.1.2.1');
-    write('echo: Last Updated: 2023-07-10 | Author: (none, default config)');
-    write('echo:SD card ok');
+    const connectedAt = Date.now();
+    const banner = () => {
+      write('start');
+      write('echo:Marlin 2.1.2.1');
+      write('echo: Last Updated: 2023-07-10 | Author: (none, default config)');
+      write('echo:SD card ok');
+    };
+    if (this.opts.bootMs) setTimeout(banner, this.opts.bootMs);
+    else banner();
 
     const ok = (n: number | null) => {
       if (!this.opts.advancedOk) return write('ok');
@@ -217,6 +229,13 @@ export class MarlinStandin {
         const line = p.replace(/\r$/, '');
         if (!line.trim()) continue;
         this.received.push(line);
+        const booting = this.opts.bootMs !== undefined && Date.now() - connectedAt < this.opts.bootMs;
+        const drop = !this.#dropped && this.opts.dropOnce?.test(line.replace(/^N\d+\s*/, ''));
+        if (booting || drop) {
+          this.#dropped ||= Boolean(drop);
+          this.lost.push(line);
+          continue;
+        }
         waiting.push(line);
       }
       this.maxWaiting = Math.max(this.maxWaiting, waiting.length + (busy ? 1 : 0));

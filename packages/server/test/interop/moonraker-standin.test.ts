@@ -19,11 +19,12 @@ afterEach(async () => {
   standin = null;
 });
 
-async function connect(opts: Partial<MoonrakerStandinOptions> = {}, apiKey = API_KEY) {
+async function connect(opts: Partial<MoonrakerStandinOptions> = {}, apiKey = API_KEY, extra: Record<string, unknown> = {}) {
   standin = new MoonrakerStandin({ apiKey: API_KEY, startupMs: 150, progressStepMs: 60, ...opts });
   const url = await standin.start();
   h = await startHarness();
-  const id = await h.addPrinter({ name: 'Stand-in Klipper', driver: 'moonraker', model: 'Voron 2.4', connection: { url, apiKey } });
+  const connection = { url, apiKey, ...extra };
+  const id = await h.addPrinter({ name: 'Stand-in Klipper', driver: 'moonraker', model: 'Voron 2.4', connection });
   return { id, s: standin, harness: h };
 }
 
@@ -75,6 +76,12 @@ describe('Moonraker stand-in (independent of our simulator)', () => {
     }, 'connection note');
     expect(p.status).not.toBe('idle');
     expect(p.connectionNote).toMatch(/key|401/i);
+  }, 30_000);
+
+  it('oneshot-token auth: GET /access/oneshot_token with the key, then the websocket with ?token=', async () => {
+    const { id, s, harness } = await connect({}, API_KEY, { auth: 'oneshot' });
+    await waitFor(async () => (await harness.printer(id)).state.status === 'idle', 'printer idle', 10_000);
+    expect(s.upgradesWithToken).toBe(1);
   }, 30_000);
 
   for (const how of ['notify', 'webhooks'] as const) {

@@ -47,15 +47,21 @@ export class MoonrakerStandin {
   #wss = new WebSocketServer({ noServer: true });
   #timers = new Set<NodeJS.Timeout>();
   #started = Date.now();
+  #oneshots = new Set<string>();
+  upgradesWithToken = 0;
 
   constructor(readonly opts: MoonrakerStandinOptions) {
     this.#http.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== '/websocket' || req.headers['x-api-key'] !== this.opts.apiKey) {
+      // A oneshot token (GET /access/oneshot_token) is valid once, for 5 s, as ?token=.
+      const token = url.searchParams.get('token');
+      const tokenOk = token !== null && this.#oneshots.delete(token);
+      if (url.pathname !== '/websocket' || (!tokenOk && req.headers['x-api-key'] !== this.opts.apiKey)) {
         this.rejectedUpgrades++;
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
         return;
       }
+      if (tokenOk) this.upgradesWithToken++;
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onSocket(ws));
     });
   }
@@ -68,7 +74,16 @@ export class MoonrakerStandin {
       this.stateMessage = 'Printer is ready';
       this.#change({ webhooks: { state: 'ready', state_message: 'Printer is ready' } });
       this.#broadcast('notify_klippy_ready');
+      this.#broadcast('notify_gcode_response', ['// Klipper state: Ready']);
     });
+    // Moonraker also pushes notifications a printer client does not ask for; they must be ignored.
+    const procStats = () => {
+      this.#broadcast('notify_proc_stat_update', [
+        { moonraker_stats: { time: Date.now() / 1000, cpu_usage: 2.1, memory: 46000, mem_units: 'kB' }, cpu_temp: 44.3, network: {}, system_cpu_usage: { cpu: 3.2 }, system_memory: { total: 3900000, available: 3000000, used: 900000 }, websocket_connections: this.#wss.clients.size },
+      ]);
+      this.#later(100, procStats);
+    };
+    procStats();
     return `http://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
   }
 
@@ -111,6 +126,12 @@ export class MoonrakerStandin {
     };
     if (req.headers['x-api-key'] !== this.opts.apiKey) return json(401, { error: { code: 401, message: 'Unauthorized' } });
     if (req.method === 'GET' && url.pathname === '/server/info') return json(200, { result: this.#serverInfo() });
+    if (req.method === 'GET' && url.pathname === '/access/oneshot_token') {
+      const token = Array.from({ length: 32 }, () => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[Math.floor(Math.random() * 32)]).join('');
+      this.#oneshots.add(token);
+      this.#later(5000, () => this.#oneshots.delete(token));
+      return json(200, { result: token });
+    }
     if (req.method !== 'POST' || url.pathname !== '/server/files/upload') return json(404, { error: { code: 404, message: 'Not Found' } });
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
