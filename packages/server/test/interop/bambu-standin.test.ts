@@ -16,7 +16,7 @@ import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
 import { setupAdmin, startTestServer, type TestServer, tempDir } from '../helpers/server.ts';
-import { BambuStandIn, md5Upper, realDeltas, type StandInOptions, stringifyNumbers } from './bambu-standin.ts';
+import { BambuStandIn, md5Upper, readFixture, realDeltas, type StandInOptions, stringifyNumbers } from './bambu-standin.ts';
 
 const FIXTURE_3MF = path.join(BAMBU_FIXTURES, 'fdm-monster.bambu.gcode.3mf');
 
@@ -174,6 +174,22 @@ describe('Bambu driver against an independent stand-in, through the HTTP API', (
     expect(s.requests.filter((r) => r.print?.command === 'project_file')).toHaveLength(1);
   }, 30_000);
 
+  it('a printer that races through PREPARE → RUNNING → FINISH within a few milliseconds still completes the queue item', async () => {
+    const s = await standIn({ stepMs: 3 });
+    const h = await startHttp();
+    const id = await addPrinter(h, s);
+    await waitFor(async () => (await h.printer(id)).state.status === 'idle', 'idle');
+    const fileId = await uploadAs(h);
+    await h.api('POST', '/api/v1/queue', { fileId, copies: 1 });
+    const done = await waitFor(async () => {
+      const q = await h.api('GET', '/api/v1/queue');
+      return q.body.items[0]?.status === 'done' && q.body;
+    }, 'queue item done');
+    expect(done.items[0]).toMatchObject({ copiesDone: 1 });
+    expect(s.requests.filter((r) => r.print?.command === 'project_file')).toHaveLength(1);
+    expect(h.events.some((e) => e.type === 'job.finished')).toBe(true);
+  }, 30_000);
+
   it('an HMS fault in a real-shaped report pauses the queue with an alert', async () => {
     const s = await standIn({ holdRunning: true });
     const h = await startHttp();
@@ -293,6 +309,43 @@ describe('third-party variations the driver must tolerate', () => {
     // Deltas without gcode_state merged into the document, not replacing it.
     expect(r.last()).toMatchObject({ status: 'printing', layer: { current: 22, total: 25 }, remainingSeconds: 180 });
     expect(r.last().temperatures.nozzle).toMatchObject({ actual: 220, target: 220 });
+  });
+
+  it('real P1P (FAILED) and X1C multi-AMS (FINISH) full reports: ready printers with the right temperatures', async () => {
+    const p1p = readFixture('ha-bambulab.P1P.json').push_all;
+    const s1 = await standIn({ fullReport: { print: p1p } });
+    const r1 = await driverRig(s1);
+    await waitFor(() => r1.last().status === 'idle', 'P1P idle');
+    expect(r1.last().temperatures.nozzle?.actual).toBe(p1p.nozzle_temper);
+    expect(r1.last().temperatures.bed?.actual).toBe(p1p.bed_temper);
+    expect(r1.last().lastJob?.outcome).toBe('failed');
+
+    const x1c = readFixture('ha-bambulab.MOCK-X1CMULTIAMS.json').pushall;
+    const s2 = await standIn({ fullReport: x1c, serial: '00M09A350100123' });
+    const r2 = await driverRig(s2);
+    await waitFor(() => r2.last().status === 'idle', 'X1C idle');
+    expect(r2.last().lastJob?.outcome).toBe('finished');
+    expect(r2.last().temperatures.nozzle?.actual).toBe(x1c.print.nozzle_temper);
+  });
+
+  it('a status message without `command` but with `msg` is still read as a status report', async () => {
+    const s = await standIn({ mapPrint: ({ command: _c, ...rest }) => rest });
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    s.delta({ bed_temper: 41.5 });
+    await waitFor(() => r.last().temperatures.bed?.actual === 41.5, 'delta merged');
+  });
+
+  it('the broker drops the session: unknown until a fresh full report after the reconnect', async () => {
+    const s = await standIn();
+    const r = await driverRig(s, { timing: { reconnectBaseMs: 100, reconnectMaxMs: 200 } });
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    const pushalls = s.requests.filter((q) => q.pushing?.command === 'pushall').length;
+    s.dropClients();
+    await waitFor(() => r.last().status !== 'idle', 'left idle');
+    expect(r.last().fullStatus).toBe(false);
+    await waitFor(() => r.last().status === 'idle', 'idle after reconnect', 10_000);
+    expect(s.requests.filter((q) => q.pushing?.command === 'pushall').length).toBeGreaterThan(pushalls);
   });
 
   it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {

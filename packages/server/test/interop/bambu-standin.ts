@@ -54,7 +54,7 @@ export function selfSignedCert(serial: string): { key: string; cert: string } {
   }
 }
 
-const NUMERIC_FIELDS = ['mc_percent', 'mc_remaining_time', 'layer_num', 'total_layer_num', 'nozzle_temper', 'bed_temper', 'nozzle_target_temper', 'bed_target_temper', 'stg_cur', 'print_error'];
+const NUMERIC_FIELDS = ['msg', 'mc_percent', 'mc_remaining_time', 'layer_num', 'total_layer_num', 'nozzle_temper', 'bed_temper', 'nozzle_target_temper', 'bed_target_temper', 'stg_cur', 'print_error'];
 
 /** Third-party variation: numbers as strings (the doc: "many numbers arrive as strings"). */
 export function stringifyNumbers(print: Json): Json {
@@ -103,6 +103,7 @@ export class BambuStandIn {
   #o: StandInOptions;
   #broker: any;
   #mqttServer: tls.Server | null = null;
+  readonly #sockets = new Set<tls.TLSSocket>();
   #ftp: any;
   #ftpRoot: string;
   #seq = 1000;
@@ -146,6 +147,10 @@ export class BambuStandIn {
       this.#onRequest(body);
     });
     this.#mqttServer = tls.createServer({ key: this.cert.key, cert: this.cert.cert }, this.#broker.handle);
+    this.#mqttServer.on('secureConnection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
     await new Promise<void>((r) => this.#mqttServer!.listen(0, this.host, r));
     this.ports.mqtt = (this.#mqttServer.address() as AddressInfo).port;
 
@@ -208,6 +213,11 @@ export class BambuStandIn {
     const pick = (ks: string[]) => Object.fromEntries(ks.map((k) => [k, mapped[k]]));
     this.publish({ print: { ...pick(keys.slice(0, half)), command: 'push_status', msg: 0, sequence_id: mapped.sequence_id } });
     this.publish({ print: { ...pick(keys.slice(half)), command: 'push_status', msg: 1, sequence_id: String(++this.#seq) } });
+  }
+
+  /** Drops every MQTT client connection (a printer rebooting its broker / Wi-Fi drop). */
+  dropClients(): void {
+    for (const s of this.#sockets) s.destroy();
   }
 
   releaseFullReport(): void {

@@ -165,7 +165,8 @@ export function classifyMessage(msg: JsonObject): ReportMessage {
   if (isObject(msg.print)) {
     const print = msg.print;
     const command = toText(print.command) ?? '';
-    if (command === 'push_status') {
+    // A `print` block with `msg` but no `command` can only be a status push (acks echo their command).
+    if (command === 'push_status' || (command === '' && print.msg !== undefined)) {
       // msg 0 = full, 1 = delta. A push without any `msg` (firmware or a bridge that never sets it;
       // X1 pushes used to carry the whole object) counts as full once it carries gcode_state, else
       // such a printer would stay `unknown` for ever. The driver merges those instead of replacing.
