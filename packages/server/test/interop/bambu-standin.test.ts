@@ -222,14 +222,18 @@ interface DriverRig {
   last(): PrinterState;
 }
 
-async function driverRig(s: BambuStandIn, options: BambuDriverOptions = {}): Promise<DriverRig> {
+async function driverRig(
+  s: BambuStandIn,
+  options: BambuDriverOptions = {},
+  connection: Record<string, unknown> = {},
+): Promise<DriverRig> {
   const states: PrinterState[] = [];
   const dataDir = tempDir('rwc-interop-');
   const ctx: DriverContext = {
     printerId: 'p1',
     printerName: 'A1-standin',
     model: 'A1',
-    connection: connectionOf(s),
+    connection: { ...connectionOf(s), ...connection },
     settings: defaultPrinterSettings,
     clock: systemClock,
     logger: silentLogger(),
@@ -237,7 +241,13 @@ async function driverRig(s: BambuStandIn, options: BambuDriverOptions = {}): Pro
     dataDir,
     onState: (st) => states.push(st),
   };
-  const driver = new BambuDriver(ctx, { commandTimeoutMs: 5_000, startConfirmTimeoutMs: 5_000, ...options });
+  // A short reconnect delay: the first TLS handshake is refused until the certificate is pinned.
+  const driver = new BambuDriver(ctx, {
+    commandTimeoutMs: 5_000,
+    startConfirmTimeoutMs: 5_000,
+    ...options,
+    timing: { reconnectBaseMs: 100, reconnectMaxMs: 400, ...options.timing },
+  });
   await driver.start();
   cleanups.push(async () => {
     await driver.stop();
@@ -348,6 +358,37 @@ describe('third-party variations the driver must tolerate', () => {
     expect(s.requests.filter((q) => q.pushing?.command === 'pushall').length).toBeGreaterThan(pushalls);
   });
 
+  it('pause, resume and cancel: confirmed by the reports; a cancel echo (0300_400C) is a cancelled job, not a fault', async () => {
+    const s = await standIn({ holdRunning: true, stepMs: 60 });
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    await r.driver.startJob(jobRequest('31337'));
+    await waitFor(() => r.last().progress === 88, 'printing');
+    await r.driver.pause();
+    await waitFor(() => r.last().status === 'paused', 'paused');
+    await r.driver.resume();
+    await waitFor(() => r.last().status === 'printing', 'printing again');
+    await r.driver.cancel();
+    await waitFor(() => r.last().lastJob?.outcome === 'cancelled', 'cancelled');
+    expect(r.last().lastJob?.jobId).toBe('31337');
+    expect(r.last().status).not.toBe('error');
+    await waitFor(() => r.last().status === 'idle', 'idle after the echo cleared');
+    const sent = s.requests.map((q) => q.print?.command).filter(Boolean);
+    expect(sent).toEqual(['project_file', 'pause', 'resume', 'stop']);
+  });
+
+  it('a wrong access code: CONNACK refused, a clear note, and no reconnect storm', async () => {
+    const s = await standIn();
+    const r = await driverRig(s, { timing: { reconnectBaseMs: 50, reconnectMaxMs: 100 } }, { accessCode: 'wrongone' });
+    await waitFor(() => r.last().error?.code === 'wrong_access_code', 'wrong access code');
+    expect(r.last().connectionNote).toMatch(/access code/);
+    expect(r.last().status).not.toBe('idle');
+    const attempts = s.connects;
+    await new Promise((res) => setTimeout(res, 600));
+    expect(s.connects).toBe(attempts);
+    expect(s.requests).toHaveLength(0);
+  });
+
   it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {
     // The server's staleAfterSeconds is not passed to the Bambu driver: the limit is the driver's
     // own LinkTiming.staleAfterMs, so this maps silence → unknown with the driver directly.
@@ -358,7 +399,7 @@ describe('third-party variations the driver must tolerate', () => {
     await waitFor(() => r.last().status === 'unknown', 'unknown after silence', 5_000);
     expect(r.last().stale).toBe(true);
     // The watchdog asked the printer to resume pushing (pushing.start and/or pushall).
-    expect(s.requests.filter((q) => q.pushing).length).toBeGreaterThan(1);
+    await waitFor(() => s.requests.filter((q) => q.pushing).length > 1, 'pushing.start / pushall from the watchdog', 5_000);
     s.silent = false;
     s.pushFull();
     await waitFor(() => r.last().status === 'idle' && !r.last().stale, 'idle again', 5_000);

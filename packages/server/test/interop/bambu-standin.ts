@@ -98,6 +98,8 @@ export class BambuStandIn {
   readonly ports = { mqtt: 0, ftps: 0, camera: 1 };
   readonly requests: Json[] = [];
   readonly uploads = new Map<string, Buffer>();
+  /** MQTT CONNECT attempts that reached the broker (accepted or not). */
+  connects = 0;
   /** When true, nothing is published at all (a broker that stopped pushing, pitfall 10). */
   silent = false;
   #o: StandInOptions;
@@ -128,6 +130,7 @@ export class BambuStandIn {
   async start(): Promise<void> {
     this.#broker = await Aedes.createBroker({
       authenticate: (_client: any, username: string | undefined, password: Buffer | undefined, cb: any) => {
+        this.connects++;
         const ok = username === 'bblp' && password?.toString() === this.accessCode;
         if (ok) return cb(null, true);
         const err: any = new Error('bad user name or password');
@@ -251,6 +254,23 @@ export class BambuStandIn {
     } else if (body.print?.command) {
       const p = body.print;
       this.publish({ print: { command: p.command, sequence_id: String(p.sequence_id), param: p.param ?? '', result: 'success', reason: '' } });
+      this.#control(String(p.command));
+    }
+  }
+
+  /** pause/resume/stop as the firmware reports them (§1.5: cancel = FAILED + 0300_400C, cleared later). */
+  #control(command: string): void {
+    const step = this.#o.stepMs ?? 120;
+    if (command === 'pause') this.#later(step, () => this.delta({ gcode_state: 'PAUSE', mc_print_stage: '3', stg_cur: 16 }));
+    if (command === 'resume') this.#later(step, () => this.delta({ gcode_state: 'RUNNING', mc_print_stage: '2', stg_cur: 0 }));
+    if (command === 'stop') {
+      for (const t of this.#timers) clearTimeout(t);
+      this.#timers.clear();
+      this.#finishJob = null;
+      this.#later(step, () =>
+        this.delta({ gcode_state: 'FAILED', print_error: 50348044, mc_percent: 0, layer_num: 0, mc_print_stage: '1', stg_cur: 255 }),
+      );
+      this.#later(3 * step, () => this.delta({ print_error: 0 }));
     }
   }
 
