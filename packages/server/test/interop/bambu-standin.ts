@@ -68,7 +68,7 @@ export interface StandInOptions {
   accessCode?: string;
   /** The full report answered to pushall: `{print:{…, msg:0}}` (default: the A1 fixture). */
   fullReport?: Json;
-  /** Answer pushall with the full report split over two msg-0/msg-1 messages. */
+  /** Answer pushall with the full report split over two messages (msg 0, then msg 1 with gcode_state). */
   splitFullReport?: boolean;
   /** Don't answer pushall until releaseFullReport(). */
   holdFullReport?: boolean;
@@ -211,7 +211,9 @@ export class BambuStandIn {
       return;
     }
     // Variation: the full report arrives as two messages (msg 0 first half, msg 1 the rest).
-    const keys = Object.keys(mapped).filter((k) => !['command', 'msg', 'sequence_id'].includes(k));
+    // gcode_state goes last, so the msg-0 half alone holds temperatures but no job state.
+    const keys = Object.keys(mapped).filter((k) => !['command', 'msg', 'sequence_id', 'gcode_state'].includes(k));
+    keys.push('gcode_state');
     const half = Math.ceil(keys.length / 2);
     const pick = (ks: string[]) => Object.fromEntries(ks.map((k) => [k, mapped[k]]));
     this.publish({ print: { ...pick(keys.slice(0, half)), command: 'push_status', msg: 0, sequence_id: mapped.sequence_id } });
