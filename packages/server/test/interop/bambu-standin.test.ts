@@ -391,6 +391,23 @@ describe('third-party variations the driver must tolerate', () => {
     expect(s.requests).toHaveLength(0);
   });
 
+  it('non-UTF-8 bytes (A1 mini) and a raw newline inside a string (X1) do not break the session', async () => {
+    const s = await standIn();
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    const latin1 = Buffer.concat([
+      Buffer.from('{"print":{"bed_temper":33.5,"subtask_name":"caf'),
+      Buffer.from([0xe9]),
+      Buffer.from('","command":"push_status","msg":1,"sequence_id":"401"}}'),
+    ]);
+    s.publishRaw(latin1);
+    await waitFor(() => r.last().temperatures.bed?.actual === 33.5, 'latin-1 delta merged');
+    // '\n' in this source string is a real line feed inside the JSON string value.
+    s.publishRaw(Buffer.from('{"print":{"nozzle_temper":30.25,"gcode_file":"line1\nline2","command":"push_status","msg":1,"sequence_id":"402"}}'));
+    await waitFor(() => r.last().temperatures.nozzle?.actual === 30.25, 'delta with a raw newline merged');
+    expect(r.last().status).toBe('idle');
+  });
+
   it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {
     // The server's staleAfterSeconds is not passed to the Bambu driver: the limit is the driver's
     // own LinkTiming.staleAfterMs, so this maps silence → unknown with the driver directly.

@@ -190,8 +190,12 @@ export class BambuStandIn {
 
   /** Publishes one message verbatim on the report topic. */
   publish(message: Json): void {
+    this.publishRaw(Buffer.from(JSON.stringify(message)));
+  }
+
+  /** Publishes raw bytes (non-UTF-8 payloads, raw newlines inside strings, …). */
+  publishRaw(payload: Buffer): void {
     if (this.silent) return;
-    const payload = Buffer.from(JSON.stringify(message));
     this.#broker.publish({ cmd: 'publish', topic: this.reportTopic, payload, qos: 0, retain: false, dup: false }, () => {});
   }
 
