@@ -44,7 +44,9 @@ async function printOneCopy(harness: Harness, printerId: string, moves: number) 
 }
 
 async function expectPrintedExactly(harness: Harness, s: MarlinStandin, printerId: string, commands: string[]) {
-  await waitFor(async () => (await harness.queue()).items[0]?.status === 'done', 'queue item done', 20_000);
+  await waitFor(async () => (await harness.queue()).items[0]?.status === 'done', 'queue item done', 20_000).catch((err) => {
+    throw new Error(`${err.message}; last lines:\n${s.transcript.filter((l) => !l.startsWith(">  T:")).slice(-40).join('\n')}`);
+  });
   const q = await harness.queue();
   expect(q.items[0]).toMatchObject({ status: 'done', copiesDone: 1 });
   expect(s.executed.filter((c) => !HOST_COMMANDS.test(c))).toEqual(commands);
@@ -75,15 +77,19 @@ describe('Marlin stand-in (independent of our simulator)', () => {
     expect(again).toHaveLength(2);
   }, 30_000);
 
-  it('Marlin 2.x with ADVANCED_OK + AUTOREPORT_TEMP: M155 instead of polling, send-ahead, one resend, every line once', async () => {
-    const { id, s, harness } = await connect({ ...MARLIN2_ADVANCED_OK, corruptOnce: /^G1 X60\.00\b/ });
-    expect(s.executed).toContain('M155 S2');
-    const file = await printOneCopy(harness, id, 120);
-    await expectPrintedExactly(harness, s, id, file.commands);
-    expect(s.rejected.length).toBeGreaterThanOrEqual(1);
-    // ADVANCED_OK lets the host keep more than one line in flight.
-    expect(s.maxWaiting).toBeGreaterThan(1);
-  }, 30_000);
+  for (const flushRxOnError of [false, true]) {
+    it(`Marlin 2.x with ADVANCED_OK + AUTOREPORT_TEMP${flushRxOnError ? ', RX buffer dropped on resend (AVR)' : ''}: M155, send-ahead, one resend, every line once`, async () => {
+      const { id, s, harness } = await connect({ ...MARLIN2_ADVANCED_OK, flushRxOnError, corruptOnce: /^G1 X60\.00\b/ });
+      expect(s.executed).toContain('M155 S2');
+      const file = await printOneCopy(harness, id, 120);
+      await expectPrintedExactly(harness, s, id, file.commands);
+      expect(s.rejected.length).toBeGreaterThanOrEqual(1);
+      // ADVANCED_OK lets the host keep more than one line in flight.
+      expect(s.maxWaiting).toBeGreaterThan(1);
+      // With the RX buffer dropped, lines sent ahead of the bad one were lost and had to be replayed.
+      if (flushRxOnError) expect(s.lost.length).toBeGreaterThan(0);
+    }, 30_000);
+  }
 
   it('old-style Marlin 1.1: no Cap lines, plain `ok T:..`, `Resend:n` without a space', async () => {
     const { id, s, harness } = await connect({ ...MARLIN1_OLD_STYLE, corruptOnce: /^G1 X52\.00\b/ });

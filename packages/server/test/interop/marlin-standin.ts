@@ -31,6 +31,8 @@ export interface MarlinStandinOptions {
   killOn?: RegExp;
   /** Receiving a line whose command matches: lose it on the wire (once), as if never sent. */
   dropOnce?: RegExp;
+  /** Drop the RX buffer when asking for a resend (AVR MarlinSerial flush()). */
+  flushRxOnError?: boolean;
   /** After connect the board boots (Arduino auto-reset) and loses whatever arrives this long. */
   bootMs?: number;
   /** A line printed just before the kill line (Marlin names the cause first, e.g. thermal runaway). */
@@ -89,6 +91,8 @@ export class MarlinStandin {
   #dropped = false;
   /** Lines lost on the wire (dropOnce, or sent while booting). */
   readonly lost: string[] = [];
+  /** Both directions, `<` host to printer, `>` printer to host (for failure messages). */
+  readonly transcript: string[] = [];
 
   constructor(readonly opts: MarlinStandinOptions) {}
 
@@ -109,10 +113,14 @@ export class MarlinStandin {
     socket.setNoDelay(true);
     let lastN = 0;
     let buf = '';
+    /** Lines in the RX buffer, not yet looked at. */
     const waiting: string[] = [];
+    /** The command ring (BUFSIZE slots); the command executing is out of it but counts for B. */
+    const cmds: Array<{ command: string; n: number | null }> = [];
     let busy = false;
     let autoreport: NodeJS.Timeout | null = null;
     const write = (line: string) => {
+      this.transcript.push(`> ${line}`);
       if (!socket.destroyed) socket.write(`${line}\r\n`);
     };
     socket.on('close', () => {
@@ -132,7 +140,7 @@ export class MarlinStandin {
 
     const ok = (n: number | null) => {
       if (!this.opts.advancedOk) return write('ok');
-      const free = Math.max(0, this.opts.bufsize - waiting.length);
+      const free = Math.max(0, this.opts.bufsize - cmds.length - 1);
       write(`ok${n === null ? '' : ` N${n}`} P15 B${free}`);
     };
     const resend = (why: string) => {
@@ -182,43 +190,52 @@ export class MarlinStandin {
       done();
     };
 
+    /**
+     * Marlin's get_serial_commands: between commands (never during a blocking one) it moves lines
+     * from the RX buffer into the command ring while there is room, checking each as it goes.
+     * A bad line is answered at once, possibly ahead of the oks of commands still queued.
+     */
+    const readSerial = () => {
+      while (!busy && !this.killed && waiting.length && cmds.length < this.opts.bufsize) {
+        const raw = waiting.shift()!;
+        const m = /^N(\d+)\s*(.*)$/.exec(raw);
+        if (!m) {
+          cmds.push({ command: raw.trim(), n: null });
+          continue;
+        }
+        const star = raw.lastIndexOf('*');
+        const n = Number(m[1]);
+        const body = star >= 0 ? raw.slice(0, star) : raw;
+        const command = body.replace(/^N\d+\s*/, '').trim();
+        const isM110 = /^M110\b/.test(command);
+        let error: string | null = null;
+        const corrupt = !this.#corrupted && this.opts.corruptOnce?.test(command);
+        if (star < 0) error = 'No Checksum with line number';
+        else if (corrupt || Number(raw.slice(star + 1)) !== xor(body)) error = 'checksum mismatch';
+        else if (!isM110 && n !== lastN + 1) error = 'Line Number is not Last Line Number+1';
+        if (error) {
+          this.#corrupted ||= Boolean(corrupt);
+          this.rejected.push(raw);
+          resend(error);
+          // AVR MarlinSerial's flush() on a resend request also drops what waits in the RX buffer.
+          if (this.opts.flushRxOnError) this.lost.push(...waiting.splice(0));
+          continue;
+        }
+        lastN = isM110 ? Number(/N(\d+)/.exec(command.slice(4))?.[1] ?? n) : n;
+        cmds.push({ command, n });
+      }
+    };
+
     const processNext = () => {
+      readSerial();
       if (busy || this.killed || socket.destroyed) return;
-      const raw = waiting.shift();
-      if (raw === undefined) return;
+      const next = cmds.shift();
+      if (!next) return;
       busy = true;
-      const next = () => {
+      execute(next.command, next.n, () => {
         busy = false;
         setImmediate(processNext);
-      };
-      const m = /^N(\d+)\s*(.*)$/.exec(raw);
-      if (!m) {
-        execute(raw.trim(), null, next);
-        return;
-      }
-      const star = raw.lastIndexOf('*');
-      const n = Number(m[1]);
-      const body = star >= 0 ? raw.slice(0, star) : raw;
-      const command = body.replace(/^N\d+\s*/, '').trim();
-      const isM110 = /^M110\b/.test(command);
-      if (star < 0) {
-        resend('No Checksum with line number');
-        return next();
-      }
-      const corrupt = !this.#corrupted && this.opts.corruptOnce?.test(command);
-      if (corrupt || Number(raw.slice(star + 1)) !== xor(body)) {
-        this.#corrupted ||= Boolean(corrupt);
-        this.rejected.push(raw);
-        resend('checksum mismatch');
-        return next();
-      }
-      if (!isM110 && n !== lastN + 1) {
-        this.rejected.push(raw);
-        resend('Line Number is not Last Line Number+1');
-        return next();
-      }
-      lastN = isM110 ? Number(/N(\d+)/.exec(command.slice(4))?.[1] ?? n) : n;
-      execute(command, n, next);
+      });
     };
 
     socket.on('data', (chunk: string) => {
@@ -229,6 +246,7 @@ export class MarlinStandin {
         const line = p.replace(/\r$/, '');
         if (!line.trim()) continue;
         this.received.push(line);
+        this.transcript.push(`< ${line}`);
         const booting = this.opts.bootMs !== undefined && Date.now() - connectedAt < this.opts.bootMs;
         const drop = !this.#dropped && this.opts.dropOnce?.test(line.replace(/^N\d+\s*/, ''));
         if (booting || drop) {
@@ -238,7 +256,7 @@ export class MarlinStandin {
         }
         waiting.push(line);
       }
-      this.maxWaiting = Math.max(this.maxWaiting, waiting.length + (busy ? 1 : 0));
+      this.maxWaiting = Math.max(this.maxWaiting, waiting.length + cmds.length + (busy ? 1 : 0));
       processNext();
     });
   }

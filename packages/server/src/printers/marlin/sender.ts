@@ -80,14 +80,18 @@ export class LineSender {
   }
 
   #fits(bytes: number): boolean {
-    const n = this.#inFlight.length;
+    // With ADVANCED_OK, lines a Resend made us replay do not hold the window: their oks may never
+    // come (AVR Marlin's flush() drops the RX buffer when it asks for a resend), and the N in the
+    // replayed lines' oks clears them anyway. Without it, every line keeps its slot (ok-per-line).
+    const live = this.#capacity > 0 ? this.#inFlight.filter((f) => !f.rejected) : this.#inFlight;
+    const n = live.length;
     if (n === 0) return true;
     const w = this.window;
     if (n < w) return true;
     if (w === 1 || n >= this.opts.maxWindow) return false;
     // Beyond the command buffer, lines wait in the RX buffer: keep their bytes under the budget.
     let waiting = bytes;
-    for (let i = w; i < n; i++) waiting += this.#inFlight[i].bytes;
+    for (let i = w; i < n; i++) waiting += live[i].bytes;
     return waiting <= this.opts.rxBudgetBytes;
   }
 
