@@ -408,6 +408,16 @@ describe('third-party variations the driver must tolerate', () => {
     expect(r.last().status).toBe('idle');
   });
 
+  it('FTPS that requires TLS session reuse on the data channel (vsFTPd): the upload resumes the control session', async () => {
+    const s = await standIn({ requireSessionReuse: true, stepMs: 20 });
+    const r = await driverRig(s);
+    await waitFor(() => r.last().status === 'idle', 'idle');
+    await r.driver.startJob(jobRequest('5150'));
+    expect(s.dataSessions.fresh).toBe(0);
+    expect(s.dataSessions.reused).toBeGreaterThan(0);
+    expect(s.uploads.get('/cube.gcode.3mf')?.equals(fs.readFileSync(FIXTURE_3MF))).toBe(true);
+  });
+
   it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {
     // The server's staleAfterSeconds is not passed to the Bambu driver: the limit is the driver's
     // own LinkTiming.staleAfterMs, so this maps silence → unknown with the driver directly.

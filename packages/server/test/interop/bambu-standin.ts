@@ -6,7 +6,8 @@
  * chain. Reports are real payloads from ../shared/fixtures/bambu, published verbatim.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -76,8 +77,40 @@ export interface StandInOptions {
   stepMs?: number;
   /** Stay RUNNING after the last progress step until finishPrint(). */
   holdRunning?: boolean;
+  /** FTPS like vsFTPd: data connections must resume the control connection's TLS session. */
+  requireSessionReuse?: boolean;
   /** Transform every outgoing status `print` block (variations). */
   mapPrint?: (print: Json) => Json;
+}
+
+/**
+ * vsFTPd on real printers refuses a data connection that does not resume the control connection's
+ * TLS session ("522 SSL connection failed: session reuse required", §1.11). ftp-srv has no such
+ * switch, so its passive connector is wrapped: with `requireSessionReuse` set on the server's
+ * options, a data socket that did not resume is dropped. Control and data servers share ticket keys
+ * so that resumption is possible at all.
+ */
+function installSessionReuseCheck(): void {
+  const PassiveConnector = createRequire(import.meta.url)('ftp-srv/src/connector/passive.js');
+  if (PassiveConnector.prototype.__rwcReuseCheck) return;
+  const original = PassiveConnector.prototype.setupServer;
+  PassiveConnector.prototype.__rwcReuseCheck = true;
+  PassiveConnector.prototype.setupServer = function (this: any, ...args: unknown[]) {
+    return original.apply(this, args).then((dataServer: any) => {
+      const opts = this.server?.options;
+      if (opts?.requireSessionReuse && this.connection.secure) {
+        dataServer.on('secureConnection', (socket: tls.TLSSocket & { connected?: boolean }) => {
+          if (socket.isSessionReused()) opts.onDataSession?.(true);
+          else {
+            opts.onDataSession?.(false);
+            socket.connected = false;
+            socket.destroy();
+          }
+        });
+      }
+      return dataServer;
+    });
+  };
 }
 
 const silentBunyan: any = {
@@ -100,6 +133,8 @@ export class BambuStandIn {
   readonly uploads = new Map<string, Buffer>();
   /** MQTT CONNECT attempts that reached the broker (accepted or not). */
   connects = 0;
+  /** Data connections that did / did not resume the control TLS session. */
+  readonly dataSessions = { reused: 0, fresh: 0 };
   /** When true, nothing is published at all (a broker that stopped pushing, pitfall 10). */
   silent = false;
   #o: StandInOptions;
@@ -157,9 +192,15 @@ export class BambuStandIn {
     await new Promise<void>((r) => this.#mqttServer!.listen(0, this.host, r));
     this.ports.mqtt = (this.#mqttServer.address() as AddressInfo).port;
 
+    if (this.#o.requireSessionReuse) installSessionReuseCheck();
     this.#ftp = new FtpSrv({
       url: `ftps://${this.host}:0`,
-      tls: { key: this.cert.key, cert: this.cert.cert },
+      tls: { key: this.cert.key, cert: this.cert.cert, ticketKeys: randomBytes(48) },
+      requireSessionReuse: this.#o.requireSessionReuse === true,
+      onDataSession: (reused: boolean) => {
+        if (reused) this.dataSessions.reused++;
+        else this.dataSessions.fresh++;
+      },
       pasv_url: this.host,
       pasv_min: 30000,
       pasv_max: 60000,
