@@ -193,7 +193,8 @@ export class BambuStandIn {
     this.ports.mqtt = (this.#mqttServer.address() as AddressInfo).port;
 
     if (this.#o.requireSessionReuse) installSessionReuseCheck();
-    this.#ftp = new FtpSrv({
+    // Two extra keys read by installSessionReuseCheck (ftp-srv keeps its options object as given).
+    const ftpOptions: ConstructorParameters<typeof FtpSrv>[0] & Record<string, unknown> = {
       url: `ftps://${this.host}:0`,
       tls: { key: this.cert.key, cert: this.cert.cert, ticketKeys: randomBytes(48) },
       requireSessionReuse: this.#o.requireSessionReuse === true,
@@ -206,7 +207,8 @@ export class BambuStandIn {
       pasv_max: 60000,
       log: silentBunyan,
       greeting: '220 (vsFTPd 3.0.3)',
-    });
+    };
+    this.#ftp = new FtpSrv(ftpOptions);
     this.#ftp.on('login', ({ connection, username, password }: any, resolve: any, reject: any) => {
       if (username !== 'bblp' || password !== this.accessCode) return reject(new Error('530 Login incorrect'));
       connection.on('STOR', (err: unknown, fileName: string) => {
