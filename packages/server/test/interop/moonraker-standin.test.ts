@@ -67,6 +67,16 @@ describe('Moonraker stand-in (independent of our simulator)', () => {
     expect(harness.events.some((e) => e.type === 'job.failed')).toBe(false);
   }, 30_000);
 
+  it('a tiny file that is already complete in the first status batch: the copy still counts as done', async () => {
+    const { id, s, harness } = await connect({ instantComplete: true });
+    await waitFor(async () => (await harness.printer(id)).state.status === 'idle', 'printer idle', 10_000);
+    await queueOne(harness, id);
+    await waitFor(() => s.printState === 'complete', 'stand-in complete');
+    await waitFor(async () => (await harness.queue()).items[0]?.status === 'done', 'queue item done', 15_000);
+    expect((await harness.queue()).items[0]).toMatchObject({ status: 'done', copiesDone: 1 });
+    expect(harness.events.some((e) => e.type === 'job.failed')).toBe(false);
+  }, 30_000);
+
   it('a wrong API key: the websocket upgrade is refused and the printer never turns idle', async () => {
     const { id, s, harness } = await connect({}, 'not-the-key');
     await waitFor(() => s.rejectedUpgrades > 0, 'refused upgrade');

@@ -19,6 +19,11 @@ export interface MoonrakerStandinOptions {
   startupMs: number;
   /** Progress steps of 10 % this far apart once a print runs. */
   progressStepMs: number;
+  /**
+   * The whole file runs between two status batches (Moonraker pushes every 250 ms): the first
+   * delta after printer.print.start already says `complete`; `printing` is never seen.
+   */
+  instantComplete?: boolean;
   /** Stop advancing at this progress (a long print), until finishPrint(). */
   holdAt?: number;
 }
@@ -219,6 +224,16 @@ export class MoonrakerStandin {
 
   #startPrint(filename: string): void {
     const size = this.files.get(filename)!.length;
+    if (this.opts.instantComplete) {
+      this.#later(20, () =>
+        this.#change({
+          print_stats: { filename, state: 'complete', print_duration: 0.2, total_duration: 0.3, message: '' },
+          virtual_sdcard: { file_path: `/home/pi/printer_data/gcodes/${filename}`, is_active: false, progress: 1, file_position: size, file_size: size },
+          display_status: { progress: 1 },
+        }),
+      );
+      return;
+    }
     this.#change({
       print_stats: { filename, state: 'printing', print_duration: 0, total_duration: 0, message: '' },
       virtual_sdcard: { file_path: `/home/pi/printer_data/gcodes/${filename}`, is_active: true, progress: 0, file_position: 0, file_size: size },

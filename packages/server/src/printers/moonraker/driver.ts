@@ -28,8 +28,9 @@ export class MoonrakerDriver implements PrinterDriver {
   #backoffMs = 1000;
   #reconnectTimer: TimerHandle | null = null;
   #pollTimer: TimerHandle | null = null;
-  #activeJob: { jobId: string; filename: string; plate: number } | null = null;
+  #activeJob: { jobId: string; filename: string; plate: number; startSent: boolean } | null = null;
   #prevPrintState: string | null = null;
+  #prevFilename: unknown = null;
   #changeWaiters = new Set<() => void>();
 
   constructor(private readonly ctx: DriverContext) {
@@ -72,9 +73,11 @@ export class MoonrakerDriver implements PrinterDriver {
       folder: UPLOAD_FOLDER,
       onProgress: req.onUploadProgress,
     });
-    this.#activeJob = { jobId: req.jobId, filename: uploaded.path, plate: req.plate };
+    const active = { jobId: req.jobId, filename: uploaded.path, plate: req.plate, startSent: false };
+    this.#activeJob = active;
     // After the upload, right before the start: a crash before this line provably sent nothing.
     await req.beforeStartCommand?.();
+    active.startSent = true;
     await rpc.call('printer.print.start', { filename: uploaded.path });
     const started = await this.#waitFor(() => {
       const ps = this.#objects.print_stats ?? {};
@@ -237,7 +240,17 @@ export class MoonrakerDriver implements PrinterDriver {
     // Our uploads are named rwc/<jobId>-<name>: after a server restart the file on the printer still
     // says which queue job it is, so the queue can adopt or count it.
     const ours = parseRemoteName(stats.filename);
-    if (wasActive && ps && ENDED[ps]) {
+    // A short file can run between two status batches (Moonraker pushes every 250 ms): our file
+    // then shows up already ended, without `printing` ever being seen.
+    const started = this.#activeJob;
+    const endedUnseen =
+      !wasActive &&
+      !!started?.startSent &&
+      !!ps &&
+      !!ENDED[ps] &&
+      stats.filename === started.filename &&
+      (ps !== this.#prevPrintState || stats.filename !== this.#prevFilename);
+    if ((wasActive && ps && ENDED[ps]) || endedUnseen) {
       const job = this.#activeJob;
       const matches = job && (stats.filename === job.filename || !stats.filename || ps === 'error');
       patch.lastJob = { jobId: matches ? job.jobId : (ours?.jobId ?? null), outcome: ENDED[ps], at: this.ctx.clock.now() };
@@ -247,7 +260,10 @@ export class MoonrakerDriver implements PrinterDriver {
       // was down): report it once, with the cooldown counted from now.
       patch.lastJob = { jobId: ours.jobId, outcome: ENDED[ps], at: this.ctx.clock.now() };
     }
-    if (ps !== null) this.#prevPrintState = ps;
+    if (ps !== null) {
+      this.#prevPrintState = ps;
+      this.#prevFilename = stats.filename;
+    }
     if (ps === 'printing' || ps === 'paused') {
       const job = this.#activeJob?.filename === stats.filename ? this.#activeJob : null;
       patch.job = {
