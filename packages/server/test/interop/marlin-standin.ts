@@ -7,7 +7,7 @@
  *   (`M110` exempt): failures print `Error:<why>, Last Line: <n>`, `Resend: <n+1>`, `ok`;
  * - one `ok` per executed command, `ok N<n> P<planner free> B<buffer free>` with ADVANCED_OK;
  * - M105 answers `ok T:.. /.. B:.. /.. @:0 B@:0` itself (Marlin skips the normal ok for it);
- * - long commands (G28, M109, M190, G4) print `echo:busy: processing` until done.
+ * - long commands (G28, G4) print `echo:busy: processing` until done, M109/M190 `T:.. W:?` lines.
  */
 import net from 'node:net';
 
@@ -177,7 +177,10 @@ export class MarlinStandin {
         return done();
       }
       if (LONG.test(command)) {
-        const timer = setInterval(() => write('echo:busy: processing'), this.opts.busyIntervalMs);
+        // Heat-and-wait reports temperatures with a `W:` countdown instead of busy keepalives.
+        const heating = code === 'M109' || code === 'M190';
+        const keepalive = heating ? ` ${this.opts.tempReport} W:?` : 'echo:busy: processing';
+        const timer = setInterval(() => write(keepalive), this.opts.busyIntervalMs);
         setTimeout(() => {
           clearInterval(timer);
           if (code === 'M109') write(` ${this.opts.tempReport}`);
