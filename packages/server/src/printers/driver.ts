@@ -11,6 +11,8 @@ export interface DriverContext {
   /** Decrypted connection settings as given to POST /api/v1/printers (driver-specific shape). */
   connection: Record<string, unknown>;
   settings: PrinterSettings;
+  /** Report silence after which the printer is stale/unknown (server setting RWC_STALE_AFTER). */
+  staleAfterSeconds?: number;
   clock: Clock;
   logger: Logger;
   bus: EventBus;

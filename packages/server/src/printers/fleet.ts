@@ -141,6 +141,7 @@ export class Fleet implements FleetView {
         model: p.summary.model,
         connection: p.connection,
         settings: p.summary.settings,
+        staleAfterSeconds: this.#infra.config.staleAfterSeconds,
         clock: this.#infra.clock,
         logger: this.#infra.logger.child({ printer: p.summary.name }),
         bus: this.#infra.bus,

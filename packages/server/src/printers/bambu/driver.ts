@@ -124,7 +124,11 @@ export class BambuDriver implements PrinterDriver {
       tls,
       clock: ctx.clock,
       logger: ctx.logger,
-      timing: { ...defaultLinkTiming, ...options.timing },
+      timing: {
+        ...defaultLinkTiming,
+        ...(ctx.staleAfterSeconds ? { staleAfterMs: ctx.staleAfterSeconds * 1000 } : {}),
+        ...options.timing,
+      },
       sequence: this.#seq,
       random: options.random,
       events: {
