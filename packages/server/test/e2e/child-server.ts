@@ -10,6 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BambuSimulator } from '@rwc/simulators/bambu/index.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
+
+export { sleep, waitFor };
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const FIXTURE_3MF = path.join(repoRoot, 'packages/server/test/e2e/fixtures/fdm-monster.bambu.gcode.3mf');
@@ -189,21 +192,6 @@ export class ChildServer {
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function waitFor<T>(
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 export const projectFiles = (sim: BambuSimulator) =>
   sim.receivedCommands.filter((c) => c.print?.command === 'project_file');

@@ -9,6 +9,8 @@ import { MarlinSimulator, type MarlinSimulatorOptions } from '@rwc/simulators/ma
 import { MoonrakerSimulator, type MoonrakerSimulatorOptions } from '@rwc/simulators/moonraker/index.ts';
 import WebSocket from 'ws';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/wait.ts';
+export { waitFor };
 
 export const FIXTURE_3MF = new URL('../../../simulators/test/bambu/fixtures/cube-a1mini.gcode.3mf', import.meta.url);
 
@@ -161,16 +163,3 @@ export function plainGcode(moves: number, estimatedSeconds = 600): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function waitFor<T>(
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -1,15 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
-
-async function until<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { waitFor } from '../helpers/wait.ts';
 
 describe('the demo fleet on a fresh data dir', () => {
   let s: TestServer;
@@ -22,10 +13,10 @@ describe('the demo fleet on a fresh data dir', () => {
   afterAll(async () => s?.destroy());
 
   it('connects simulated Bambu, Marlin and Klipper printers over their real protocols', async () => {
-    const printers = await until(async () => {
+    const printers = await waitFor(async () => {
       const list = (await s.api('GET', '/api/v1/printers', { token })).body as any[];
       return list.length === 4 && list.every((p) => p.state.status === 'idle' && p.state.fullStatus) && list;
-    }, 'four idle demo printers');
+    }, 'four idle demo printers', 20_000);
     expect(printers.map((p) => p.driver).sort()).toEqual([
       'simulated-bambu',
       'simulated-bambu',

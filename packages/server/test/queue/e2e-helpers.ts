@@ -11,6 +11,8 @@ import type { PrinterSettings } from '../../src/printers/model.ts';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
 import path from 'node:path';
 import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
+import { waitFor } from '../helpers/wait.ts';
+export { waitFor };
 
 export const FIXTURE_3MF = path.join(BAMBU_FIXTURES, 'fdm-monster.bambu.gcode.3mf');
 
@@ -90,19 +92,6 @@ export async function startE2E(): Promise<E2E> {
   return e2e;
 }
 
-export async function waitFor<T>(
-  fn: () => T | undefined | null | false | Promise<T | undefined | null | false>,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export const projectFiles = (sim: BambuSimulator) =>
   sim.receivedCommands.filter((c) => c.print?.command === 'project_file');
