@@ -24,15 +24,7 @@ describe('the server stale limit (RWC_STALE_AFTER) reaches the Bambu driver', ()
         name: 'quiet',
         driver: 'bambu',
         model: sim.model,
-        connection: {
-          host: sim.host,
-          serial: sim.serial,
-          accessCode: sim.accessCode,
-          mqttPort: sim.ports.mqtt,
-          ftpsPort: sim.ports.ftps,
-          cameraPort: sim.ports.camera,
-          caCertPem: sim.caCertPem,
-        },
+        connection: sim.connectionInfo(),
       },
     });
     const id = created.body.id as string;

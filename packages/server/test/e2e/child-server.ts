@@ -156,15 +156,7 @@ export class ChildServer {
       name,
       driver: 'bambu',
       model,
-      connection: {
-        host: sim.host,
-        serial: sim.serial,
-        accessCode: sim.accessCode,
-        mqttPort: sim.ports.mqtt,
-        ftpsPort: sim.ports.ftps,
-        cameraPort: sim.ports.camera,
-        caCertPem: sim.caCertPem,
-      },
+      connection: sim.connectionInfo(),
     });
     if (res.status !== 201) throw new Error(`add printer failed: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.id as string;

@@ -80,15 +80,7 @@ export async function startMixedFleet(opts: MixedFleetOptions = {}): Promise<Mix
     name: 'Bambu A1 mini',
     driver: 'bambu',
     model: 'A1 mini',
-    connection: {
-      host: bambuSim.host,
-      serial: bambuSim.serial,
-      accessCode: bambuSim.accessCode,
-      mqttPort: bambuSim.ports.mqtt,
-      ftpsPort: bambuSim.ports.ftps,
-      cameraPort: bambuSim.ports.camera,
-      caCertPem: bambuSim.caCertPem,
-    },
+    connection: bambuSim.connectionInfo(),
     settings,
   });
   const marlinId = await add({ name: 'Ender 3 (Marlin)', driver: 'marlin', model: 'Ender-3', connection: { url: marlinSim.url }, settings });

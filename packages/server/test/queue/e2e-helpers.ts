@@ -62,15 +62,7 @@ export async function startE2E(): Promise<E2E> {
         name,
         driver: 'bambu-e2e',
         model: 'A1 mini',
-        connection: {
-          host: sim.host,
-          serial: sim.serial,
-          accessCode: sim.accessCode,
-          mqttPort: sim.ports.mqtt,
-          ftpsPort: sim.ports.ftps,
-          cameraPort: sim.ports.camera,
-          caCertPem: sim.caCertPem,
-        },
+        connection: sim.connectionInfo(),
         settings: { nozzleDiameter: 0.4, swapCooldownSeconds: 1, ...settings },
       });
       sims.set(p.summary.id, sim);

@@ -193,6 +193,30 @@ export class BambuSimulator extends EventEmitter {
     this.#started = false;
   }
 
+  /**
+   * How a client reaches this printer: the `connection` of a `bambu` printer in the server's API
+   * (docs/api.md), plus this simulator's CA so the certificate check passes. Valid after start().
+   */
+  connectionInfo(): {
+    host: string;
+    serial: string;
+    accessCode: string;
+    mqttPort: number;
+    ftpsPort: number;
+    cameraPort: number;
+    caCertPem: string;
+  } {
+    return {
+      host: this.host,
+      serial: this.serial,
+      accessCode: this.accessCode,
+      mqttPort: this.ports.mqtt,
+      ftpsPort: this.ports.ftps,
+      cameraPort: this.ports.camera,
+      caCertPem: this.caCertPem,
+    };
+  }
+
   files(): { name: string; size: number }[] {
     const out: { name: string; size: number }[] = [];
     const walk = (dir: string, prefix: string) => {

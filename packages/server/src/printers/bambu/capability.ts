@@ -103,15 +103,7 @@ class SimulatedBambuDriver implements PrinterDriver {
       {
         ...this.#ctx,
         model: this.#ctx.model ?? s.model,
-        connection: {
-          host: s.host,
-          serial: s.serial,
-          accessCode: s.accessCode,
-          mqttPort: s.ports.mqtt,
-          ftpsPort: s.ports.ftps,
-          cameraPort: s.ports.camera,
-          caCertPem: s.caCertPem,
-        },
+        connection: s.connectionInfo(),
       },
       this.#options,
     );
