@@ -103,7 +103,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     await queue.start();
     closers.push(() => queue.stop());
     const queueInfo = queueInfoProvider(queue);
-    const isBusyWithQueueJob = (printerId: string) => queue.queueItemIdFor(printerId) !== null;
+    const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
 
     const routes: RouteModule[] = [
       { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
