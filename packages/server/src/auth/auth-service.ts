@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { ApiError, conflict, notFound, unauthorized } from '../http/errors.ts';
+import { DomainError, conflict, notFound, unauthorized } from '../errors.ts';
 import type { Db } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import { dummyHashPromise, hashPassword, hashToken, randomToken, verifyPassword } from './passwords.ts';
@@ -182,7 +182,7 @@ export class AuthService {
       if (!payload.sub || !isRole(payload.role)) throw unauthorized('access token is malformed', 'invalid_token');
       return { id: payload.sub, username: String(payload.username ?? ''), role: payload.role, via: 'jwt' };
     } catch (err) {
-      if (err instanceof ApiError) throw err;
+      if (err instanceof DomainError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw unauthorized('access token expired: refresh it', 'token_expired');
       throw unauthorized('access token is not valid', 'invalid_token');
     }

@@ -1,3 +1,4 @@
+import type { AlertEvent } from '../alerts/raise.ts';
 import type { PrinterState, PrinterSummary } from '../printers/model.ts';
 
 /** Every domain event and its payload. The WebSocket hub forwards these as `{type, data, at}`. */
@@ -12,9 +13,14 @@ export interface DomainEvents {
   'job.started': { printerId: string; queueItemId: string; jobId: string; fileName: string };
   'job.finished': { printerId: string; queueItemId: string; jobId: string; fileName: string };
   'job.failed': { printerId: string; queueItemId: string; jobId: string; fileName: string; reason: string };
-  alert: { level: 'info' | 'warning' | 'error'; printerId: string | null; message: string; code?: string };
+  alert: AlertEvent;
   'file.added': { fileId: string; name: string };
   'file.removed': { fileId: string };
+  /**
+   * Credentials stopped being valid (user deleted, role or password changed, API key revoked, logout):
+   * every open socket authenticated by them closes at once. Either field names what was revoked.
+   */
+  'auth.revoked': { userId?: string; apiKeyId?: string; reason: string };
 }
 
 export type EventType = keyof DomainEvents;

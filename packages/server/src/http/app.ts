@@ -12,7 +12,8 @@ import type { AuthService } from '../auth/auth-service.ts';
 import type { LoginRateLimiter } from '../auth/rate-limit.ts';
 import type { Logger } from '../util/logger.ts';
 import { installAuth } from './auth-hook.ts';
-import { ApiError } from './errors.ts';
+import { DomainError, badRequest } from '../errors.ts';
+import { httpStatusOf } from './errors.ts';
 import { authRoutes } from './routes/auth.ts';
 import { systemRoutes } from './routes/system.ts';
 
@@ -73,8 +74,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   const webReady = !!opts.webDist && fs.existsSync(path.join(opts.webDist, 'index.html'));
   app.setErrorHandler((err: any, request, reply) => {
-    if (err instanceof ApiError) {
-      return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message } });
+    if (err instanceof DomainError) {
+      return reply.status(httpStatusOf(err)).send({ error: { code: err.code, message: err.message } });
     }
     if (err.validation) {
       const v = err.validation[0];
@@ -196,7 +197,7 @@ function rejectNulCharacters(app: FastifyInstance): void {
       const found = nulPath(value, '');
       if (found !== null) {
         const field = found ? `${where}.${found}` : where;
-        throw new ApiError(400, 'validation_error', `${field} must not contain NUL (\\u0000) characters`);
+        throw badRequest(`${field} must not contain NUL (\\u0000) characters`);
       }
     }
   });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
-import { ApiError, badRequest, conflict, notFound } from '../http/errors.ts';
+import { DomainError, badRequest, conflict, notFound } from '../errors.ts';
 import { invalidFile } from './file-errors.ts';
 import type { Db, FilesTable } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
@@ -127,7 +127,7 @@ export class FileLibrary implements LibraryView {
       limits: { maxEntryBytes: this.#limits.maxZipEntryBytes, maxRatio: this.#limits.maxZipRatio },
       thumbnailDir: incoming.dir,
     }).catch((err: unknown) => {
-      if (err instanceof ApiError) throw err;
+      if (err instanceof DomainError) throw err;
       // Whatever else a malformed file trips over is still the file's fault, not the server's.
       this.#logger.warn({ err, name }, 'unexpected error while parsing an upload');
       throw invalidFile(`the file could not be read: ${(err as Error)?.message ?? String(err)}`);

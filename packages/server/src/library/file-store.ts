@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { tooLarge } from '../http/errors.ts';
+import { tooLarge } from '../errors.ts';
 
 /**
  * The content-addressed store on disk:

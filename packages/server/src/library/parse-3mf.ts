@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { isDomainError } from '../errors.ts';
 import { invalidFile, NOT_SLICED_MESSAGE } from './file-errors.ts';
 import { normaliseColor } from './parse-gcode-file.ts';
 import { isPng, parseGcodeComments } from './parse-gcode-header.ts';
@@ -124,7 +125,7 @@ async function readProjectSettings(zip: SafeZip): Promise<{ model: string | null
       nozzle: numOrNull(nozzle === undefined ? undefined : String(nozzle)),
     };
   } catch (err) {
-    if (err && typeof err === 'object' && 'statusCode' in err) throw err;
+    if (isDomainError(err)) throw err;
     // Not needed to print; slice_info and the G-code header carry the same facts.
     return { model: null, nozzle: null };
   }

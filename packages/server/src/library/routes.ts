@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type {} from '@fastify/multipart';
 import { type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest, notFound } from '../http/errors.ts';
+import { badRequest, isDomainError, notFound } from '../errors.ts';
 import { ErrorSchema, IdParams, errorResponses } from '../http/schemas.ts';
 import type { FileLibrary } from './file-library.ts';
 import type { FileRecord } from './types.ts';
@@ -74,7 +74,7 @@ async function asClientMultipartError<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (err) {
     const e = err as { statusCode?: unknown; message?: unknown };
-    if (typeof e?.statusCode !== 'number' && /multipart|part header|unexpected end of/i.test(String(e?.message ?? ''))) {
+    if (!isDomainError(err) && typeof e?.statusCode !== 'number' && /multipart|part header|unexpected end of/i.test(String(e?.message ?? ''))) {
       throw badRequest(`file: the multipart/form-data body is malformed (${String(e.message)})`, 'malformed_multipart');
     }
     throw err;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import yauzl from 'yauzl';
+import { isDomainError } from '../errors.ts';
 import { invalidFile } from './file-errors.ts';
 
 /**
@@ -79,7 +80,7 @@ function checkEntry(entry: yauzl.Entry, name: string, limits: ZipLimits): void {
 }
 
 function zipError(err: unknown): Error {
-  if (err && typeof err === 'object' && 'statusCode' in err) return err as unknown as Error;
+  if (isDomainError(err)) return err;
   const msg = err instanceof Error ? err.message : String(err);
   return invalidFile(`not a valid zip archive (truncated or corrupt): ${msg}`);
 }
@@ -216,7 +217,7 @@ export class SafeZip {
         yield chunk;
       }
     } catch (err) {
-      throw err && typeof err === 'object' && 'statusCode' in err
+      throw isDomainError(err)
         ? err
         : invalidFile(`zip entry "${name}" is corrupt: ${(err as Error).message}`);
     } finally {

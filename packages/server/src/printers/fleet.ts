@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Infra } from '../app-context.ts';
-import { ValidationError, conflict, notFound } from '../http/errors.ts';
+import { ValidationError, conflict, notFound } from '../errors.ts';
 import type { PrintersTable } from '../storage/schema.ts';
 import { SecretBox } from '../storage/secrets.ts';
 import { DisabledDriver } from './disabled-driver.ts';

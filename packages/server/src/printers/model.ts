@@ -22,6 +22,28 @@ export type PrinterError = {
   messages?: { en: string; zh: string };
   url?: string;
 };
+/**
+ * Something the printer says that is worth showing but does not stop it (a Bambu HMS entry while it
+ * prints, a firmware notice). `info` = a note, `warning` = worth a look; a stopped printer is
+ * `status: 'error'` with `error`, never a notice. `code` is stable (e.g. the HMS code), `message` English.
+ */
+export type PrinterNotice = {
+  level: 'info' | 'warning';
+  code: string;
+  message: string;
+  params?: Record<string, unknown>;
+  messages?: { en: string; zh: string };
+  url?: string;
+};
+
+/** What the printer reports about itself (Bambu get_version / nozzle_diameter, Moonraker/Marlin info). */
+export type ReportedIdentity = {
+  /** Canonical model name (see library/printer-models.ts), or null when the printer has not said. */
+  model: string | null;
+  nozzleDiameter: number | null;
+  firmware?: string | null;
+};
+
 export type JobOutcome = 'finished' | 'failed' | 'cancelled';
 
 export interface PrinterJobInfo {
@@ -46,6 +68,10 @@ export interface PrinterState {
   temperatures: { nozzle?: Temperature; bed?: Temperature; chamber?: Temperature; [name: string]: Temperature | undefined };
   job: PrinterJobInfo | null;
   error: PrinterError | null;
+  /** Notes and warnings that do not stop the printer (HMS notices, unknown states named). */
+  notices: PrinterNotice[];
+  /** What the printer says it is; files are matched against this first, the typed model second. */
+  reported: ReportedIdentity;
   /** Human text of the current stage (Bambu `stg_cur`), or null. */
   stage: string | null;
   /** How the last job ended and when the printer reported it (ms epoch); the plate-swap cooldown counts from it. */
@@ -67,6 +93,8 @@ export function initialPrinterState(): PrinterState {
     temperatures: {},
     job: null,
     error: null,
+    notices: [],
+    reported: { model: null, nozzleDiameter: null },
     stage: null,
     lastJob: null,
     connectionNote: null,

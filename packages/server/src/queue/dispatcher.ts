@@ -17,6 +17,7 @@ import { JobOutcomes } from './job-outcomes.ts';
 import type { QueueStore } from './queue-store.ts';
 import { type SchedulerItem, type SchedulerPrinter, schedule } from './scheduler.ts';
 import { type FitSpec, type GateResult, type JobRecord, closedGate } from './types.ts';
+import { raiseAlert } from '../alerts/raise.ts';
 
 /** After a confirmed start the printer may still show its old state for a while (bambu-protocol §4 #7). */
 export const DISPATCH_HOLD_MS = 60_000;
@@ -306,7 +307,7 @@ export class Dispatcher {
       // The command may have landed: never re-send this job; hold the printer until it is seen fresh.
       const moved = await this.outcomes.closeJob(job, 'unknown', `start not confirmed: ${message}`);
       if (moved) this.runtime(printerId).startNotConfirmed = { job: { ...job, status: 'unknown' }, sawReset: false };
-      bus.emit('alert', {
+      raiseAlert(bus, {
         level: 'error',
         printerId,
         code: 'start_not_confirmed',

@@ -10,6 +10,7 @@ import type { FileRecord } from '../library/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { QueueStore } from './queue-store.ts';
 import type { JobRecord } from './types.ts';
+import { raiseAlert } from '../alerts/raise.ts';
 
 export interface JobOutcomeDeps {
   store: QueueStore;
@@ -82,7 +83,7 @@ export class JobOutcomes {
     else {
       bus.emit('job.failed', { ...base, reason: reason ?? to });
       if (to !== 'unknown') {
-        bus.emit('alert', {
+        raiseAlert(bus, {
           level: 'warning',
           printerId: job.printerId,
           code: 'job_failed',
@@ -106,7 +107,7 @@ export class JobOutcomes {
     const moved = await this.closeJob(job, 'unknown', reason, { failItem: true });
     if (!moved) return;
     await store.change('printer-attention', (c) => c.setAttention(job.printerId, reason), { itemId: job.queueItemId });
-    bus.emit('alert', {
+    raiseAlert(bus, {
       level: 'error',
       printerId: job.printerId,
       code: 'job_outcome_unknown',
@@ -150,7 +151,7 @@ export class JobOutcomes {
       if (!store.running) return c.skipEvent();
       await c.setRunning(false);
     });
-    bus.emit('alert', {
+    raiseAlert(bus, {
       level: 'error',
       printerId,
       code: 'queue_paused_printer_error',

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventBus } from '../events/bus.ts';
-import { badRequest, conflict, notFound } from '../http/errors.ts';
+import { badRequest, conflict, notFound } from '../errors.ts';
 import type { JobOverrides } from '../printers/driver.ts';
 import type { FleetView } from '../printers/fleet-types.ts';
 import type { FileRecord, LibraryView } from '../library/types.ts';
@@ -19,6 +19,7 @@ import { JobWatcher } from './job-watcher.ts';
 import { type QueueView, buildQueueView } from './queue-view.ts';
 import { QueueStore } from './queue-store.ts';
 import { type FailedCopyPolicy, type GateResult, type QueueItemRecord, defaultOverrides, fits } from './types.ts';
+import { raiseAlert } from '../alerts/raise.ts';
 
 export interface NewQueueItem {
   fileId: string;
@@ -278,7 +279,7 @@ export class QueueService {
       const p = this.#o.fleet.get(job.printerId);
       if (!p || job.status === 'starting') continue;
       await p.driver.cancel().catch((err: Error) => {
-        this.#o.bus.emit('alert', {
+        raiseAlert(this.#o.bus, {
           level: 'error',
           printerId: job.printerId,
           code: 'cancel_failed',

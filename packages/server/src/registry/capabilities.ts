@@ -1,15 +1,56 @@
+import type { AlertEvent } from '../alerts/raise.ts';
 import type { PrinterDriverCapability } from '../printers/driver.ts';
 
 /**
  * One place where parts say what they provide. Built-ins register through the same call a plugin
  * uses. Kinds are open-ended; the typed ones are listed here.
  */
+/** One thing a detector found in a frame. `box` is [x, y, width, height] in pixels of the frame. */
+export interface Detection {
+  label: string;
+  /** 0–1. */
+  confidence: number;
+  box: [number, number, number, number];
+}
+
+/**
+ * `detector@1`: finds print failures in one JPEG frame. Rejects on timeout or error (the caller
+ * records it; a failing detector never pauses a print). `model` names what answered.
+ */
+export interface DetectorCapability {
+  detect(frame: { jpeg: Buffer; printerId?: string }, opts?: { signal?: AbortSignal }): Promise<{ detections: Detection[]; model: string }>;
+}
+
+/** `snapshot-source@1`: the latest camera frame of a printer as JPEG, or null when it has no camera. */
+export interface SnapshotSourceCapability {
+  /** True when this source can give frames for that printer (its driver has a camera, a URL is set, …). */
+  covers(printerId: string): boolean;
+  snapshot(printerId: string, opts?: { signal?: AbortSignal }): Promise<{ jpeg: Buffer; at: string } | null>;
+}
+
+/** `notifier@1`: delivers an alert to people (webhook, ntfy, Telegram, e-mail, …). */
+export interface NotifierCapability {
+  notify(message: {
+    alert: AlertEvent;
+    printerName: string | null;
+    /** A JPEG frame that shows the problem, when there is one (AI pause, printer error with a camera). */
+    snapshotJpeg?: Buffer | null;
+  }): Promise<void>;
+}
+
+/**
+ * Kinds of capability and the interface each one implements; `@1` in the plugin manifest's
+ * `provides` names the version of these interfaces. Built-ins register the same way plugins do.
+ */
 export interface CapabilityKinds {
   'printer-driver': PrinterDriverCapability;
-  detector: { analyze(jpeg: Buffer): Promise<{ score: number; boxes?: unknown[] }> };
-  'snapshot-source': { snapshot(printerId: string): Promise<Buffer | null> };
+  detector: DetectorCapability;
+  'snapshot-source': SnapshotSourceCapability;
+  /** Shaped by the robot part (robot/); opaque to the registry. */
   'robot-executor': { run(command: string, args: unknown): Promise<unknown> };
-  notifier: { notify(message: { level: string; title: string; body: string }): Promise<void> };
+  notifier: NotifierCapability;
+  /** Shaped by the plugin host; opaque to the registry. */
+  'queue-policy': Record<string, unknown>;
 }
 
 export type CapabilityKind = keyof CapabilityKinds;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/events/bus.ts';
-import { ValidationError } from '../../src/http/errors.ts';
+import { ValidationError } from '../../src/errors.ts';
 import { bambuDriverCapability, registerBambu, simulatedBambuCapability } from '../../src/printers/bambu/index.ts';
 import { defaultPrinterSettings, type PrinterState } from '../../src/printers/model.ts';
 import { CapabilityRegistry } from '../../src/registry/capabilities.ts';

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { BAMBU_FIXTURES } from '../helpers/fixtures.ts';
 import { type TestDialect, type TestServer, startTestServer } from '../helpers/server.ts';
+import { raiseAlert } from '../../src/alerts/raise.ts';
 
 const FIXTURE = path.join(BAMBU_FIXTURES, 'fdm-monster.bambu.gcode.3mf');
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -816,12 +817,12 @@ export function defineContractSuite(dialect: TestDialect): void {
         expect(started.data).toMatchObject({ printerId: expect.any(String), queueItemId: expect.any(String) });
         // An alert with printerId null (farm-wide) reaches clients in the documented shape too.
         const before = rt.messages.length;
-        s.infra.bus.emit('alert', { level: 'warning', printerId: null, message: 'bed too hot' });
+        raiseAlert(s.infra.bus, { level: 'warning', code: 'test_alert', printerId: null, message: 'bed too hot' });
         await until(() => rt.messages.length > before, 'the alert');
         const alert = rt.messages.at(-1);
         expect(alert).toMatchObject({
           type: 'alert',
-          data: { level: 'warning', printerId: null, message: 'bed too hot' },
+          data: { id: expect.any(String), code: 'test_alert', level: 'warning', printerId: null, message: 'bed too hot' },
         });
         expect(alert.at).toMatch(ISO_UTC);
         // Printer secrets never travel: not in events, not in the event log.

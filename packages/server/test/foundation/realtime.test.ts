@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
+import { raiseAlert } from '../../src/alerts/raise.ts';
 
 function connect(url: string, opts: { protocols?: string[] } = {}): Promise<{ ws: WebSocket; messages: any[] }> {
   return new Promise((resolve, reject) => {
@@ -41,7 +42,7 @@ describe('event bus, event log and WebSocket hub', () => {
     await until(() => messages.length >= 1, 'snapshot');
     expect(messages[0].type).toBe('snapshot');
     expect(Array.isArray(messages[0].data.printers)).toBe(true);
-    s.infra.bus.emit('alert', { level: 'warning', printerId: null, message: 'hello farm' });
+    raiseAlert(s.infra.bus, { code: 'test_alert', level: 'warning', printerId: null, message: 'hello farm' });
     await until(() => messages.length >= 2, 'alert');
     expect(messages[1]).toMatchObject({ type: 'alert', data: { level: 'warning', message: 'hello farm' } });
     expect(new Date(messages[1].at).toString()).not.toBe('Invalid Date');
@@ -67,7 +68,7 @@ describe('event bus, event log and WebSocket hub', () => {
     const big = 'x'.repeat(16 * 1024);
     const started = Date.now();
     for (let i = 0; i < 2000 && !slowClosed; i++) {
-      s.infra.bus.emit('alert', { level: 'info', printerId: null, message: `${i}:${big}` });
+      raiseAlert(s.infra.bus, { code: 'test_alert', level: 'info', printerId: null, message: `${i}:${big}` });
       if (i % 100 === 0) await new Promise((r) => setTimeout(r, 5));
     }
     const emitMs = Date.now() - started;
@@ -80,8 +81,8 @@ describe('event bus, event log and WebSocket hub', () => {
   });
 
   it('logs events and filters them by printer and type', async () => {
-    s.infra.bus.emit('alert', { level: 'error', printerId: 'p-1', message: 'nozzle clog' });
-    s.infra.bus.emit('alert', { level: 'info', printerId: 'p-2', message: 'other printer' });
+    raiseAlert(s.infra.bus, { code: 'test_alert', level: 'error', printerId: 'p-1', message: 'nozzle clog' });
+    raiseAlert(s.infra.bus, { code: 'test_alert', level: 'info', printerId: 'p-2', message: 'other printer' });
     s.infra.bus.emit('queue.changed', { reason: 'test' });
     const byPrinter = await s.api('GET', '/api/v1/events?printerId=p-1', { token });
     expect(byPrinter.status).toBe(200);

@@ -29,7 +29,7 @@ async function refused(buf: Buffer, message: RegExp | string, name = 'x.gcode.3m
     () => null,
     (e: unknown) => e,
   );
-  expect(err).toMatchObject({ statusCode: 400, code: 'invalid_file' });
+  expect(err).toMatchObject({ kind: 'invalid', code: 'invalid_file' });
   expect((err as Error).message).toMatch(message);
 }
 
@@ -225,7 +225,7 @@ describe('fuzzed real files', () => {
         outcomes.ok++;
         await t.library.delete(file.id);
       } catch (err) {
-        expect(err, `case ${i}`).toMatchObject({ statusCode: 400, code: 'invalid_file' });
+        expect(err, `case ${i}`).toMatchObject({ kind: 'invalid', code: 'invalid_file' });
         outcomes.refused++;
       }
     }

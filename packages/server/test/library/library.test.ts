@@ -85,7 +85,7 @@ describe.each(['sqlite', 'postgres'] as const)('file library on %s', (dialect) =
         })(),
       );
       const err = await t.library.importStream('big.gcode', big).catch((e) => e);
-      expect(err).toMatchObject({ statusCode: 413, code: 'too_large' });
+      expect(err).toMatchObject({ kind: 'too_large', code: 'too_large' });
       expect(err.message).toMatch(/larger than the upload limit of 307200 bytes/);
       expect(filesUnder(t.dataDir)).toEqual([]);
       expect(fs.readdirSync(path.join(t.dataDir, 'files', '.incoming'))).toEqual([]);
@@ -94,7 +94,7 @@ describe.each(['sqlite', 'postgres'] as const)('file library on %s', (dialect) =
     it('treats a multipart stream truncated at its own limit as too large', async () => {
       const s = streamOf('G28\n') as Readable & { truncated?: boolean };
       s.truncated = true;
-      await expect(t.library.importStream('x.gcode', s)).rejects.toMatchObject({ statusCode: 413 });
+      await expect(t.library.importStream('x.gcode', s)).rejects.toMatchObject({ kind: 'too_large' });
       expect(filesUnder(t.dataDir)).toEqual([]);
     });
 
@@ -166,11 +166,11 @@ describe.each(['sqlite', 'postgres'] as const)('file library on %s', (dialect) =
       expect(renamed.name).toBe('Benchy v2.gcode.3mf');
       expect((await t.library.getFile(a.id))!.name).toBe('Benchy v2.gcode.3mf');
       await expect(t.library.rename(a.id, 'Benchy v2')).rejects.toMatchObject({
-        statusCode: 400,
+        kind: 'invalid',
         message: /extension/,
       });
-      await expect(t.library.rename(a.id, '../x.gcode.3mf')).rejects.toMatchObject({ statusCode: 400 });
-      await expect(t.library.rename('nope', 'x.gcode.3mf')).rejects.toMatchObject({ statusCode: 404 });
+      await expect(t.library.rename(a.id, '../x.gcode.3mf')).rejects.toMatchObject({ kind: 'invalid' });
+      await expect(t.library.rename('nope', 'x.gcode.3mf')).rejects.toMatchObject({ kind: 'not_found' });
       // The stored bytes do not move with the name.
       expect(fs.existsSync(t.library.localPath(renamed))).toBe(true);
     });
@@ -180,14 +180,14 @@ describe.each(['sqlite', 'postgres'] as const)('file library on %s', (dialect) =
       await addQueueItem(a.id, 'waiting');
       await addQueueItem(b.id, 'printing');
       await addQueueItem(b.id, 'done');
-      await expect(t.library.delete(a.id)).rejects.toMatchObject({ statusCode: 409, message: /queue/ });
-      await expect(t.library.delete(b.id)).rejects.toMatchObject({ statusCode: 409 });
+      await expect(t.library.delete(a.id)).rejects.toMatchObject({ kind: 'conflict', message: /queue/ });
+      await expect(t.library.delete(b.id)).rejects.toMatchObject({ kind: 'conflict' });
       await t.storage.db.updateTable('queue_items').set({ status: 'cancelled' }).where('file_id', '=', a.id).execute();
       await t.library.delete(a.id);
       expect(await t.library.getFile(a.id)).toBeUndefined();
       expect(fs.existsSync(path.join(t.dataDir, 'files', a.sha256))).toBe(false);
       expect(t.events.at(-1)).toMatchObject({ type: 'file.removed', data: { fileId: a.id } });
-      await expect(t.library.delete(a.id)).rejects.toMatchObject({ statusCode: 404 });
+      await expect(t.library.delete(a.id)).rejects.toMatchObject({ kind: 'not_found' });
     });
 
     it('can upload the same bytes again after deleting them', async () => {

@@ -65,7 +65,7 @@ describe('real Bambu Studio files', () => {
 
   it('refuses the unsliced project with the "slice the plate" message', async () => {
     await expect(parse3mf(fixture('fdm-monster.bambu-2-plates.3mf'), { limits, thumbnailDir: dir })).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid',
       code: 'invalid_file',
       message: expect.stringContaining('slice the plate and export a plate sliced file'),
     });

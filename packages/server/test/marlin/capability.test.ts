@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/http/errors.ts';
+import { ValidationError } from '../../src/errors.ts';
 import { marlinDriverCapability, registerMarlin, simulatedMarlinCapability } from '../../src/printers/marlin/index.ts';
 import { CapabilityRegistry } from '../../src/registry/capabilities.ts';
 import { jobRequest, makeCtx, segments, until, writeGcode } from './helpers.ts';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ValidationError } from '../../src/http/errors.ts';
+import { ValidationError } from '../../src/errors.ts';
 import { moonrakerDriverCapability, registerMoonraker, simulatedMoonrakerCapability } from '../../src/printers/moonraker/index.ts';
 import { mapStatus, mergeStatus } from '../../src/printers/moonraker/state-map.ts';
 import { CapabilityRegistry } from '../../src/registry/capabilities.ts';

@@ -83,18 +83,18 @@ describe('QueueService: items', () => {
     const edited = await h.queue.updateItem(b.id, { overrides: { bedLeveling: false }, printerIds: ['p1'] });
     expect(edited.overrides).toEqual({ bedLeveling: false, flowCalibration: true, timelapse: false });
     expect(edited.printerIds).toEqual(['p1']);
-    await expect(h.queue.addItem({ fileId: 'nope' })).rejects.toMatchObject({ statusCode: 404 });
+    await expect(h.queue.addItem({ fileId: 'nope' })).rejects.toMatchObject({ kind: 'not_found' });
     await expect(h.queue.addItem({ fileId: 'f1', plate: 3 })).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid',
       message: expect.stringMatching(/^plate:/),
     });
     await expect(h.queue.addItem({ fileId: 'f1', printerIds: ['ghost'] })).rejects.toMatchObject({
-      statusCode: 400,
+      kind: 'invalid',
       message: expect.stringMatching(/^printerIds:/),
     });
-    await expect(h.queue.updateItem('nope', { copies: 2 })).rejects.toMatchObject({ statusCode: 404 });
-    await expect(h.queue.reorder([a.id, a.id])).rejects.toMatchObject({ statusCode: 400 });
-    await expect(h.queue.reorder(['nope'])).rejects.toMatchObject({ statusCode: 404 });
+    await expect(h.queue.updateItem('nope', { copies: 2 })).rejects.toMatchObject({ kind: 'not_found' });
+    await expect(h.queue.reorder([a.id, a.id])).rejects.toMatchObject({ kind: 'invalid' });
+    await expect(h.queue.reorder(['nope'])).rejects.toMatchObject({ kind: 'not_found' });
   });
 
   it('refuses a printer whose model does not fit the file', async () => {
@@ -102,7 +102,7 @@ describe('QueueService: items', () => {
     h.fleet.add('x1', { model: 'X1 Carbon' });
     h.library.add(fileRecord('f1'));
     await h.queue.start();
-    await expect(h.queue.addItem({ fileId: 'f1', printerIds: ['x1'] })).rejects.toMatchObject({ statusCode: 400 });
+    await expect(h.queue.addItem({ fileId: 'f1', printerIds: ['x1'] })).rejects.toMatchObject({ kind: 'invalid' });
   });
 
   it('the running switch survives a restart', async () => {
@@ -428,7 +428,7 @@ describe('QueueService: dispatch', () => {
     expect(res.gate.open).toBe(true);
     await h.idle();
     expect(h.fleet.driver('p1').starts).toHaveLength(2);
-    await expect(h.queue.plateCleared('ghost')).rejects.toMatchObject({ statusCode: 404 });
+    await expect(h.queue.plateCleared('ghost')).rejects.toMatchObject({ kind: 'not_found' });
   });
 
   it('deleting a printing item needs cancel; cancel stops the print', async () => {
@@ -436,8 +436,8 @@ describe('QueueService: dispatch', () => {
     const item = await h.queue.addItem({ fileId: 'f1' });
     await h.idle();
     printerRuns('p1', h.fleet.driver('p1').starts[0]!.jobId);
-    await expect(h.queue.removeItem(item.id)).rejects.toMatchObject({ statusCode: 409 });
-    await expect(h.queue.updateItem(item.id, { copies: 0 })).rejects.toMatchObject({ statusCode: 400 });
+    await expect(h.queue.removeItem(item.id)).rejects.toMatchObject({ kind: 'conflict' });
+    await expect(h.queue.updateItem(item.id, { copies: 0 })).rejects.toMatchObject({ kind: 'invalid' });
     await h.queue.removeItem(item.id, { cancel: true });
     expect(h.fleet.driver('p1').cancels).toBe(1);
     expect((await jobRows(h))[0]!.status).toBe('cancelled');
@@ -452,7 +452,7 @@ describe('QueueService: dispatch', () => {
     printerRuns('p1', jobId);
     printerFinishes('p1', jobId);
     await h.idle();
-    await expect(h.queue.updateItem(item.id, { copies: 5 })).rejects.toMatchObject({ statusCode: 409 });
+    await expect(h.queue.updateItem(item.id, { copies: 5 })).rejects.toMatchObject({ kind: 'conflict' });
   });
 
   it('ETA: per-item estimates spread over printers, including cooldowns', async () => {

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.ts';
+import { DomainError } from '../../src/errors.ts';
+import { httpStatusOf } from '../../src/http/errors.ts';
 import { queueRoutes } from '../../src/queue/routes.ts';
 import { type Harness, fileRecord, harness } from './helpers.ts';
 
@@ -21,8 +22,8 @@ async function setup() {
   await h.queue.setRunning(false);
   app = Fastify();
   app.setErrorHandler((err: any, _req, reply) => {
-    if (err instanceof ApiError)
-      return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message } });
+    if (err instanceof DomainError)
+      return reply.status(httpStatusOf(err)).send({ error: { code: err.code, message: err.message } });
     if (err.validation) {
       return reply
         .status(400)

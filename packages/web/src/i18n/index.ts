@@ -1,6 +1,7 @@
 import { createI18n } from 'vue-i18n';
 import { en } from './en.ts';
 import { zhCN } from './zh-CN.ts';
+import { withParts } from './parts.ts';
 import { type AppLocale, initialLocale } from '../util/locale.ts';
 
 export type { AppLocale };
@@ -20,7 +21,7 @@ export const i18n = createI18n({
   legacy: false,
   locale: initialLocale(readStored(), navigator.languages?.length ? navigator.languages : [navigator.language]),
   fallbackLocale: 'en',
-  messages: { en, 'zh-CN': zhCN },
+  messages: withParts({ en, 'zh-CN': zhCN }) as { en: typeof en; 'zh-CN': typeof en },
 });
 
 export function currentLocale(): AppLocale {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AuthService } from '../../auth/auth-service.ts';
 import type { LoginRateLimiter } from '../../auth/rate-limit.ts';
 import { type Role, roles } from '../../auth/roles.ts';
-import { ApiError, badRequest, unauthorized } from '../errors.ts';
+import { DomainError, badRequest, unauthorized } from '../../errors.ts';
 import { ErrorSchema, IdParams, errorResponses } from '../schemas.ts';
 import { Credentials } from './system.ts';
 
@@ -33,7 +33,7 @@ export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: Lo
       const wait = Math.max(rateLimiter.blockedFor(keys[0]!), rateLimiter.blockedFor(keys[1]!, 4));
       if (wait > 0) {
         reply.header('Retry-After', String(wait));
-        throw new ApiError(429, 'too_many_attempts', `too many failed logins; try again in ${wait} s`);
+        throw new DomainError('rate_limited', 'too_many_attempts', `too many failed logins; try again in ${wait} s`);
       }
       const user = await auth.checkPassword(username, password);
       if (!user) {

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { DriverError } from '../../printers/driver.ts';
 import type { Fleet, NewPrinter, PrinterPatch } from '../../printers/fleet.ts';
 import { type QueueInfoProvider, presentPrinter } from '../../printers/presenter.ts';
-import { ApiError, conflict, notFound } from '../errors.ts';
+import { DomainError, conflict, notFound } from '../../errors.ts';
 import { IdParams, errorResponses } from '../schemas.ts';
 
 const Settings = Type.Object(
@@ -137,7 +137,7 @@ export const printerRoutes: FastifyPluginAsync<PrinterRouteOptions> = async (app
       try {
         await p.driver[command]();
       } catch (err) {
-        if (err instanceof DriverError) throw new ApiError(409, err.code, err.message);
+        if (err instanceof DriverError) throw new DomainError('conflict', err.code, err.message);
         throw err;
       }
       return reply.status(202).send({ accepted: true, command });
@@ -154,7 +154,7 @@ export const printerRoutes: FastifyPluginAsync<PrinterRouteOptions> = async (app
       try {
         jpeg = await p.driver.snapshot();
       } catch (err) {
-        throw new ApiError(409, 'snapshot_failed', `no snapshot: ${(err as Error).message}`);
+        throw new DomainError('conflict', 'snapshot_failed', `no snapshot: ${(err as Error).message}`);
       }
       if (!jpeg) throw notFound('camera snapshot', 'no_camera');
       return reply.type('image/jpeg').header('Cache-Control', 'no-store').send(jpeg);

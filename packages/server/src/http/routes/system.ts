@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { AuthService } from '../../auth/auth-service.ts';
-import { badRequest } from '../errors.ts';
+import { badRequest } from '../../errors.ts';
 import { ErrorSchema } from '../schemas.ts';
 
 export const Credentials = Type.Object(

@@ -4,7 +4,7 @@
  */
 
 import { BambuSimulator } from '@rwc/simulators/bambu/index.ts';
-import { ValidationError } from '../../http/errors.ts';
+import { ValidationError } from '../../errors.ts';
 import type { CapabilityRegistry } from '../../registry/capabilities.ts';
 import type { DriverContext, PrinterDriver, PrinterDriverCapability } from '../driver.ts';
 import { initialPrinterState } from '../model.ts';

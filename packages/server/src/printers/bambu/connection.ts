@@ -4,7 +4,7 @@
  * `insecureTls?: boolean` (skip certificate checks for odd firmware) and `caCertPem?: string`
  * (an extra trusted CA, e.g. a newer per-model Bambu CA or a simulator's CA).
  */
-import { ValidationError } from '../../http/errors.ts';
+import { ValidationError } from '../../errors.ts';
 
 export interface BambuConnection {
   host: string;

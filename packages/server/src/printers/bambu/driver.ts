@@ -42,6 +42,7 @@ import { buildState, isActiveGcodeState, jobIdOf, type LinkStatus, nextLastJob }
 import { isUntrustedChainError, loadPin, probeCertificate, savePin } from './tls-pin.ts';
 import { bambuTlsOptions, isCertificateError, trustedCas } from './tls.ts';
 import { JsonFileUploadStore, type UploadRecordStore } from './upload-records.ts';
+import { raiseAlert } from '../../alerts/raise.ts';
 
 export interface BambuDriverOptions {
   timing?: Partial<LinkTiming>;
@@ -292,7 +293,7 @@ export class BambuDriver implements PrinterDriver {
     if (this.#verifyFailed) return;
     this.#verifyFailed = true;
     this.#log('mqtt.verify_failed', verifyFailedError().message);
-    this.#ctx.bus.emit('alert', {
+    raiseAlert(this.#ctx.bus, {
       level: 'error',
       printerId: this.#ctx.printerId,
       message: verifyFailedError().message,

@@ -128,6 +128,8 @@ export function buildState(view: DriverView): PrinterState {
           }
         : null,
     error: fault,
+    notices: [],
+    reported: { model: null, nozzleDiameter: null },
     stage: r ? stageText(r.stgCur, r.gcodeState) : null,
     lastJob: view.lastJob,
     connectionNote: view.connectionNote,

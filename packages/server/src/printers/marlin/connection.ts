@@ -1,4 +1,4 @@
-import { ValidationError } from '../../http/errors.ts';
+import { ValidationError } from '../../errors.ts';
 import type { SerialTarget } from './transport.ts';
 
 export interface MarlinConnection {

@@ -1,5 +1,5 @@
 import { MarlinSimulator, type MarlinSimulatorOptions } from '@rwc/simulators/marlin/index.ts';
-import { ValidationError } from '../../http/errors.ts';
+import { ValidationError } from '../../errors.ts';
 import type { CapabilityRegistry } from '../../registry/capabilities.ts';
 import type { PrinterDriverCapability } from '../driver.ts';
 import { connectionToRecord, parseMarlinConnection } from './connection.ts';

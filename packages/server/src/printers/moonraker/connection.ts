@@ -1,4 +1,4 @@
-import { ValidationError } from '../../http/errors.ts';
+import { ValidationError } from '../../errors.ts';
 
 export interface MoonrakerConnection {
   url: string;

@@ -1,5 +1,5 @@
 import { MoonrakerSimulator, type MoonrakerSimulatorOptions } from '@rwc/simulators/moonraker/index.ts';
-import { ValidationError } from '../../http/errors.ts';
+import { ValidationError } from '../../errors.ts';
 import type { CapabilityRegistry } from '../../registry/capabilities.ts';
 import type { PrinterDriverCapability } from '../driver.ts';
 import { SimulatedPrinterDriver } from '../marlin/simulated-driver.ts';
