@@ -189,7 +189,7 @@ export async function run(args: string[]): Promise<void> {
         await writeSliced3mf(file, size * MB, v);
         const fileMb = fs.statSync(file).size / MB;
         const thumbs = fs.mkdtempSync(path.join(dir, 'thumbs-'));
-        const m = await measure(() => parse3mf(file, { limits, thumbnailDir: thumbs }));
+        const m = await measure(() => parse3mf(file, { limits }));
         const plate = m.result.plates[0];
         if (plate.estimatedSeconds !== 4200 || plate.layerCount !== 400 || !plate.gcodeMd5) {
           throw new Error(`bench parse result is wrong: ${JSON.stringify(plate)}`);

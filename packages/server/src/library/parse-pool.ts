@@ -1,0 +1,105 @@
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import { DomainError, type ErrorKind } from '../errors.ts';
+import { invalidFile } from './file-errors.ts';
+import type { ParseTask, ParseTaskOutcome } from './parse-task.ts';
+import type { ParseResult } from './types.ts';
+
+/**
+ * Uploads are parsed in worker threads (piscina), never on the event loop: inflating, hashing and
+ * XML parsing of a hostile or just big file takes seconds of CPU, and the event loop also serves
+ * every printer connection (a streaming Marlin print must not starve). The pool bounds the work:
+ *   - `maxThreads` parses at once (default 2, at most the CPUs), `maxQueue` more waiting; past that
+ *     an upload is answered 503 `library_busy`;
+ *   - each worker has a heap limit (a file that needs more is refused, `file_too_complex`);
+ *   - each parse has a time limit (`parse_timeout`); the worker is ended and replaced.
+ */
+export interface ParsePoolOptions {
+  maxThreads?: number;
+  maxQueue?: number;
+  /** V8 old-generation heap limit of one worker, MiB. */
+  memoryLimitMb?: number;
+  timeoutMs?: number;
+}
+
+const WORKER = fileURLToPath(new URL('./parse-worker.mjs', import.meta.url));
+
+export class ParsePool {
+  readonly #opts: Required<ParsePoolOptions>;
+  #pool: Piscina<ParseTask, ParseTaskOutcome> | null = null;
+  #closed = false;
+
+  constructor(opts: ParsePoolOptions = {}) {
+    this.#opts = {
+      maxThreads: Math.max(1, Math.min(opts.maxThreads ?? 2, availableParallelism())),
+      maxQueue: opts.maxQueue ?? 32,
+      memoryLimitMb: opts.memoryLimitMb ?? 512,
+      timeoutMs: opts.timeoutMs ?? 10 * 60_000,
+    };
+  }
+
+  #get(): Piscina<ParseTask, ParseTaskOutcome> {
+    if (this.#closed) throw new DomainError('unavailable', 'shutting_down', 'the server is shutting down');
+    this.#pool ??= new Piscina<ParseTask, ParseTaskOutcome>({
+      filename: WORKER,
+      minThreads: 0,
+      maxThreads: this.#opts.maxThreads,
+      maxQueue: this.#opts.maxQueue,
+      // Workers go away when idle; the next upload pays a short start (loading the parsers).
+      idleTimeout: 60_000,
+      resourceLimits: { maxOldGenerationSizeMb: this.#opts.memoryLimitMb },
+    });
+    return this.#pool;
+  }
+
+  /** Parses one stored upload; rejects with the parser's DomainError or one of the pool's. */
+  async parse(task: ParseTask): Promise<ParseResult> {
+    const pool = this.#get();
+    let outcome: ParseTaskOutcome;
+    try {
+      outcome = await pool.run(task, { signal: AbortSignal.timeout(this.#opts.timeoutMs) });
+    } catch (err) {
+      throw this.#poolError(err);
+    }
+    if (outcome.ok) return outcome.result;
+    const e = outcome.error;
+    if (e.domain) return Promise.reject(new DomainError((e.kind ?? 'invalid') as ErrorKind, e.code ?? 'invalid_file', e.message, e.params));
+    // Whatever else a malformed file trips over is still the file's fault, not the server's.
+    throw invalidFile(`the file could not be read: ${e.message}`, { reason: e.message });
+  }
+
+  #poolError(err: unknown): Error {
+    const e = err as { name?: string; code?: string; message?: string };
+    if (e?.message === 'Task queue is at limit') {
+      return new DomainError(
+        'unavailable',
+        'library_busy',
+        `the server is already reading ${this.#opts.maxThreads + this.#opts.maxQueue} uploads; try again in a moment`,
+        { maxThreads: this.#opts.maxThreads, maxQueue: this.#opts.maxQueue },
+      );
+    }
+    if (e?.name === 'AbortError') {
+      if (this.#closed) return new DomainError('unavailable', 'shutting_down', 'the server is shutting down');
+      const seconds = Math.round(this.#opts.timeoutMs / 1000);
+      return new DomainError('invalid', 'parse_timeout', `reading the file took longer than ${seconds} s: it was refused`, { seconds });
+    }
+    if (e?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      return new DomainError(
+        'invalid',
+        'file_too_complex',
+        `reading the file needed more than ${this.#opts.memoryLimitMb} MiB of memory: it was refused`,
+        { memoryLimitMb: this.#opts.memoryLimitMb },
+      );
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** Ends the workers; parses in flight are answered `shutting_down`. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.destroy();
+  }
+}
