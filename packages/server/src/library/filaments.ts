@@ -72,7 +72,8 @@ export function filamentsUsed(facts: FilamentFacts): FilamentUse[] {
   const metersOf = (k: number): number | null => {
     const v = mm?.[k];
     if (v != null) return round(v / 1000, 3);
-    return curaMeters?.[k] ?? null;
+    const cura = curaMeters?.[k];
+    return cura != null ? round(cura, 3) : null;
   };
   const gramsOf = (k: number): number | null => {
     if (grams?.[k] != null) return grams[k]!;

@@ -14,6 +14,9 @@ import type { ParseResult } from './types.ts';
  *     an upload is answered 503 `library_busy`;
  *   - each worker has a heap limit (a file that needs more is refused, `file_too_complex`);
  *   - each parse has a time limit (`parse_timeout`); the worker is ended and replaced.
+ * Pools with the same settings share their workers within a process (a worker takes a second or two
+ * to start: it loads the TypeScript parsers through tsx); idle workers end after a minute and never
+ * keep the process alive.
  */
 export interface ParsePoolOptions {
   maxThreads?: number;
@@ -25,10 +28,14 @@ export interface ParsePoolOptions {
 
 const WORKER = fileURLToPath(new URL('./parse-worker.mjs', import.meta.url));
 
+type Pool = Piscina<ParseTask, ParseTaskOutcome>;
+/** Settings (JSON) → the process's pool with those settings. */
+const shared = new Map<string, Pool>();
+
 export class ParsePool {
   readonly #opts: Required<ParsePoolOptions>;
-  #pool: Piscina<ParseTask, ParseTaskOutcome> | null = null;
   #closed = false;
+  #inFlight = new Set<AbortController>();
 
   constructor(opts: ParsePoolOptions = {}) {
     this.#opts = {
@@ -39,28 +46,39 @@ export class ParsePool {
     };
   }
 
-  #get(): Piscina<ParseTask, ParseTaskOutcome> {
+  #get(): Pool {
     if (this.#closed) throw new DomainError('unavailable', 'shutting_down', 'the server is shutting down');
-    this.#pool ??= new Piscina<ParseTask, ParseTaskOutcome>({
-      filename: WORKER,
-      minThreads: 0,
-      maxThreads: this.#opts.maxThreads,
-      maxQueue: this.#opts.maxQueue,
-      // Workers go away when idle; the next upload pays a short start (loading the parsers).
-      idleTimeout: 60_000,
-      resourceLimits: { maxOldGenerationSizeMb: this.#opts.memoryLimitMb },
-    });
-    return this.#pool;
+    const key = JSON.stringify([this.#opts.maxThreads, this.#opts.maxQueue, this.#opts.memoryLimitMb]);
+    let pool = shared.get(key);
+    if (!pool) {
+      pool = new Piscina<ParseTask, ParseTaskOutcome>({
+        filename: WORKER,
+        minThreads: 0,
+        maxThreads: this.#opts.maxThreads,
+        maxQueue: this.#opts.maxQueue,
+        // Workers go away when idle; the next upload pays a short start (loading the parsers).
+        idleTimeout: 60_000,
+        resourceLimits: { maxOldGenerationSizeMb: this.#opts.memoryLimitMb },
+      });
+      shared.set(key, pool);
+    }
+    return pool;
   }
 
   /** Parses one stored upload; rejects with the parser's DomainError or one of the pool's. */
   async parse(task: ParseTask): Promise<ParseResult> {
     const pool = this.#get();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error('timeout')), this.#opts.timeoutMs);
+    this.#inFlight.add(abort);
     let outcome: ParseTaskOutcome;
     try {
-      outcome = await pool.run(task, { signal: AbortSignal.timeout(this.#opts.timeoutMs) });
+      outcome = await pool.run(task, { signal: abort.signal });
     } catch (err) {
       throw this.#poolError(err);
+    } finally {
+      clearTimeout(timer);
+      this.#inFlight.delete(abort);
     }
     if (outcome.ok) return outcome.result;
     const e = outcome.error;
@@ -95,11 +113,13 @@ export class ParsePool {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  /** Ends the workers; parses in flight are answered `shutting_down`. */
+  /**
+   * Stops this pool's use of the workers: parses in flight are abandoned (answered `shutting_down`;
+   * their worker is ended and replaced) and new ones refused. The shared workers themselves end
+   * when idle.
+   */
   async close(): Promise<void> {
     this.#closed = true;
-    const pool = this.#pool;
-    this.#pool = null;
-    await pool?.destroy();
+    for (const a of this.#inFlight) a.abort(new Error('shutting down'));
   }
 }

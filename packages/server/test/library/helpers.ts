@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import sharp from 'sharp';
 import { EventBus, type DomainEvent } from '../../src/events/bus.ts';
 import { FileLibrary, type LibraryLimits } from '../../src/library/file-library.ts';
+import type { StatFs } from '../../src/library/file-store.ts';
 import { openStorage, type Storage } from '../../src/storage/db.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
@@ -24,10 +26,12 @@ export interface TestLibrary {
 export async function makeLibrary(
   limits: Partial<LibraryLimits> = {},
   dialect: 'sqlite' | 'postgres' = 'sqlite',
+  opts: { dataDir?: string; statfs?: StatFs } = {},
 ): Promise<TestLibrary> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-lib-'));
+  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-lib-'));
+  const dbDir = opts.dataDir ? fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-lib-db-')) : dataDir;
   const pg = dialect === 'postgres' ? await createTempDatabase() : null;
-  const storage = await openStorage({ dataDir, databaseUrl: pg?.url ?? null });
+  const storage = await openStorage({ dataDir: dbDir, databaseUrl: pg?.url ?? null });
   const clock = new FakeClock();
   const bus = new EventBus({ now: () => clock.now() });
   const events: DomainEvent[] = [];
@@ -39,6 +43,7 @@ export async function makeLibrary(
     clock,
     logger: silentLogger(),
     limits: { maxUploadBytes: 64 * 1024 * 1024, maxZipEntryBytes: 1024 ** 3, maxZipRatio: 1000, ...limits },
+    statfs: opts.statfs,
   });
   return {
     library,
@@ -47,11 +52,20 @@ export async function makeLibrary(
     events,
     clock,
     async close() {
+      await library.close();
       await storage.close();
       await pg?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+      if (dbDir !== dataDir) fs.rmSync(dbDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The RGBA pixels and size of any image sharp reads (to compare a re-encoded PNG with its source). */
+export async function pixelsOf(image: Buffer | Uint8Array): Promise<{ width: number; height: number; format: string; rgba: Buffer }> {
+  const meta = await sharp(image).metadata();
+  const { data, info } = await sharp(image).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, format: meta.format ?? '', rgba: data };
 }
 
 export const streamOf = (buf: Buffer | string) => Readable.from([Buffer.from(buf)]);
