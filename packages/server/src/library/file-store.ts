@@ -127,17 +127,24 @@ export class FileStore {
    * receiving, or a full disk: 507 `disk_full`. On any refusal the dir is removed.
    */
   async receive(stream: Readable, maxBytes: number, expectedBytes: number | null = null): Promise<IncomingFile> {
-    await this.requireSpace(expectedBytes);
     const dir = path.join(this.incomingRoot, randomUUID());
     const file = path.join(dir, 'upload');
     const limiter = new HashingLimiter(maxBytes, async () => this.requireSpace(null));
     try {
+      await this.requireSpace(expectedBytes);
       await fsp.mkdir(dir, { recursive: true });
-      await pipeline(stream, limiter, fs.createWriteStream(file, { flags: 'wx' }));
+      // Piped by hand, not by pipeline(): on a refusal the source must not be destroyed but
+      // drained (below), or a multipart parser waiting on it holds the request open forever.
+      const written = pipeline(limiter, fs.createWriteStream(file, { flags: 'wx' }));
+      stream.on('error', (err) => limiter.destroy(err));
+      stream.pipe(limiter);
+      await written;
       if ((stream as Readable & { truncated?: boolean }).truncated) {
         throw tooLarge(`the file is larger than the upload limit of ${maxBytes} bytes (RWC_MAX_UPLOAD_BYTES)`);
       }
     } catch (err) {
+      stream.unpipe(limiter);
+      stream.resume(); // discard the rest, so the request ends and the refusal can be read
       await this.discard(dir);
       if (isNoSpace(err)) throw diskFull(await this.freeBytes().catch(() => 0), this.reserveBytes, expectedBytes);
       if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {

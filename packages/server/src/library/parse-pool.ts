@@ -13,7 +13,8 @@ import type { ParseResult } from './types.ts';
  *   - `maxThreads` parses at once (default 2, at most the CPUs), `maxQueue` more waiting; past that
  *     an upload is answered 503 `library_busy`;
  *   - each worker has a heap limit (a file that needs more is refused, `file_too_complex`);
- *   - each parse has a time limit (`parse_timeout`); the worker is ended and replaced.
+ *   - each parse has a time limit (`parse_timeout`); the worker is ended and replaced;
+ *   - workers run at a lower CPU priority than the event loop (nice +10).
  * Pools with the same settings share their workers within a process (a worker takes a second or two
  * to start: it loads the TypeScript parsers through tsx); idle workers end after a minute and never
  * keep the process alive.
@@ -59,6 +60,9 @@ export class ParsePool {
         // Workers go away when idle; the next upload pays a short start (loading the parsers).
         idleTimeout: 60_000,
         resourceLimits: { maxOldGenerationSizeMb: this.#opts.memoryLimitMb },
+        // Lower CPU priority for the worker threads (Linux: per thread): on a busy machine the event
+        // loop, which serves printers and requests, runs first and parsing takes what is left.
+        niceIncrement: 10,
       });
       shared.set(key, pool);
     }
