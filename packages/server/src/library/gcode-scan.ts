@@ -29,23 +29,28 @@ const NL = 0x0a;
 const CR = 0x0d;
 
 const enc = (s: string) => Buffer.from(s, 'latin1');
-/** Exact marker lines: matched with their line break, so `;LAYER_CHANGE_X` never counts. */
-const EXACT = {
-  prusa: [enc('\n;LAYER_CHANGE\n'), enc('\n;LAYER_CHANGE\r\n')],
-  bambu: [enc('\n; CHANGE_LAYER\n'), enc('\n; CHANGE_LAYER\r\n')],
-} as const;
-const CURA = enc('\n;LAYER:');
-const S3D = enc('\n; layer ');
+/** Every marker is a comment line: one search for line starts with ';', then a look at the bytes. */
+const COMMENT = enc('\n;');
+const LAYER_CHANGE = enc('LAYER_CHANGE');
+const LAYER_COLON = enc('LAYER:');
+const CHANGE_LAYER = enc(' CHANGE_LAYER');
+const S3D_LAYER = enc(' layer ');
 const TOOL = enc('\nT');
 
 function isDigit(b: number | undefined): boolean {
   return b !== undefined && b >= 0x30 && b <= 0x39;
 }
 
-function count(region: Buffer, needle: Buffer): number {
-  let n = 0;
-  for (let at = region.indexOf(needle); at !== -1; at = region.indexOf(needle, at + needle.length - 1)) n++;
-  return n;
+/** Whether `region` holds `word` at `at` (a region always ends with a newline, so reads stay inside). */
+function has(region: Buffer, at: number, word: Buffer): boolean {
+  if (at + word.length > region.length) return false;
+  for (let i = 0; i < word.length; i++) if (region[at + i] !== word[i]) return false;
+  return true;
+}
+
+/** A line end at `at` (LF or CRLF). */
+function eol(region: Buffer, at: number): boolean {
+  return region[at] === NL || (region[at] === CR && region[at + 1] === NL);
 }
 
 /** Incremental scanner: feed() chunks in order, then finish(). */
@@ -107,14 +112,20 @@ export class GcodeScanner {
 
   /** `region` starts with a newline (a line start) and ends with one. */
   #scan(region: Buffer): void {
-    for (const n of EXACT.prusa) this.#layers.prusa += count(region, n);
-    for (const n of EXACT.bambu) this.#layers.bambu += count(region, n);
-    for (let at = region.indexOf(CURA); at !== -1; at = region.indexOf(CURA, at + 1)) {
-      const next = region[at + CURA.length];
-      if (isDigit(next) || (next === 0x2d && isDigit(region[at + CURA.length + 1]))) this.#layers.cura++;
-    }
-    for (let at = region.indexOf(S3D); at !== -1; at = region.indexOf(S3D, at + 1)) {
-      if (isDigit(region[at + S3D.length])) this.#layers.simplify3d++;
+    const layers = this.#layers;
+    for (let at = region.indexOf(COMMENT); at !== -1; at = region.indexOf(COMMENT, at + 2)) {
+      const p = at + 2;
+      const c = region[p];
+      if (c === 0x4c /* L */) {
+        if (has(region, p, LAYER_CHANGE) && eol(region, p + LAYER_CHANGE.length)) layers.prusa++;
+        else if (has(region, p, LAYER_COLON)) {
+          const q = p + LAYER_COLON.length;
+          if (isDigit(region[q]) || (region[q] === 0x2d && isDigit(region[q + 1]))) layers.cura++;
+        }
+      } else if (c === 0x20 /* space */) {
+        if (has(region, p, CHANGE_LAYER) && eol(region, p + CHANGE_LAYER.length)) layers.bambu++;
+        else if (has(region, p, S3D_LAYER) && isDigit(region[p + S3D_LAYER.length])) layers.simplify3d++;
+      }
     }
     if (!this.#wantTools) return;
     for (let at = region.indexOf(TOOL); at !== -1; at = region.indexOf(TOOL, at + 1)) {
