@@ -132,7 +132,10 @@ export class GcodeScanner {
       let p = at + TOOL.length;
       let n = 0;
       let digits = 0;
-      while (isDigit(region[p]) && digits < 3) n = n * 10 + (region[p++]! - 0x30), digits++;
+      while (isDigit(region[p]) && digits < 3) {
+        n = n * 10 + (region[p++]! - 0x30);
+        digits++;
+      }
       const end = region[p];
       if (digits > 0 && (end === NL || end === CR || end === 0x20 || end === 0x09 || end === 0x3b)) this.#tools.add(n);
     }

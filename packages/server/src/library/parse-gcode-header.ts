@@ -110,7 +110,8 @@ const rules: Rule[] = [
   },
   (l, i) => {
     const m = /^;\s*printer_model\s*=\s*(.+)$/.exec(l) ?? /^;TARGET_MACHINE\.NAME:\s*(.+)$/.exec(l);
-    if (m?.[1]!.trim()) firstSet(i, 'printerModel', m[1]!.trim());
+    const model = m?.[1]?.trim();
+    if (model) firstSet(i, 'printerModel', model);
   },
   (l, i) => {
     const m = /^;\s*nozzle_diameter\s*=\s*([\d.]+)/.exec(l) ?? /^;EXTRUDER_TRAIN\.0\.NOZZLE\.DIAMETER:\s*([\d.]+)/.exec(l);
