@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DomainError, tooLarge } from '../errors.ts';
 
@@ -136,7 +136,10 @@ export class FileStore {
       // Piped by hand, not by pipeline(): on a refusal the source must not be destroyed but
       // drained (below), or a multipart parser waiting on it holds the request open forever.
       const written = pipeline(limiter, fs.createWriteStream(file, { flags: 'wx' }));
-      stream.on('error', (err) => limiter.destroy(err));
+      // An error or an early close of the source (a request cut short) ends the write with it.
+      finished(stream, (err) => {
+        if (err) limiter.destroy(err);
+      });
       stream.pipe(limiter);
       await written;
       if ((stream as Readable & { truncated?: boolean }).truncated) {
