@@ -99,6 +99,7 @@ export class FileLibrary implements LibraryView {
    */
   init(): Promise<void> {
     this.#ready ??= (async () => {
+      this.#parser.warm();
       await this.store.init();
       const rows = await this.#db.selectFrom('files').select('sha256').execute();
       const removed = await this.store.sweep(new Set(rows.map((r) => r.sha256)));

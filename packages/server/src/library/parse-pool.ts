@@ -16,9 +16,10 @@ import type { ParseResult } from './types.ts';
  *   - each parse has a time limit (`parse_timeout`); the worker is ended and replaced;
  *   - workers run at a slightly lower CPU priority than the event loop (nice +3: the loop gets about
  *     twice their share of a contended CPU; more would starve parsing on a busy machine).
- * Pools with the same settings share their workers within a process (a worker takes a second or two
- * to start: it loads the TypeScript parsers through tsx); idle workers end after a minute and never
- * keep the process alive.
+ * Pools with the same settings share their workers within a process. A worker takes a second (on a
+ * busy machine ten) to start, loading the TypeScript parsers through tsx, so one is started with
+ * the server (warm()) and kept; more end after a minute idle. Idle workers never keep the process
+ * alive.
  */
 export interface ParsePoolOptions {
   maxThreads?: number;
@@ -58,10 +59,9 @@ export class ParsePool {
     if (!pool) {
       pool = new Piscina<ParseTask, ParseTaskOutcome>({
         filename: WORKER,
-        minThreads: 0,
+        minThreads: 1,
         maxThreads: this.#opts.maxThreads,
         maxQueue: this.#opts.maxQueue,
-        // Workers go away when idle; the next upload pays a short start (loading the parsers).
         idleTimeout: 60_000,
         resourceLimits: { maxOldGenerationSizeMb: this.#opts.memoryLimitMb },
         // A lower CPU priority for the worker threads (Linux: per thread): on a contended CPU the
@@ -71,6 +71,11 @@ export class ParsePool {
       shared.set(key, pool);
     }
     return pool;
+  }
+
+  /** Starts the first worker now (at server start), so the first upload does not wait for it. */
+  warm(): void {
+    if (!this.#closed) this.#get();
   }
 
   /** Parses one stored upload; rejects with the parser's DomainError or one of the pool's. */
