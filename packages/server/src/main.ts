@@ -92,8 +92,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       bus,
       clock,
       logger: logger.child({ part: 'library' }),
-      limits: { maxUploadBytes: config.maxUploadBytes, maxZipEntryBytes: config.maxZipEntryBytes, maxZipRatio: config.maxZipRatio },
+      limits: {
+        maxUploadBytes: config.maxUploadBytes,
+        maxZipEntryBytes: config.maxZipEntryBytes,
+        maxZipRatio: config.maxZipRatio,
+        reserveBytes: config.uploadReserveBytes,
+      },
     });
+    // Upload leftovers from a crash go at start, not at the first upload.
+    await library.init();
+    closers.push(() => library.close());
     const demo = await seedDemoFleet({ infra, fleet, library, demo: config.demo });
     await fleet.start();
     closers.push(() => fleet.stop());
@@ -112,7 +120,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       {
         prefix: '',
         plugin: octoprintCompatRoutes,
-        opts: { library, onPrintRequested: async (fileId: string) => void (await queue.onPrintRequested(fileId)) },
+        opts: {
+          library,
+          onPrintRequested: async (fileId: string, plate: number) => void (await queue.addItem({ fileId, plate })),
+        },
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       {

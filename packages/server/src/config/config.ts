@@ -20,6 +20,8 @@ export interface Config {
   maxZipEntryBytes: number;
   /** Largest compression ratio of one zip entry. */
   maxZipRatio: number;
+  /** Free disk space uploads never use, bytes: the database and logs keep room (507 past it). */
+  uploadReserveBytes: number;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   /** Report silence after which a printer is stale/unknown. */
@@ -44,6 +46,7 @@ const defaults: Config = {
   maxUploadBytes: 2 * 1024 ** 3,
   maxZipEntryBytes: 1024 ** 3,
   maxZipRatio: 1000,
+  uploadReserveBytes: 512 * 1024 ** 2,
   accessTokenTtlSeconds: 900,
   refreshTokenTtlSeconds: 30 * 24 * 3600,
   staleAfterSeconds: 60,
@@ -62,6 +65,7 @@ const envNames: Partial<Record<keyof Config, string>> = {
   maxUploadBytes: 'RWC_MAX_UPLOAD_BYTES',
   maxZipEntryBytes: 'RWC_MAX_ZIP_ENTRY_BYTES',
   maxZipRatio: 'RWC_MAX_ZIP_RATIO',
+  uploadReserveBytes: 'RWC_UPLOAD_RESERVE_BYTES',
   accessTokenTtlSeconds: 'RWC_ACCESS_TOKEN_TTL',
   refreshTokenTtlSeconds: 'RWC_REFRESH_TOKEN_TTL',
   staleAfterSeconds: 'RWC_STALE_AFTER',
@@ -134,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxUploadBytes: parseInteger(label('maxUploadBytes'), get('maxUploadBytes'), 1024, 2 ** 50),
     maxZipEntryBytes: parseInteger(label('maxZipEntryBytes'), get('maxZipEntryBytes'), 1024, 2 ** 50),
     maxZipRatio: parseInteger(label('maxZipRatio'), get('maxZipRatio'), 2, 1_000_000),
+    uploadReserveBytes: parseInteger(label('uploadReserveBytes'), get('uploadReserveBytes'), 0, 2 ** 50),
     accessTokenTtlSeconds: parseInteger(label('accessTokenTtlSeconds'), get('accessTokenTtlSeconds'), 5, 86400),
     refreshTokenTtlSeconds: parseInteger(label('refreshTokenTtlSeconds'), get('refreshTokenTtlSeconds'), 60, 3650 * 86400),
     staleAfterSeconds: parseInteger(label('staleAfterSeconds'), get('staleAfterSeconds'), 5, 3600),

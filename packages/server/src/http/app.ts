@@ -75,7 +75,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const webReady = !!opts.webDist && fs.existsSync(path.join(opts.webDist, 'index.html'));
   app.setErrorHandler((err: any, request, reply) => {
     if (err instanceof DomainError) {
-      return reply.status(httpStatusOf(err)).send({ error: { code: err.code, message: err.message } });
+      // params: the values a translated message needs (limits, names), beside the stable code.
+      const params = err.params && Object.keys(err.params).length ? { params: err.params } : {};
+      return reply.status(httpStatusOf(err)).send({ error: { code: err.code, message: err.message, ...params } });
     }
     if (err.validation) {
       const v = err.validation[0];

@@ -4,19 +4,30 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
-import { DomainError, badRequest, conflict, notFound } from '../errors.ts';
-import { invalidFile } from './file-errors.ts';
+import { badRequest, conflict, notFound } from '../errors.ts';
 import type { Db, FilesTable } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { FileStore } from './file-store.ts';
-import { cleanFileName, kindFromName, parseFile, requireKind } from './parse-file.ts';
-import type { FileRecord, LibraryView, ParsedPlate, PlateInfo } from './types.ts';
+import { normaliseColor } from './filaments.ts';
+import { diskFull, FileStore, type IncomingFile, isNoSpace, type StatFs } from './file-store.ts';
+import { cleanFileName, kindFromName, requireKind } from './parse-file.ts';
+import { ParsePool, type ParsePoolOptions } from './parse-pool.ts';
+import { firstPng } from './thumbnail-png.ts';
+import type { FileKind, FileRecord, LibraryView, ParseResult, PlateInfo, StoredPlate } from './types.ts';
 
 export interface LibraryLimits {
   maxUploadBytes: number;
   maxZipEntryBytes: number;
   maxZipRatio: number;
+  /** Free disk space uploads never use, bytes (default 0). */
+  reserveBytes?: number;
+}
+
+/** An upload received into the incoming dir, not yet parsed or recorded. */
+export interface ReceivedUpload {
+  name: string;
+  kind: FileKind;
+  incoming: IncomingFile;
 }
 
 export interface ListQuery {
@@ -27,7 +38,7 @@ export interface ListQuery {
 
 /** What meta_json holds. */
 interface StoredMeta {
-  plates: ParsedPlate[];
+  plates: StoredPlate[];
   slicer: string | null;
   notes: string[];
 }
@@ -55,23 +66,40 @@ export class FileLibrary implements LibraryView {
   readonly #logger: Logger;
   readonly #limits: LibraryLimits;
   readonly #dataDir: string;
+  readonly #parser: ParsePool;
   /** sha256 → the import in progress, so two uploads of the same bytes become one record. */
   readonly #importing = new Map<string, Promise<unknown>>();
   #ready: Promise<void> | null = null;
 
-  constructor(opts: { db: Db; dataDir: string; bus: EventBus; clock: Clock; logger: Logger; limits: LibraryLimits }) {
+  constructor(opts: {
+    db: Db;
+    dataDir: string;
+    bus: EventBus;
+    clock: Clock;
+    logger: Logger;
+    limits: LibraryLimits;
+    /** Parse worker pool settings (threads, queue, memory and time limits). */
+    parsing?: ParsePoolOptions;
+    /** Free-space probe (tests); fs.promises.statfs by default. */
+    statfs?: StatFs;
+  }) {
     this.#db = opts.db;
     this.#bus = opts.bus;
     this.#clock = opts.clock;
     this.#logger = opts.logger;
     this.#limits = opts.limits;
     this.#dataDir = path.resolve(opts.dataDir);
-    this.store = new FileStore(this.#dataDir);
+    this.store = new FileStore(this.#dataDir, { reserveBytes: opts.limits.reserveBytes ?? 0, statfs: opts.statfs });
+    this.#parser = new ParsePool(opts.parsing);
   }
 
-  /** Once, before the first import: clear half-received uploads and unrecorded stored dirs. */
-  #init(): Promise<void> {
+  /**
+   * Once, at start (main.ts) and in any case before the first import: removes half-received uploads
+   * a crash left in files/.incoming and stored dirs no record points to.
+   */
+  init(): Promise<void> {
     this.#ready ??= (async () => {
+      this.#parser.warm();
       await this.store.init();
       const rows = await this.#db.selectFrom('files').select('sha256').execute();
       const removed = await this.store.sweep(new Set(rows.map((r) => r.sha256)));
@@ -80,22 +108,47 @@ export class FileLibrary implements LibraryView {
     return this.#ready;
   }
 
+  /** Ends the parse workers (server shutdown). */
+  async close(): Promise<void> {
+    await this.#parser.close();
+  }
+
   /**
    * Stores and parses an upload. `created` is false when the same bytes were already in the
    * library: the existing record is returned unchanged (its name is kept).
    */
-  async importStream(name: string, stream: Readable): Promise<{ file: FileRecord; created: boolean }> {
+  async importStream(name: string, stream: Readable, expectedBytes: number | null = null): Promise<{ file: FileRecord; created: boolean }> {
+    return this.importReceived(await this.receive(name, stream, expectedBytes));
+  }
+
+  /**
+   * First half of an import: checks the name, then streams the bytes into the incoming dir (hashed,
+   * size-limited, free space kept). A route reads the rest of its request before deciding to
+   * importReceived() or discardReceived() it.
+   */
+  async receive(name: string, stream: Readable, expectedBytes: number | null = null): Promise<ReceivedUpload> {
     let cleanName: string;
     let kind: ReturnType<typeof requireKind>;
     try {
       cleanName = cleanFileName(name);
       kind = requireKind(cleanName);
+      await this.init();
     } catch (err) {
       stream.resume(); // drain, so the request can finish and the refusal be read
       throw err;
     }
-    await this.#init();
-    const incoming = await this.store.receive(stream, this.#limits.maxUploadBytes);
+    const incoming = await this.store.receive(stream, this.#limits.maxUploadBytes, expectedBytes);
+    return { name: cleanName, kind: kind.kind, incoming };
+  }
+
+  /** Drops a received upload that will not be imported. */
+  discardReceived(upload: ReceivedUpload): Promise<void> {
+    return this.store.discard(upload.incoming.dir);
+  }
+
+  /** Second half of an import: dedupe, parse (in a worker), store and record. Always consumes the upload. */
+  async importReceived(upload: ReceivedUpload): Promise<{ file: FileRecord; created: boolean }> {
+    const { name: cleanName, kind, incoming } = upload;
     try {
       // Same bytes uploading at the same time: wait for the first, then find its record.
       for (let pending = this.#importing.get(incoming.sha256); pending; pending = this.#importing.get(incoming.sha256)) {
@@ -118,22 +171,15 @@ export class FileLibrary implements LibraryView {
     }
   }
 
-  async #storeNew(
-    name: string,
-    kind: ReturnType<typeof requireKind>,
-    incoming: Awaited<ReturnType<FileStore['receive']>>,
-  ): Promise<FileRecord> {
-    const parsed = await parseFile(incoming.path, kind.kind, {
+  async #storeNew(name: string, kind: FileKind, incoming: IncomingFile): Promise<FileRecord> {
+    const parsed = await this.#parser.parse({
+      file: incoming.path,
+      kind,
       limits: { maxEntryBytes: this.#limits.maxZipEntryBytes, maxRatio: this.#limits.maxZipRatio },
-      thumbnailDir: incoming.dir,
-    }).catch((err: unknown) => {
-      if (err instanceof DomainError) throw err;
-      // Whatever else a malformed file trips over is still the file's fault, not the server's.
-      this.#logger.warn({ err, name }, 'unexpected error while parsing an upload');
-      throw invalidFile(`the file could not be read: ${(err as Error)?.message ?? String(err)}`);
     });
-    if (parsed.kind !== '3mf') for (const p of parsed.plates) p.gcodeMd5 ??= incoming.md5.toUpperCase();
-    const storedPath = await this.store.commit(incoming, storedExt(parsed.kind));
+    const plates = await this.#storeThumbnails(parsed, incoming);
+    for (const p of plates) if (parsed.kind !== '3mf') p.gcodeMd5 ??= incoming.md5.toUpperCase();
+    const storedPath = await this.#noSpaceAs507(() => this.store.commit(incoming, storedExt(parsed.kind)));
     const row: FilesTable = {
       id: randomUUID(),
       name,
@@ -144,11 +190,11 @@ export class FileLibrary implements LibraryView {
       kind: parsed.kind,
       printer_model: parsed.printerModel,
       nozzle_diameter: parsed.nozzleDiameter,
-      meta_json: JSON.stringify({ plates: parsed.plates, slicer: parsed.slicer, notes: parsed.notes } satisfies StoredMeta),
+      meta_json: JSON.stringify({ plates, slicer: parsed.slicer, notes: parsed.notes } satisfies StoredMeta),
       uploaded_at: new Date(this.#clock.now()).toISOString(),
     };
     try {
-      await this.#db.insertInto('files').values(row).execute();
+      await this.#noSpaceAs507(() => this.#db.insertInto('files').values(row).execute());
     } catch (err) {
       await this.store.remove(incoming.sha256);
       throw err;
@@ -158,9 +204,41 @@ export class FileLibrary implements LibraryView {
     return toRecord(row);
   }
 
+  /**
+   * Each plate's thumbnail candidates re-encoded as PNG through sharp (thumbnail-png.ts) into the
+   * incoming dir; a plate whose pictures do not decode gets none.
+   */
+  async #storeThumbnails(parsed: ParseResult, incoming: IncomingFile): Promise<StoredPlate[]> {
+    const out: StoredPlate[] = [];
+    for (const { thumbnails, ...plate } of parsed.plates) {
+      const png = await firstPng(thumbnails);
+      let thumbnailFile: string | null = null;
+      if (png) {
+        thumbnailFile = `plate_${plate.index}.png`;
+        await this.#noSpaceAs507(() => fs.promises.writeFile(path.join(incoming.dir, thumbnailFile!), png));
+      } else if (thumbnails.length) {
+        parsed.notes.push(`plate ${plate.index}: its thumbnail does not decode as an image and is not shown`);
+      }
+      out.push({ ...plate, thumbnailFile });
+    }
+    return out;
+  }
+
+  /** Runs a write; a full disk (ENOSPC, EDQUOT, SQLITE_FULL, PostgreSQL 53100) becomes 507 disk_full. */
+  async #noSpaceAs507<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      if (isNoSpace(err) || (err as { code?: unknown })?.code === '53100') {
+        throw diskFull(await this.store.freeBytes().catch(() => 0), this.store.reserveBytes, null);
+      }
+      throw err;
+    }
+  }
+
   /** Imports a file already on disk (tests, demo data); the source is copied, not moved. */
   importPath(name: string, filePath: string): Promise<{ file: FileRecord; created: boolean }> {
-    return this.importStream(name, fs.createReadStream(filePath));
+    return this.importStream(name, fs.createReadStream(filePath), fs.statSync(filePath).size);
   }
 
   async list(q: ListQuery = {}): Promise<FileRecord[]> {
@@ -279,6 +357,8 @@ function toRecord(row: FilesTable): FileRecord {
   const meta = parseMeta(row.meta_json);
   const plates: PlateInfo[] = meta.plates.map(({ thumbnailFile, ...p }) => ({
     ...p,
+    // Records stored before colours were validated may hold "" or a name: never serve those.
+    filaments: (p.filaments ?? []).map((f) => ({ ...f, color: normaliseColor(f.color) })),
     hasThumbnail: !!thumbnailFile,
     thumbnailUrl: thumbnailFile ? thumbnailUrl(row.id, p.index) : null,
   }));

@@ -2,9 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { tooLarge } from '../errors.ts';
+import { DomainError, tooLarge } from '../errors.ts';
 
 /**
  * The content-addressed store on disk:
@@ -21,35 +21,100 @@ export interface IncomingFile {
   md5: string;
 }
 
+/** Free space of the filesystem holding `path` (fs.promises.statfs, or a stand-in in tests). */
+export type StatFs = (path: string) => Promise<{ bavail: number | bigint; bsize: number | bigint }>;
+
+/** Free space is checked again after every this many bytes received. */
+const SPACE_CHECK_EVERY = 8 * 1024 * 1024;
+const MiB = 1024 * 1024;
+
+/** 507 `disk_full`: the upload would eat into the free space the server keeps for itself. */
+export function diskFull(freeBytes: number, reserveBytes: number, neededBytes: number | null): DomainError {
+  const need = neededBytes === null ? '' : ` for ${Math.ceil(neededBytes / MiB)} MiB`;
+  return new DomainError(
+    'no_space',
+    'disk_full',
+    `not enough free disk space${need}: ${Math.floor(freeBytes / MiB)} MiB free, and the server keeps ` +
+      `${Math.ceil(reserveBytes / MiB)} MiB free for its database and logs (RWC_UPLOAD_RESERVE_BYTES); free some space or delete library files`,
+    { freeBytes, reserveBytes, neededBytes },
+  );
+}
+
+/** True for the errors a full filesystem (or quota) gives. */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+}
+
 class HashingLimiter extends Transform {
   size = 0;
   readonly sha256 = createHash('sha256');
   readonly md5 = createHash('md5');
-  constructor(private readonly maxBytes: number) {
+  #nextCheck = SPACE_CHECK_EVERY;
+  constructor(
+    private readonly maxBytes: number,
+    private readonly checkSpace: (received: number) => Promise<void>,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.size += chunk.length;
     if (this.size > this.maxBytes) {
-      cb(tooLarge(`the file is larger than the upload limit of ${this.maxBytes} bytes (RWC_MAX_UPLOAD_BYTES)`));
+      cb(tooLarge(`the file is larger than the upload limit of ${this.maxBytes} bytes (RWC_MAX_UPLOAD_BYTES)`, 'too_large', { limit: this.maxBytes }));
       return;
     }
     this.sha256.update(chunk);
     this.md5.update(chunk);
-    cb(null, chunk);
+    if (this.size < this.#nextCheck) {
+      cb(null, chunk);
+      return;
+    }
+    this.#nextCheck = this.size + SPACE_CHECK_EVERY;
+    this.checkSpace(this.size).then(
+      () => cb(null, chunk),
+      (err: Error) => cb(err),
+    );
   }
+}
+
+export interface FileStoreOptions {
+  /** Bytes of free space uploads never use (the database, logs and thumbnails need room). */
+  reserveBytes?: number;
+  statfs?: StatFs;
 }
 
 export class FileStore {
   readonly root: string;
   readonly incomingRoot: string;
+  readonly reserveBytes: number;
+  readonly #statfs: StatFs;
 
-  constructor(readonly dataDir: string) {
+  constructor(
+    readonly dataDir: string,
+    opts: FileStoreOptions = {},
+  ) {
     this.root = path.join(dataDir, 'files');
     this.incomingRoot = path.join(this.root, '.incoming');
+    this.reserveBytes = opts.reserveBytes ?? 0;
+    this.#statfs = opts.statfs ?? ((p) => fsp.statfs(p));
   }
 
-  /** Removes uploads left behind by a crash. */
+  /** Free bytes for an unprivileged writer on the store's filesystem. */
+  async freeBytes(): Promise<number> {
+    const s = await this.#statfs(this.root);
+    return Number(s.bavail) * Number(s.bsize);
+  }
+
+  /**
+   * 507 when storing `moreBytes` (null: unknown, only the reserve is checked) would leave less than
+   * the reserve free.
+   */
+  async requireSpace(moreBytes: number | null): Promise<void> {
+    const free = await this.freeBytes();
+    if (free - (moreBytes ?? 0) < this.reserveBytes) throw diskFull(free, this.reserveBytes, moreBytes);
+  }
+
+  /** Removes uploads left behind by a crash (called once at start, before any upload). */
   async init(): Promise<void> {
     await fsp.rm(this.incomingRoot, { recursive: true, force: true });
     await fsp.mkdir(this.incomingRoot, { recursive: true });
@@ -57,20 +122,34 @@ export class FileStore {
 
   /**
    * Streams `stream` into a fresh incoming dir, hashing as it goes; never holds the file in memory.
-   * Over `maxBytes` (or a multipart stream truncated at its own limit): 413, and the dir is removed.
+   * Over `maxBytes` (or a multipart stream truncated at its own limit): 413. Less free space than
+   * `expectedBytes` (the request's Content-Length, when known) plus the reserve, before or while
+   * receiving, or a full disk: 507 `disk_full`. On any refusal the dir is removed.
    */
-  async receive(stream: Readable, maxBytes: number): Promise<IncomingFile> {
+  async receive(stream: Readable, maxBytes: number, expectedBytes: number | null = null): Promise<IncomingFile> {
     const dir = path.join(this.incomingRoot, randomUUID());
-    await fsp.mkdir(dir, { recursive: true });
     const file = path.join(dir, 'upload');
-    const limiter = new HashingLimiter(maxBytes);
+    const limiter = new HashingLimiter(maxBytes, async () => this.requireSpace(null));
     try {
-      await pipeline(stream, limiter, fs.createWriteStream(file, { flags: 'wx' }));
+      await this.requireSpace(expectedBytes);
+      await fsp.mkdir(dir, { recursive: true });
+      // Piped by hand, not by pipeline(): on a refusal the source must not be destroyed but
+      // drained (below), or a multipart parser waiting on it holds the request open forever.
+      const written = pipeline(limiter, fs.createWriteStream(file, { flags: 'wx' }));
+      // An error or an early close of the source (a request cut short) ends the write with it.
+      finished(stream, (err) => {
+        if (err) limiter.destroy(err);
+      });
+      stream.pipe(limiter);
+      await written;
       if ((stream as Readable & { truncated?: boolean }).truncated) {
         throw tooLarge(`the file is larger than the upload limit of ${maxBytes} bytes (RWC_MAX_UPLOAD_BYTES)`);
       }
     } catch (err) {
+      stream.unpipe(limiter);
+      stream.resume(); // discard the rest, so the request ends and the refusal can be read
       await this.discard(dir);
+      if (isNoSpace(err)) throw diskFull(await this.freeBytes().catch(() => 0), this.reserveBytes, expectedBytes);
       if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
         throw tooLarge(`the file is larger than the upload limit of ${maxBytes} bytes (RWC_MAX_UPLOAD_BYTES)`);
       }

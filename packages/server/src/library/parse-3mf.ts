@@ -1,24 +1,32 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import { DomainError, isDomainError } from '../errors.ts';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { isDomainError } from '../errors.ts';
 import { invalidFile, NOT_SLICED_MESSAGE } from './file-errors.ts';
-import { normaliseColor } from './parse-gcode-file.ts';
-import { isPng, parseGcodeComments } from './parse-gcode-header.ts';
+import { normaliseColor } from './filaments.ts';
+import { GcodeScanner, layerCountFromMarkers } from './gcode-scan.ts';
+import { parseGcodeComments } from './parse-gcode-header.ts';
 import { printerModelFromId, printerModelFromName } from './printer-models.ts';
+import { MAX_THUMBNAIL_BYTES, type ThumbnailSource, thumbnailSource } from './thumbnail-sources.ts';
 import type { FilamentUse, ParsedPlate, ParseResult } from './types.ts';
 import { SafeZip, type ZipLimits } from './zip-safety.ts';
 
 /**
- * A Bambu Studio / OrcaSlicer `.gcode.3mf` (docs/bambu-protocol.md §2). Only the central directory,
- * the small metadata entries, the md5 files, the first 64 KiB of each plate's G-code and one
- * thumbnail per plate are inflated. A plate's G-code is streamed whole only when its
- * `plate_N.gcode.md5` is missing or malformed (reported in `notes`).
+ * A Bambu Studio / OrcaSlicer `.gcode.3mf` (docs/bambu-protocol.md §2). The central directory, the
+ * small metadata entries and up to three pictures per plate are read; each plate's G-code is
+ * streamed once through MD5 and the layer-marker scan (constant memory), because
+ * `plate_N.gcode.md5` is only the slicer's claim and the printer checks the real bytes.
+ *
+ * Metadata entries are capped at realistic sizes (docs/decisions.md, Library): a slicer writes a
+ * few KiB to a few hundred KiB; anything bigger is refused before a byte is inflated, so a small
+ * upload cannot make the server inflate and parse hundreds of MiB of XML.
  */
 const GCODE_HEAD_BYTES = 64 * 1024;
-const XML_MAX_BYTES = 64 * 1024 * 1024;
-const JSON_MAX_BYTES = 32 * 1024 * 1024;
-const THUMBNAIL_MAX_BYTES = 16 * 1024 * 1024;
+/** Largest accepted size of each metadata entry, uncompressed (real files: 1-60 KiB). */
+export const METADATA_MAX_BYTES: Record<string, number> = {
+  'Metadata/slice_info.config': 2 * 1024 * 1024,
+  'Metadata/model_settings.config': 4 * 1024 * 1024,
+  'Metadata/project_settings.config': 2 * 1024 * 1024,
+};
+const MD5_FILE_MAX_BYTES = 1024;
 const MAX_PLATE = 999;
 const PLATE_GCODE_RE = /^Metadata\/plate_(\d+)\.gcode$/;
 
@@ -114,11 +122,27 @@ function findPlateGcode(zip: SafeZip, modelSettings: XmlNode | null): Map<number
   return plates;
 }
 
+/** A metadata entry's text, refused with `metadata_too_large` past its realistic size. */
+async function readMetadata(zip: SafeZip, name: string): Promise<string> {
+  const limit = METADATA_MAX_BYTES[name] ?? MD5_FILE_MAX_BYTES;
+  const bytes = zip.entries.get(name)?.uncompressedSize ?? 0;
+  if (bytes > limit) {
+    throw new DomainError(
+      'invalid',
+      'metadata_too_large',
+      `${name} is ${bytes} bytes uncompressed; a slicer writes far less (limit ${limit} bytes): the file is not a genuine sliced file`,
+      { entry: name, bytes, limit },
+    );
+  }
+  return zip.readText(name, limit);
+}
+
 async function readProjectSettings(zip: SafeZip): Promise<{ model: string | null; nozzle: number | null }> {
   const name = 'Metadata/project_settings.config';
   if (!zip.has(name)) return { model: null, nozzle: null };
+  const text = await readMetadata(zip, name);
   try {
-    const json = JSON.parse(await zip.readText(name, JSON_MAX_BYTES)) as Record<string, unknown>;
+    const json = JSON.parse(text) as Record<string, unknown>;
     const nozzle = Array.isArray(json.nozzle_diameter) ? json.nozzle_diameter[0] : json.nozzle_diameter;
     return {
       model: typeof json.printer_model === 'string' ? json.printer_model : null,
@@ -131,25 +155,38 @@ async function readProjectSettings(zip: SafeZip): Promise<{ model: string | null
   }
 }
 
-async function extractThumbnail(zip: SafeZip, candidates: string[], dest: string): Promise<boolean> {
-  for (const name of candidates) {
-    if (!zip.has(name)) continue;
-    const png = await zip.readBuffer(name, THUMBNAIL_MAX_BYTES);
-    if (!isPng(png)) continue;
-    await fs.writeFile(dest, png);
-    return true;
+/** Up to three pictures that look like images, in the order given (checked again by sharp later). */
+async function readThumbnails(zip: SafeZip, candidates: string[]): Promise<ThumbnailSource[]> {
+  const out: ThumbnailSource[] = [];
+  for (const name of new Set(candidates)) {
+    const size = zip.entries.get(name)?.uncompressedSize;
+    if (size === undefined || size === 0 || size > MAX_THUMBNAIL_BYTES) continue;
+    const src = thumbnailSource(await zip.readBuffer(name, MAX_THUMBNAIL_BYTES), 'png');
+    if (src) out.push(src);
+    if (out.length >= 3) break;
   }
-  return false;
+  return out;
 }
 
-export async function parse3mf(
-  file: string,
-  opts: { limits: ZipLimits; thumbnailDir: string },
-): Promise<ParseResult> {
+/** The plate G-code streamed once: real MD5, the first bytes (header comments) and layer markers. */
+async function scanPlate(zip: SafeZip, name: string) {
+  const scanner = new GcodeScanner({ tools: false });
+  const head: Buffer[] = [];
+  let got = 0;
+  for await (const c of zip.chunks(name)) {
+    scanner.feed(c);
+    if (got < GCODE_HEAD_BYTES) {
+      head.push(c.subarray(0, GCODE_HEAD_BYTES - got));
+      got += Math.min(c.length, GCODE_HEAD_BYTES - got);
+    }
+  }
+  return { ...scanner.finish(), head: Buffer.concat(head) };
+}
+
+export async function parse3mf(file: string, opts: { limits: ZipLimits }): Promise<ParseResult> {
   const zip = await SafeZip.open(file, opts.limits);
   try {
-    const readXml = async (name: string) =>
-      zip.has(name) ? parseConfigXml(await zip.readText(name, XML_MAX_BYTES), name) : null;
+    const readXml = async (name: string) => (zip.has(name) ? parseConfigXml(await readMetadata(zip, name), name) : null);
     const sliceInfo = await readXml('Metadata/slice_info.config');
     const modelSettings = await readXml('Metadata/model_settings.config');
     const gcodeByPlate = findPlateGcode(zip, modelSettings);
@@ -169,21 +206,18 @@ export async function parse3mf(
     for (const index of [...gcodeByPlate.keys()].sort((a, b) => a - b)) {
       const { gcode, thumb } = gcodeByPlate.get(index)!;
       const md5Name = `${gcode}.md5`;
-      let gcodeMd5: string | null = null;
+      let claimed: string | null = null;
       if (zip.has(md5Name)) {
-        const text = (await zip.readText(md5Name, 1024)).trim();
-        if (/^[0-9a-fA-F]{32}$/.test(text)) gcodeMd5 = text.toUpperCase();
+        const text = (await readMetadata(zip, md5Name)).trim();
+        if (/^[0-9a-fA-F]{32}$/.test(text)) claimed = text.toUpperCase();
       }
-      let head: Buffer;
-      if (gcodeMd5) {
-        head = await zip.readHead(gcode, GCODE_HEAD_BYTES);
-      } else {
-        const r = await zip.md5AndHead(gcode, GCODE_HEAD_BYTES);
-        gcodeMd5 = r.md5;
-        head = r.head;
-        notes.push(`${md5Name} missing or malformed: MD5 computed by streaming ${gcode}`);
+      const scan = await scanPlate(zip, gcode);
+      const gcodeMd5 = scan.md5;
+      if (!claimed) notes.push(`${md5Name} missing or malformed: the MD5 of ${gcode} was computed from its bytes`);
+      else if (claimed !== gcodeMd5) {
+        notes.push(`${md5Name} claims ${claimed} but ${gcode} has MD5 ${gcodeMd5}: the real MD5 is used (the printer checks it)`);
       }
-      const header = parseGcodeComments(head.toString('utf8'));
+      const header = parseGcodeComments(scan.head.toString('utf8'));
       slicer ??= header.slicer;
       const sp = slicePlates.get(index);
       const meta = sp?.meta ?? new Map<string, string>();
@@ -199,8 +233,7 @@ export async function parse3mf(
         `Metadata/plate_${index}_small.png`,
         `Metadata/top_${index}.png`,
       ];
-      const thumbnailFile = `plate_${index}.png`;
-      const hasThumb = await extractThumbnail(zip, thumbCandidates, path.join(opts.thumbnailDir, thumbnailFile));
+      const thumbnails = await readThumbnails(zip, thumbCandidates);
       plates.push({
         index,
         gcodePath: gcode,
@@ -208,10 +241,11 @@ export async function parse3mf(
         estimatedSeconds: intOrNull(meta.get('prediction')) ?? header.estimatedSeconds,
         weightGrams: numOrNull(meta.get('weight')) ?? header.weightGrams,
         filaments: sp?.filaments ?? [],
-        layerCount: header.layerCount ?? (sp?.maxLayer != null ? sp.maxLayer + 1 : null),
+        layerCount:
+          header.layerCount ?? layerCountFromMarkers(scan.layerMarkers) ?? (sp?.maxLayer != null ? sp.maxLayer + 1 : null),
         printerModel,
         nozzleDiameter,
-        thumbnailFile: hasThumb ? thumbnailFile : null,
+        thumbnails,
       });
     }
     if (!slicer && clientVersion) slicer = `BambuStudio ${clientVersion}`;

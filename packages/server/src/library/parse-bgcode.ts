@@ -1,28 +1,33 @@
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import zlib from 'node:zlib';
 import { invalidFile } from './file-errors.ts';
-import { filamentsFromLists } from './parse-gcode-file.ts';
-import { isPng, parseDuration } from './parse-gcode-header.ts';
+import { filamentsUsed, splitList } from './filaments.ts';
+import { parseDuration } from './parse-gcode-header.ts';
 import { printerModelFromName } from './printer-models.ts';
+import { MAX_THUMBNAIL_BYTES, type ThumbnailSource, thumbnailSource } from './thumbnail-sources.ts';
 import type { ParseResult } from './types.ts';
 
 /**
  * Prusa binary G-code (`.bgcode`, libbgcode format v1). Only the cheap part is read: block headers
  * are walked from the start until the first G-code block, metadata blocks that are stored or
- * deflated are read as `key=value` lines, and the largest PNG thumbnail block is kept. Heatshrink-
- * compressed metadata is skipped. Layout:
+ * deflated are read as `key=value` lines, and the thumbnails (PNG, JPG or QOI) are kept, largest
+ * first. Heatshrink-compressed metadata is skipped, and so is the layer count: the G-code blocks
+ * are heatshrink/MeatPack encoded and PrusaSlicer's metadata has no layer count. Filament colours
+ * come from `filament_colour` (`extruder_colour` is the extruder's display colour). Layout:
  *   file header: "GCDE", u32 version, u16 checksum type (0 none, 1 CRC32)
  *   block: u16 type, u16 compression, u32 uncompressed size, [u32 compressed size if compressed],
  *          parameters (u16 encoding; thumbnails: u16 format, u16 width, u16 height), data, [u32 crc]
  *   types: 0 file metadata, 1 G-code, 2 slicer metadata, 3 printer metadata, 4 print metadata, 5 thumbnail
+ *   thumbnail formats: 0 PNG, 1 JPG, 2 QOI
  */
 const BLOCK_GCODE = 1;
 const BLOCK_THUMBNAIL = 5;
 const MAX_METADATA_BYTES = 4 * 1024 * 1024;
 const MAX_BLOCKS = 256;
 
-export async function parseBgcode(file: string, opts: { thumbnailDir: string }): Promise<ParseResult> {
+const THUMB_FORMATS = ['png', 'jpg', 'qoi'] as const;
+
+export async function parseBgcode(file: string): Promise<ParseResult> {
   const fh = await fs.open(file, 'r');
   try {
     const { size } = await fh.stat();
@@ -37,7 +42,7 @@ export async function parseBgcode(file: string, opts: { thumbnailDir: string }):
     if (header.subarray(0, 4).toString('latin1') !== 'GCDE') throw invalidFile('not a binary G-code file (no GCDE magic)');
     const checksumBytes = header.readUInt16LE(8) === 1 ? 4 : 0;
     const meta = new Map<string, string>();
-    let thumb: { area: number; png: Buffer } | null = null;
+    const thumbs: Array<{ area: number; src: ThumbnailSource }> = [];
     let pos = 10;
     for (let n = 0; n < MAX_BLOCKS && pos + 8 <= size; n++) {
       const bh = await read(pos, 8);
@@ -55,10 +60,10 @@ export async function parseBgcode(file: string, opts: { thumbnailDir: string }):
       const params = await read(pos + headerLen, paramLen);
       const dataPos = pos + headerLen + paramLen;
       if (dataPos + dataLen > size) throw invalidFile('binary G-code is truncated (a block runs past the end)');
-      if (type === BLOCK_THUMBNAIL && params.readUInt16LE(0) === 0 && dataLen <= MAX_METADATA_BYTES) {
-        const png = await read(dataPos, dataLen);
-        const area = params.readUInt16LE(2) * params.readUInt16LE(4);
-        if (isPng(png) && (!thumb || area > thumb.area)) thumb = { area, png };
+      const format = type === BLOCK_THUMBNAIL ? THUMB_FORMATS[params.readUInt16LE(0)] : undefined;
+      if (type === BLOCK_THUMBNAIL && format && compression === 0 && dataLen <= MAX_THUMBNAIL_BYTES && thumbs.length < 8) {
+        const src = thumbnailSource(await read(dataPos, dataLen), format);
+        if (src) thumbs.push({ area: params.readUInt16LE(2) * params.readUInt16LE(4), src });
       } else if (type !== BLOCK_THUMBNAIL && dataLen <= MAX_METADATA_BYTES && (compression === 0 || compression === 1)) {
         let data = await read(dataPos, dataLen);
         if (compression === 1) {
@@ -78,19 +83,16 @@ export async function parseBgcode(file: string, opts: { thumbnailDir: string }):
       }
       pos = dataPos + dataLen + checksumBytes;
     }
-    let thumbnailFile: string | null = null;
-    if (thumb) {
-      thumbnailFile = 'plate_1.png';
-      await fs.writeFile(path.join(opts.thumbnailDir, thumbnailFile), thumb.png);
-    }
+    const thumbnails = thumbs.sort((a, b) => b.area - a.area).map((t) => t.src);
     const num = (k: string) => {
       const v = Number.parseFloat(meta.get(k) ?? '');
       return Number.isFinite(v) ? v : null;
     };
     const time = meta.get('estimated printing time (normal mode)');
     const printerModel = printerModelFromName(meta.get('printer_model'));
-    const grams = num('total filament used [g]') ?? num('filament used [g]');
-    const split = (k: string) => (meta.get(k) ? meta.get(k)!.split(/[;,]/).map((s) => s.trim()) : []);
+    const perSlot = splitList(meta.get('filament used [g]')).map(Number.parseFloat).filter(Number.isFinite);
+    const grams =
+      num('total filament used [g]') ?? (perSlot.length ? Math.round(perSlot.reduce((a, b) => a + b, 0) * 1000) / 1000 : null);
     return {
       kind: 'bgcode',
       printerModel,
@@ -104,11 +106,11 @@ export async function parseBgcode(file: string, opts: { thumbnailDir: string }):
           gcodeMd5: null,
           estimatedSeconds: time ? parseDuration(time) : null,
           weightGrams: grams,
-          filaments: filamentsFromLists(split('filament_type'), split('extruder_colour'), grams),
+          filaments: filamentsUsed({ settings: meta, totalGrams: grams }),
           layerCount: null,
           printerModel,
           nozzleDiameter: num('nozzle_diameter'),
-          thumbnailFile,
+          thumbnails,
         },
       ],
     };

@@ -48,14 +48,11 @@ export function requireKind(name: string): { kind: FileKind; ext: string } {
 }
 
 /**
- * Parses a stored file. Pure-ish: reads `file`, writes thumbnails (plate_N.png) into `thumbnailDir`,
- * touches nothing else. Throws invalidFile (400) for anything that is not a printable file.
+ * Parses a stored file. Reads `file` and writes nothing; thumbnails come back as candidates for
+ * the caller to check and store. Throws a DomainError (400) for anything that is not a printable
+ * file. Runs in a parse worker (parse-pool.ts), never on the server's event loop.
  */
-export async function parseFile(
-  file: string,
-  kind: FileKind,
-  opts: { limits: ZipLimits; thumbnailDir: string },
-): Promise<ParseResult> {
+export async function parseFile(file: string, kind: FileKind, opts: { limits: ZipLimits }): Promise<ParseResult> {
   if (kind === '3mf') {
     const fh = await fs.open(file, 'r');
     const magic = Buffer.alloc(4);
@@ -69,6 +66,6 @@ export async function parseFile(
     }
     return parse3mf(file, opts);
   }
-  if (kind === 'bgcode') return parseBgcode(file, opts);
-  return parsePlainGcode(file, opts);
+  if (kind === 'bgcode') return parseBgcode(file);
+  return parsePlainGcode(file);
 }

@@ -1,15 +1,18 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import { invalidFile } from './file-errors.ts';
-import { extractEmbeddedPng, parseGcodeComments } from './parse-gcode-header.ts';
+import { filamentsUsed } from './filaments.ts';
+import { GcodeScanner, type GcodeScanResult, layerCountFromMarkers } from './gcode-scan.ts';
+import { parseGcodeComments } from './parse-gcode-header.ts';
 import { printerModelFromName } from './printer-models.ts';
-import type { FilamentUse, ParseResult } from './types.ts';
+import { embeddedThumbnailSources } from './thumbnail-sources.ts';
+import type { ParseResult } from './types.ts';
 
 /** Bytes read from each end of a plain G-code file: headers, thumbnails and end-of-file summaries live there. */
 export const GCODE_HEAD_BYTES = 1024 * 1024;
 export const GCODE_TAIL_BYTES = 256 * 1024;
 
-async function readRange(fh: fs.FileHandle, start: number, length: number): Promise<Buffer> {
+async function readRange(fh: fsp.FileHandle, start: number, length: number): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let got = 0;
   while (got < length) {
@@ -20,9 +23,9 @@ async function readRange(fh: fs.FileHandle, start: number, length: number): Prom
   return buf.subarray(0, got);
 }
 
-/** Head and tail of a file (the middle, where the moves are, is never read). */
+/** Head and tail of a file (the middle, where the moves are, is read only by scanGcodeFile). */
 export async function readHeadAndTail(file: string): Promise<{ head: Buffer; tail: Buffer; size: number }> {
-  const fh = await fs.open(file, 'r');
+  const fh = await fsp.open(file, 'r');
   try {
     const { size } = await fh.stat();
     const head = await readRange(fh, 0, Math.min(size, GCODE_HEAD_BYTES));
@@ -34,32 +37,21 @@ export async function readHeadAndTail(file: string): Promise<{ head: Buffer; tai
   }
 }
 
-/** Filaments from the `filament_type`/`filament_colour` lists (PrusaSlicer, OrcaSlicer); grams only for one. */
-export function filamentsFromLists(types: string[], colors: string[], totalGrams: number | null): FilamentUse[] {
-  const n = Math.max(types.length, colors.length);
-  const out: FilamentUse[] = [];
-  for (let k = 0; k < n; k++) {
-    out.push({
-      id: k + 1,
-      type: types[k] || 'unknown',
-      color: normaliseColor(colors[k] ?? ''),
-      grams: n === 1 ? totalGrams : null,
-    });
-  }
-  return out;
+/** One streaming pass over the whole file (constant memory): layer markers and tools used. */
+export async function scanGcodeFile(file: string): Promise<GcodeScanResult> {
+  const scanner = new GcodeScanner();
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1024 * 1024 })) scanner.feed(chunk as Buffer);
+  return scanner.finish();
 }
 
-/** `#RRGGBB` upper case; alpha (`#RRGGBBAA`) dropped; anything else kept as written. */
-export function normaliseColor(raw: string): string {
-  const m = /^#?([0-9a-f]{6})(?:[0-9a-f]{2})?$/i.exec(raw.trim());
-  return m ? `#${m[1].toUpperCase()}` : raw.trim();
-}
+const USAGE_KEYS = ['filament used [g]', 'filament used [mm]', 'filament used [cm3]', 'total filament weight [g]', 'total filament length [mm]', 'Filament used'];
 
 /**
- * A plain text `.gcode` from any slicer: one plate. Reads only the first MiB and the last 256 KiB;
- * an embedded PNG thumbnail is written to `thumbnailDir/plate_1.png`.
+ * A plain text `.gcode` from any slicer: one plate. Reads the first MiB and the last 256 KiB; the
+ * whole file is streamed once more only when those leave the layer count (PrusaSlicer writes only
+ * `;LAYER_CHANGE` markers) or the filaments used (no per-filament usage, several configured) open.
  */
-export async function parsePlainGcode(file: string, opts: { thumbnailDir: string }): Promise<ParseResult> {
+export async function parsePlainGcode(file: string): Promise<ParseResult> {
   const { head, tail, size } = await readHeadAndTail(file);
   if (size === 0) throw invalidFile('the G-code file is empty');
   if (head.subarray(0, 4).toString('latin1') === 'PK\x03\x04') {
@@ -71,15 +63,20 @@ export async function parsePlainGcode(file: string, opts: { thumbnailDir: string
   if (head.subarray(0, 64 * 1024).includes(0)) throw invalidFile('not a text G-code file (binary data found)');
   const text = head.toString('utf8') + '\n' + tail.toString('utf8');
   const info = parseGcodeComments(text);
-  let thumbnailFile: string | null = null;
-  const png = extractEmbeddedPng(head.toString('latin1')) ?? extractEmbeddedPng(tail.toString('latin1'));
-  if (png) {
-    thumbnailFile = 'plate_1.png';
-    await fs.writeFile(path.join(opts.thumbnailDir, thumbnailFile), png);
-  }
+  const thumbnails = embeddedThumbnailSources(head.toString('latin1'));
+  if (thumbnails.length === 0) thumbnails.push(...embeddedThumbnailSources(tail.toString('latin1')));
+
+  const configured = Math.max(info.filamentTypes.length, info.filamentColors.length);
+  const hasUsage = USAGE_KEYS.some((k) => info.settings.has(k));
+  const scan = info.layerCount === null || (!hasUsage && configured > 1) ? await scanGcodeFile(file) : null;
+  const layerCount = info.layerCount ?? (scan ? layerCountFromMarkers(scan.layerMarkers) : null);
+  const filaments = filamentsUsed({
+    settings: info.settings,
+    curaTypes: info.curaTypes,
+    totalGrams: info.weightGrams,
+    toolsUsed: scan?.tools ?? null,
+  });
   const printerModel = printerModelFromName(info.printerModel);
-  const filaments = filamentsFromLists(info.filamentTypes, info.filamentColors, info.weightGrams);
-  if (filaments.length === 1 && info.filamentMeters !== null) filaments[0].meters = info.filamentMeters;
   return {
     kind: 'gcode',
     printerModel,
@@ -94,10 +91,10 @@ export async function parsePlainGcode(file: string, opts: { thumbnailDir: string
         estimatedSeconds: info.estimatedSeconds,
         weightGrams: info.weightGrams,
         filaments,
-        layerCount: info.layerCount,
+        layerCount,
         printerModel,
         nozzleDiameter: info.nozzleDiameter,
-        thumbnailFile,
+        thumbnails,
       },
     ],
   };

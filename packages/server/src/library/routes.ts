@@ -4,7 +4,7 @@ import { type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, isDomainError, notFound } from '../errors.ts';
 import { ErrorSchema, IdParams, errorResponses } from '../http/schemas.ts';
-import type { FileLibrary } from './file-library.ts';
+import type { FileLibrary, ReceivedUpload } from './file-library.ts';
 import type { FileRecord } from './types.ts';
 
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -13,7 +13,7 @@ const NullableString = Type.Union([Type.String(), Type.Null()]);
 const FilamentSchema = Type.Object({
   id: Type.Optional(Nullable(Type.Integer())),
   type: Type.String(),
-  color: Type.String({ description: '#RRGGBB' }),
+  color: Type.Union([Type.String({ pattern: '^#[0-9A-F]{6}$', description: '#RRGGBB' }), Type.Null()]),
   grams: Nullable(Type.Number()),
   meters: Type.Optional(Nullable(Type.Number())),
 });
@@ -59,7 +59,7 @@ const ThumbnailParams = Type.Object({
   index: Type.Integer({ minimum: 1, maximum: 999 }),
 });
 
-const uploadErrors = { ...errorResponses, 413: ErrorSchema };
+const uploadErrors = { ...errorResponses, 413: ErrorSchema, 503: ErrorSchema, 507: ErrorSchema };
 
 const UploadBody = Type.Object({
   file: Type.String({ format: 'binary', description: 'the sliced file: .gcode.3mf, .3mf with G-code, .gcode or .bgcode' }),
@@ -67,41 +67,72 @@ const UploadBody = Type.Object({
 
 /**
  * The multipart parser (busboy) rejects a body without a boundary, or cut short, with a plain Error
- * (no status): that is the client's malformed request, a 400, not a server fault.
+ * (no status): that is the client's malformed request, a 400, not a server fault. A second file
+ * part trips the parser's one-file limit (FST_FILES_LIMIT): a 400 `multiple_files` too.
  */
-async function asClientMultipartError<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    const e = err as { statusCode?: unknown; message?: unknown };
-    if (!isDomainError(err) && typeof e?.statusCode !== 'number' && /multipart|part header|unexpected end of/i.test(String(e?.message ?? ''))) {
-      throw badRequest(`file: the multipart/form-data body is malformed (${String(e.message)})`, 'malformed_multipart');
-    }
-    throw err;
+function asClientMultipartError(err: unknown): unknown {
+  const e = err as { statusCode?: unknown; message?: unknown; code?: unknown };
+  if (isDomainError(err)) return err;
+  if (e?.code === 'FST_FILES_LIMIT') return multipleFiles();
+  if (typeof e?.statusCode !== 'number' && /multipart|part header|unexpected end of/i.test(String(e?.message ?? ''))) {
+    return badRequest(`file: the multipart/form-data body is malformed (${String(e.message)})`, 'malformed_multipart');
   }
+  return err;
 }
+
+const multipleFiles = () =>
+  badRequest('file: send exactly one file per upload, in the field "file" (this request has more than one)', 'multiple_files');
 
 /** The upload's file name; busboy leaves it undefined for `filename=""`, and the type comes from it. */
 function namedUpload(part: { filename?: string; file: NodeJS.ReadableStream }): string {
   if (!part.filename) {
     part.file.resume();
-    throw badRequest('file: the uploaded file has no name; send it with its file name (e.g. "benchy.gcode.3mf")');
+    throw badRequest('file: the uploaded file has no name; send it with its file name (e.g. "benchy.gcode.3mf")', 'file_name_missing');
   }
   return part.filename;
 }
 
-/** Reads the one multipart file of a v1 upload and imports it. */
-async function importUpload(request: FastifyRequest, library: FileLibrary) {
-  if (!request.isMultipart()) throw badRequest('file: send multipart/form-data with the file in the field "file"');
-  return asClientMultipartError(async () => {
-    const part = await request.file();
-    if (!part) throw badRequest('file: the multipart body has no file; put it in the field "file"');
-    if (part.fieldname !== 'file') {
-      part.file.resume();
-      throw badRequest(`file: the file must be in the field "file", not "${part.fieldname}"`);
+/** The request's Content-Length (an upper bound of the file's size, for the free-space check). */
+function declaredLength(request: FastifyRequest): number | null {
+  const n = Number(request.headers['content-length']);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
+/**
+ * Reads a whole multipart upload: exactly one file, in the field "file", received into the
+ * library's incoming dir, plus the text fields. Only once the body has been read to its end is the
+ * file handed back (so a second file part, even after the first, refuses the upload: nothing is
+ * stored). The caller imports or discards what it gets.
+ */
+async function readUpload(
+  request: FastifyRequest,
+  library: FileLibrary,
+): Promise<{ upload: ReceivedUpload; fields: Record<string, string> }> {
+  if (!request.isMultipart()) throw badRequest('file: send multipart/form-data with the file in the field "file"', 'not_multipart');
+  const fields: Record<string, string> = {};
+  let upload: ReceivedUpload | null = null;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (upload) {
+          part.file.resume();
+          throw multipleFiles();
+        }
+        if (part.fieldname !== 'file') {
+          part.file.resume();
+          throw badRequest(`file: the file must be in the field "file", not "${part.fieldname}"`, 'wrong_file_field', { field: part.fieldname });
+        }
+        upload = await library.receive(namedUpload(part), part.file, declaredLength(request));
+      } else {
+        fields[part.fieldname] = String(part.value ?? '');
+      }
     }
-    return library.importStream(namedUpload(part), part.file);
-  });
+  } catch (err) {
+    if (upload) await library.discardReceived(upload);
+    throw asClientMultipartError(err);
+  }
+  if (!upload) throw badRequest('file: the multipart body has no file; put it in the field "file"', 'file_missing');
+  return { upload, fields };
 }
 
 function etagMatches(header: string | undefined, etag: string): boolean {
@@ -134,7 +165,8 @@ export async function fileRoutes(app: FastifyInstance, opts: { library: FileLibr
       },
     },
     async (request, reply) => {
-      const { file, created } = await importUpload(request, library);
+      const { upload } = await readUpload(request, library);
+      const { file, created } = await library.importReceived(upload);
       reply.code(201).header('Location', `/api/v1/files/${file.id}`);
       if (!created) reply.header('X-Deduplicated', 'true');
       return file;
@@ -210,6 +242,36 @@ export async function fileRoutes(app: FastifyInstance, opts: { library: FileLibr
   );
 }
 
+/**
+ * OrcaSlicer and Bambu Studio name the plate of a `.gcode.3mf` in the form field `plateindex`
+ * (1-based, OrcaSlicer PR 14404). Absent or empty: null.
+ */
+function parsePlateIndex(raw: string | undefined): number | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  const t = raw.trim();
+  if (!/^\d{1,3}$/.test(t) || Number(t) < 1) {
+    throw badRequest(`plateindex: must be a plate number from 1 to 999, got "${t.slice(0, 20)}"`, 'invalid_plateindex', { value: t.slice(0, 20) });
+  }
+  return Number(t);
+}
+
+/**
+ * The plate an OctoPrint-style print request queues: the one the slicer named, else the file's only
+ * sliced plate (a `.gcode.3mf` of plate 4 alone has no plate 1), else its first.
+ */
+function platePrinted(file: FileRecord, requested: number | null): number {
+  const indexes = file.plates.map((p) => p.index).sort((a, b) => a - b);
+  if (requested !== null) {
+    if (indexes.length === 0 || indexes.includes(requested)) return requested;
+    throw badRequest(
+      `plateindex: ${file.name} has no plate ${requested} (its sliced plates: ${indexes.join(', ')}); the file was stored in the library`,
+      'plate_not_in_file',
+      { plate: requested, plates: indexes, fileId: file.id },
+    );
+  }
+  return indexes[0] ?? 1;
+}
+
 const OCTOPRINT_VERSION = { api: '0.1', server: '1.10.0', text: 'OctoPrint 1.10.0 (RealWorldClaw)' };
 
 /**
@@ -221,9 +283,16 @@ const OCTOPRINT_VERSION = { api: '0.1', server: '1.10.0', text: 'OctoPrint 1.10.
  */
 export async function octoprintCompatRoutes(
   app: FastifyInstance,
-  opts: { library: FileLibrary; onPrintRequested?: (fileId: string) => Promise<void> },
+  opts: { library: FileLibrary; onPrintRequested?: (fileId: string, plate: number) => Promise<void> },
 ): Promise<void> {
   const { library } = opts;
+  /** fileId → the plate a slicer named at upload, for a later select/print of the same file. */
+  const namedPlates = new Map<string, number>();
+  const rememberPlate = (fileId: string, plate: number) => {
+    namedPlates.delete(fileId);
+    namedPlates.set(fileId, plate);
+    if (namedPlates.size > 1000) namedPlates.delete(namedPlates.keys().next().value!);
+  };
 
   app.get(
     '/api/version',
@@ -261,30 +330,22 @@ export async function octoprintCompatRoutes(
       },
     },
     async (request, reply) => {
-      if (!request.isMultipart()) throw badRequest('file: send multipart/form-data with the file in the field "file"');
-      const fields: Record<string, string> = {};
-      const imported = await asClientMultipartError(async () => {
-        let found: { file: FileRecord; created: boolean } | null = null;
-        for await (const part of request.parts()) {
-          if (part.type === 'file') {
-            if (part.fieldname !== 'file' || found) {
-              part.file.resume();
-              throw badRequest(`file: send exactly one file, in the field "file" (got "${part.fieldname}")`);
-            }
-            found = await library.importStream(namedUpload(part), part.file);
-          } else {
-            fields[part.fieldname] = String(part.value ?? '');
-          }
-        }
-        return found;
-      });
-      if (!imported) throw badRequest('file: no file in the upload; put it in the field "file"');
-      const { file } = imported;
+      const { upload, fields } = await readUpload(request, library);
+      let requested: number | null;
+      try {
+        requested = parsePlateIndex(fields.plateindex);
+      } catch (err) {
+        await library.discardReceived(upload);
+        throw err;
+      }
+      const { file } = await library.importReceived(upload);
       const wantsPrint = fields.print?.toLowerCase() === 'true';
       let effectivePrint = false;
       if (wantsPrint && opts.onPrintRequested) {
-        await opts.onPrintRequested(file.id);
+        await opts.onPrintRequested(file.id, platePrinted(file, requested));
         effectivePrint = true;
+      } else if (requested !== null && file.plates.some((p) => p.index === requested)) {
+        rememberPlate(file.id, requested);
       }
       const origin = `${request.protocol}://${request.headers.host ?? 'localhost'}`;
       const resource = `${origin}/api/files/local/${encodeURIComponent(file.name)}`;
@@ -322,8 +383,8 @@ export async function octoprintCompatRoutes(
       const file = await library.findByName(name);
       if (!file) throw notFound(`file "${name}"`);
       if (body.print) {
-        if (!opts.onPrintRequested) throw badRequest('print: this server does not queue prints from here');
-        await opts.onPrintRequested(file.id);
+        if (!opts.onPrintRequested) throw badRequest('print: this server does not queue prints from here', 'print_unsupported');
+        await opts.onPrintRequested(file.id, platePrinted(file, namedPlates.get(file.id) ?? null));
       }
       return reply.code(204).send();
     },

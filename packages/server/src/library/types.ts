@@ -1,10 +1,12 @@
+import type { ThumbnailSource } from './thumbnail-sources.ts';
+
 /** A filament used by a plate, as the slicer recorded it. */
 export interface FilamentUse {
   /** Slicer filament/AMS slot id (sparse: 1, 3, ...), when known. */
   id?: number | null;
   type: string;
-  /** `#RRGGBB` (alpha dropped). */
-  color: string;
+  /** `#RRGGBB` upper case (alpha dropped); null when the slicer wrote no valid colour. */
+  color: string | null;
   grams: number | null;
   meters?: number | null;
 }
@@ -50,8 +52,13 @@ export interface LibraryView {
 /** A file's kind, from its name and checked against its first bytes. */
 export type FileKind = FileRecord['kind'];
 
-/** One plate as the parser found it; `thumbnailFile` is a file name inside the thumbnail dir. */
+/** One plate as the parser found it, with its thumbnail candidates (best first, not yet trusted). */
 export interface ParsedPlate extends Omit<PlateInfo, 'hasThumbnail' | 'thumbnailUrl'> {
+  thumbnails: ThumbnailSource[];
+}
+
+/** One plate as meta_json stores it; `thumbnailFile` is a PNG in the file's store dir. */
+export interface StoredPlate extends Omit<PlateInfo, 'hasThumbnail' | 'thumbnailUrl'> {
   thumbnailFile: string | null;
 }
 

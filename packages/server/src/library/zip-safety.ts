@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import yauzl from 'yauzl';
@@ -200,7 +199,7 @@ export class SafeZip {
     });
     let out: Readable = raw;
     if (info.compressionMethod === 8) {
-      const inflate = zlib.createInflateRaw();
+      const inflate = zlib.createInflateRaw({ chunkSize: 256 * 1024 });
       raw.on('error', (err) => inflate.destroy(zipError(err)));
       raw.pipe(inflate);
       out = inflate;
@@ -239,32 +238,5 @@ export class SafeZip {
 
   async readText(name: string, maxBytes: number): Promise<string> {
     return (await this.readBuffer(name, maxBytes)).toString('utf8');
-  }
-
-  /** The first `bytes` inflated bytes of an entry; inflation stops there. */
-  async readHead(name: string, bytes: number): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    let got = 0;
-    for await (const c of this.chunks(name)) {
-      parts.push(c);
-      got += c.length;
-      if (got >= bytes) break;
-    }
-    return Buffer.concat(parts).subarray(0, bytes);
-  }
-
-  /** Streams a whole entry through MD5 (uppercase hex, as Bambu writes it), keeping its first `headBytes`. */
-  async md5AndHead(name: string, headBytes: number): Promise<{ md5: string; head: Buffer }> {
-    const hash = createHash('md5');
-    const parts: Buffer[] = [];
-    let got = 0;
-    for await (const c of this.chunks(name)) {
-      hash.update(c);
-      if (got < headBytes) {
-        parts.push(c.subarray(0, headBytes - got));
-        got += Math.min(c.length, headBytes - got);
-      }
-    }
-    return { md5: hash.digest('hex').toUpperCase(), head: Buffer.concat(parts) };
   }
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { filesUnder, fixture, makeLibrary, streamOf, type TestLibrary } from './helpers.ts';
+import { filesUnder, fixture, makeLibrary, pixelsOf, streamOf, type TestLibrary } from './helpers.ts';
 import { buildZip, SLICE_INFO, sliced3mf, TINY_PNG } from './zip-writer.ts';
 
 /**
@@ -245,7 +245,8 @@ describe('after all that', () => {
     const { file } = await t.library.importStream('ok.gcode.3mf', streamOf(sliced3mf()));
     expect(file.plates[0].hasThumbnail).toBe(true);
     expect(zlib.crc32(fs.readFileSync(t.library.localPath(file)))).toBe(zlib.crc32(sliced3mf()));
-    expect(TINY_PNG.equals(fs.readFileSync((await t.library.thumbnailPath(file.id, 1))!))).toBe(true);
+    const served = await pixelsOf(fs.readFileSync((await t.library.thumbnailPath(file.id, 1))!));
+    expect(served).toEqual({ ...(await pixelsOf(TINY_PNG)), format: 'png' });
     await t.library.delete(file.id);
   });
 });

@@ -19,14 +19,14 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 async function parseBuffer(buf: Buffer): Promise<ParseResult> {
   const file = path.join(dir, 'in.gcode.3mf');
   fs.writeFileSync(file, buf);
-  return parse3mf(file, { limits, thumbnailDir: dir });
+  return parse3mf(file, { limits });
 }
 
 const md5 = (s: string | Buffer) => createHash('md5').update(s).digest('hex').toUpperCase();
 
 describe('real Bambu Studio files', () => {
   it('reads the single-plate A1 mini file (Studio 02.04)', async () => {
-    const r = await parse3mf(fixture('fdm-monster.bambu.gcode.3mf'), { limits, thumbnailDir: dir });
+    const r = await parse3mf(fixture('fdm-monster.bambu.gcode.3mf'), { limits });
     expect(r.kind).toBe('3mf');
     expect(r.printerModel).toBe('A1 mini');
     expect(r.nozzleDiameter).toBe(0.4);
@@ -43,16 +43,15 @@ describe('real Bambu Studio files', () => {
       layerCount: 90,
       printerModel: 'A1 mini',
       nozzleDiameter: 0.4,
-      thumbnailFile: 'plate_1.png',
     });
     expect(p.filaments).toEqual([{ id: 1, type: 'PLA', color: '#00AE42', grams: 2.83, meters: 0.93 }]);
-    const png = fs.readFileSync(path.join(dir, 'plate_1.png'));
-    expect(png.length).toBe(3659);
+    expect(p.thumbnails[0]).toMatchObject({ format: 'png' });
+    expect(p.thumbnails[0]!.data.length).toBe(3659);
     expect(r.notes).toEqual([]);
   });
 
   it('reads both plates of the two-plate X1C file', async () => {
-    const r = await parse3mf(fixture('fdm-monster.bambu-2-plates.gcode.3mf'), { limits, thumbnailDir: dir });
+    const r = await parse3mf(fixture('fdm-monster.bambu-2-plates.gcode.3mf'), { limits });
     expect(r.printerModel).toBe('X1C');
     expect(r.plates.map((p) => [p.index, p.gcodePath, p.estimatedSeconds, p.weightGrams, p.layerCount])).toEqual([
       [1, 'Metadata/plate_1.gcode', 1216, 6.75, 128],
@@ -60,11 +59,13 @@ describe('real Bambu Studio files', () => {
     ]);
     expect(r.plates[0].gcodeMd5).toBe('581CBDB9CB05B6181658B0FC81552896');
     expect(r.plates[1].gcodeMd5).toMatch(/^[0-9A-F]{32}$/);
-    expect(fs.readFileSync(path.join(dir, 'plate_2.png')).length).toBe(14920);
+    expect(r.plates[1].thumbnails[0]!.data.length).toBe(14920);
+    // The md5 files are true here: verified, nothing to say.
+    expect(r.notes).toEqual([]);
   });
 
   it('refuses the unsliced project with the "slice the plate" message', async () => {
-    await expect(parse3mf(fixture('fdm-monster.bambu-2-plates.3mf'), { limits, thumbnailDir: dir })).rejects.toMatchObject({
+    await expect(parse3mf(fixture('fdm-monster.bambu-2-plates.3mf'), { limits })).rejects.toMatchObject({
       kind: 'invalid',
       code: 'invalid_file',
       message: expect.stringContaining('slice the plate and export a plate sliced file'),
@@ -95,10 +96,10 @@ describe('fallbacks', () => {
     expect(r.plates[0].estimatedSeconds).toBe(3784);
   });
 
-  it('computes the G-code MD5 by streaming when plate_N.gcode.md5 is missing, and says so', async () => {
+  it('computes the G-code MD5 from its bytes when plate_N.gcode.md5 is missing, and says so', async () => {
     const r = await parseBuffer(sliced3mf([], { md5: false }));
     expect(r.plates[0].gcodeMd5).toBe(md5(PLATE_GCODE));
-    expect(r.notes.join()).toMatch(/computed by streaming/);
+    expect(r.notes.join()).toMatch(/missing or malformed: the MD5 of Metadata\/plate_1.gcode was computed/);
   });
 
   it('computes the MD5 when the md5 file is malformed', async () => {
@@ -106,10 +107,41 @@ describe('fallbacks', () => {
     expect(r.plates[0].gcodeMd5).toBe(md5(PLATE_GCODE));
   });
 
-  it('uses the md5 file without inflating the whole G-code', async () => {
-    // A stored MD5 that does not match the bytes proves the G-code was not hashed.
+  it('treats plate_N.gcode.md5 as a claim: a wrong one is replaced by the real MD5, with a note', async () => {
     const r = await parseBuffer(sliced3mf([{ name: 'Metadata/plate_1.gcode.md5', data: 'ABCDEF0123456789ABCDEF0123456789' }]));
-    expect(r.plates[0].gcodeMd5).toBe('ABCDEF0123456789ABCDEF0123456789');
+    expect(r.plates[0].gcodeMd5).toBe(md5(PLATE_GCODE));
+    expect(r.notes).toEqual([
+      `Metadata/plate_1.gcode.md5 claims ABCDEF0123456789ABCDEF0123456789 but Metadata/plate_1.gcode has MD5 ${md5(PLATE_GCODE)}: the real MD5 is used (the printer checks it)`,
+    ]);
+  });
+
+  it('verifies every plate: a lower-case claim that matches is accepted, a wrong one on plate 2 is corrected', async () => {
+    const g2 = `${PLATE_GCODE}G1 X20\n`;
+    const r = await parseBuffer(
+      sliced3mf([
+        { name: 'Metadata/plate_1.gcode.md5', data: `${md5(PLATE_GCODE).toLowerCase()}\n` },
+        { name: 'Metadata/plate_2.gcode', data: g2 },
+        { name: 'Metadata/plate_2.gcode.md5', data: md5(PLATE_GCODE) },
+      ]),
+    );
+    expect(r.plates.map((p) => p.gcodeMd5)).toEqual([md5(PLATE_GCODE), md5(g2)]);
+    expect(r.notes).toHaveLength(1);
+    expect(r.notes[0]).toMatch(/^Metadata\/plate_2\.gcode\.md5 claims/);
+  });
+
+  it('counts layer markers when the G-code header has no layer count (Bambu "; CHANGE_LAYER", Orca ";LAYER_CHANGE")', async () => {
+    const bambu = '; HEADER_BLOCK_START\n; HEADER_BLOCK_END\nG28\n' + '; CHANGE_LAYER\n; Z_HEIGHT: 0.2\nG1 X1\n'.repeat(17);
+    const orca = 'G28\n' + ';LAYER_CHANGE\n;Z:0.2\nG1 X1\n'.repeat(23);
+    const noPrediction = (s: string) => s.replace(/\s*<metadata key="prediction"[^>]*\/>/, '');
+    for (const [gcode, layers] of [
+      [bambu, 17],
+      [orca, 23],
+    ] as const) {
+      const r = await parseBuffer(
+        sliced3mf([{ name: 'Metadata/slice_info.config', data: noPrediction(SLICE_INFO) }, { name: 'Metadata/plate_1.gcode', data: gcode }], { md5: false }),
+      );
+      expect(r.plates[0].layerCount).toBe(layers);
+    }
   });
 
   it.each([
@@ -122,8 +154,7 @@ describe('fallbacks', () => {
       { name: thumbName, data: TINY_PNG, method: 0 },
     ]);
     const r = await parseBuffer(zip);
-    expect(r.plates[0].thumbnailFile).toBe('plate_1.png');
-    expect(fs.readFileSync(path.join(dir, 'plate_1.png')).equals(TINY_PNG)).toBe(true);
+    expect(r.plates[0].thumbnails).toEqual([{ format: 'png', data: TINY_PNG }]);
   });
 
   it('prefers plate_N.png over the small and top pictures', async () => {
@@ -132,13 +163,13 @@ describe('fallbacks', () => {
       { name: 'Metadata/plate_1_small.png', data: small, method: 0 },
       { name: 'Metadata/top_1.png', data: small, method: 0 },
     ]);
-    await parseBuffer(zip);
-    expect(fs.readFileSync(path.join(dir, 'plate_1.png')).equals(TINY_PNG)).toBe(true);
+    const r = await parseBuffer(zip);
+    expect(Buffer.from(r.plates[0].thumbnails[0]!.data).equals(TINY_PNG)).toBe(true);
   });
 
-  it('has no thumbnail when there is no picture (or it is not a PNG)', async () => {
+  it('has no thumbnail candidate when there is no picture (or it is not an image format)', async () => {
     const r = await parseBuffer(sliced3mf([{ name: 'Metadata/plate_1.png', data: 'not a png', method: 0 }]));
-    expect(r.plates[0].thumbnailFile).toBeNull();
+    expect(r.plates[0].thumbnails).toEqual([]);
   });
 
   it('reads an OrcaSlicer-style file without slice_info from the header and project settings', async () => {

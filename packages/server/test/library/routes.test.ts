@@ -8,7 +8,7 @@ import { LoginRateLimiter } from '../../src/auth/rate-limit.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { fileRoutes, octoprintCompatRoutes } from '../../src/library/routes.ts';
 import { silentLogger } from '../../src/util/logger.ts';
-import { fixture, makeLibrary, type TestLibrary } from './helpers.ts';
+import { fixture, makeLibrary, pixelsOf, type TestLibrary } from './helpers.ts';
 import { sliced3mf } from './zip-writer.ts';
 
 /** The library's routes inside the real app (auth, error handler, multipart), over real HTTP. */
@@ -118,7 +118,9 @@ describe('/api/v1/files', () => {
     const res = await call('GET', url, { key: viewerKey });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/png');
-    expect((res.body as Buffer).length).toBe(3659);
+    // Re-encoded through sharp: the same picture as the file's plate_1.png, as a PNG.
+    const served = await pixelsOf(res.body as Buffer);
+    expect(served).toMatchObject({ format: 'png', width: 512, height: 512 });
     const etag = res.headers.get('etag')!;
     expect(etag).toMatch(/^"[0-9a-f]{64}-1"$/);
     expect(res.headers.get('cache-control')).toMatch(/max-age=\d+/);

@@ -7,6 +7,8 @@ export class ApiRequestError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The values a translated message needs (`error.params` of the answer). */
+    readonly params: Record<string, unknown> = {},
   ) {
     super(message);
   }

@@ -69,7 +69,8 @@ export interface Printer {
 
 export interface Filament {
   type: string;
-  color: string;
+  /** `#RRGGBB`, or null when the slicer wrote no valid colour. */
+  color: string | null;
   grams: number | null;
 }
 

@@ -24,12 +24,14 @@ export async function uploadFile(file: File, onProgress: (percent: number) => vo
   if (res.status >= 200 && res.status < 300) return JSON.parse(res.body) as FileRecord;
   let code = `http_${res.status}`;
   let message = `HTTP ${res.status}`;
+  let params: Record<string, unknown> = {};
   try {
-    const parsed = JSON.parse(res.body) as { error?: { code?: string; message?: string } };
+    const parsed = JSON.parse(res.body) as { error?: { code?: string; message?: string; params?: Record<string, unknown> } };
     code = parsed.error?.code ?? code;
     message = parsed.error?.message ?? message;
+    params = parsed.error?.params ?? {};
   } catch {
     // keep the status
   }
-  throw new ApiRequestError(res.status, code, message);
+  throw new ApiRequestError(res.status, code, message, params);
 }
