@@ -15,7 +15,7 @@ import type { Logger } from '../util/logger.ts';
 import { installAuth } from './auth-hook.ts';
 import { DomainError, badRequest } from '../errors.ts';
 import { httpStatusOf, storageErrorOf } from './errors.ts';
-import { type HttpServerLimits, clientErrorHandler, createGatedServer } from './http-server.ts';
+import { type HttpServerLimits, clientErrorHandler, createGatedServer, markFastifyUpgradeListeners } from './http-server.ts';
 import { installBodyGuards, jsonDepthExceeds, securityHeaders } from './guards.ts';
 import { authRoutes } from './routes/auth.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -163,6 +163,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(helmet, securityHeaders());
   // Before the auth hook: its onRequest marks upgrade requests, so a refused upgrade's socket is closed.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  markFastifyUpgradeListeners(app.server);
   // Authentication before anything else can register a route: every route, the docs and the UI
   // included, passes the hook (deny by default; see auth-hook.ts).
   installAuth(app, opts.auth, { spaFallback: webReady });

@@ -39,6 +39,20 @@ function refuseRequest(res: http.ServerResponse, reason: string): void {
   res.end(body);
 }
 
+/** Engine.IO's default path: Socket.IO servers attached to this server own upgrades below it. */
+export const SOCKET_IO_PATH = '/socket.io/';
+
+const fastifyUpgradeListeners = new WeakMap<http.Server, Set<Function>>();
+
+/**
+ * Marks the upgrade listeners present now (Fastify's WebSocket routing) as Fastify's: an upgrade
+ * below SOCKET_IO_PATH then goes only to the other listeners (a Socket.IO server attached later),
+ * so Fastify never answers (and closes) a socket that Socket.IO is taking over.
+ */
+export function markFastifyUpgradeListeners(server: http.Server): void {
+  fastifyUpgradeListeners.set(server, new Set(server.listeners('upgrade')));
+}
+
 /** An http.Server whose every request and upgrade sees a canonical target. */
 export function createGatedServer(handler: http.RequestListener, limits: HttpServerLimits): http.Server {
   const server = http.createServer(
@@ -62,6 +76,16 @@ export function createGatedServer(handler: http.RequestListener, limits: HttpSer
         return true;
       }
       req.url = target.url;
+      const fastify = fastifyUpgradeListeners.get(server);
+      if (event === 'upgrade' && fastify && target.url.startsWith(SOCKET_IO_PATH)) {
+        const others = server.listeners('upgrade').filter((l) => !fastify.has(l));
+        if (!others.length) {
+          writeRawError(args[1] as Duplex, 404, 'not_found', 'no Socket.IO server here');
+          return true;
+        }
+        for (const l of others) (l as (...a: unknown[]) => void).apply(server, args);
+        return true;
+      }
     }
     return emit(event, ...args);
   }) as typeof server.emit;
