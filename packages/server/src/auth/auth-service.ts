@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { type JWTPayload, SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import { DomainError, badRequest, conflict, notFound, unauthorized } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Db, Dialect } from '../storage/schema.ts';
@@ -322,25 +322,26 @@ export class AuthService {
   }
 
   async verifyAccessToken(token: string): Promise<AuthUser> {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, this.#jwtKey, {
+      ({ payload } = await jwtVerify(token, this.#jwtKey, {
         issuer: ISSUER,
         algorithms: ['HS256'],
         currentDate: new Date(this.#clock.now()),
-      });
-      if (!payload.sub || !isRole(payload.role)) throw unauthorized('access token is malformed', 'invalid_token');
-      // The signature only says the token was issued: the user must still exist with the same
-      // token version (password unchanged), and the role is the current one.
-      const state = await this.#userState(payload.sub);
-      if (!state) throw unauthorized('the user of this token no longer exists', 'token_revoked');
-      const tv = typeof payload.tv === 'number' ? payload.tv : 0;
-      if (tv !== state.tokenVersion) throw unauthorized('this session was ended (password changed); log in again', 'token_revoked');
-      return { id: payload.sub, username: state.username, role: state.role, via: 'jwt', ownerId: payload.sub };
+      }));
     } catch (err) {
-      if (err instanceof DomainError) throw err;
       if (err instanceof joseErrors.JWTExpired) throw unauthorized('access token expired: refresh it', 'token_expired');
       throw unauthorized('access token is not valid', 'invalid_token');
     }
+    if (!payload.sub || !isRole(payload.role)) throw unauthorized('access token is malformed', 'invalid_token');
+    // The signature only says the token was issued: the user must still exist with the same
+    // token version (password unchanged), and the role is the current one. A database error here
+    // propagates as itself (503), never as "invalid token".
+    const state = await this.#userState(payload.sub);
+    if (!state) throw unauthorized('the user of this token no longer exists', 'token_revoked');
+    const tv = typeof payload.tv === 'number' ? payload.tv : 0;
+    if (tv !== state.tokenVersion) throw unauthorized('this session was ended (password changed); log in again', 'token_revoked');
+    return { id: payload.sub, username: state.username, role: state.role, via: 'jwt', ownerId: payload.sub };
   }
 
   async #userState(id: string): Promise<UserState | null> {
