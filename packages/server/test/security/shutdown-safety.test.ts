@@ -95,3 +95,43 @@ describe('Marlin: a streamed print never outlives its host hot', () => {
     expect(after.indexOf('M104 S0')).toBeLessThan(8);
   });
 });
+
+/**
+ * Bambu and Klipper (Moonraker) printers run the job from their own storage: the server only
+ * watches. Stopping the server (driver.stop(), what SIGTERM runs) sends nothing to the printer, so
+ * the print goes on and ends with the file's own end G-code (heaters off) on the printer. That is
+ * what they leave behind, and it is safe: there is no host-held stream to cut.
+ */
+describe('Bambu and Moonraker: the printer runs the job, a server stop leaves it printing', () => {
+  it('Bambu: the print continues on the printer after the driver stops, and nothing is sent', { timeout: 120_000 }, async () => {
+    const { startRig, jobRequest: bambuJob, waitForStatus } = await import('../bambu/helpers.ts');
+    const rig = await startRig({ sim: { timeScale: 2 } });
+    cleanup.push(() => rig.close());
+    await waitForStatus(rig, 'idle');
+    await rig.driver.startJob(bambuJob(rig, '7001'));
+    await waitFor(() => ['PREPARE', 'RUNNING'].includes(rig.sim.gcodeState), 'the printer to print', 90_000);
+    const sent = rig.sim.receivedCommands.length;
+    await rig.driver.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(['PREPARE', 'RUNNING']).toContain(rig.sim.gcodeState);
+    expect(rig.sim.receivedCommands.length).toBe(sent);
+  });
+
+  it('Moonraker: the print continues in Klipper after the driver stops', { timeout: 60_000 }, async () => {
+    const { MoonrakerSimulator } = await import('@rwc/simulators/moonraker/index.ts');
+    const { MoonrakerDriver } = await import('../../src/printers/moonraker/driver.ts');
+    const { jobRequest, makeCtx, until, writeGcode } = await import('../marlin/helpers.ts');
+    const sim = new MoonrakerSimulator({ timeScale: 0.05, printSeconds: 600 });
+    await sim.start();
+    cleanup.push(() => sim.stop());
+    const h = makeCtx({ url: sim.url });
+    const driver = new MoonrakerDriver(h.ctx);
+    await driver.start();
+    await until(() => h.last()?.status === 'idle', 10_000, 'idle');
+    await driver.startJob({ ...jobRequest(writeGcode(['G28', 'G1 X10 Y10 F3000']), '41'), fileName: 'cube.gcode' });
+    await until(() => sim.klippy.printState === 'printing', 10_000, 'printing');
+    await driver.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sim.klippy.printState).toBe('printing');
+  });
+});
