@@ -42,7 +42,8 @@ function refuseRequest(res: http.ServerResponse, reason: string): void {
 /** Engine.IO's default path: Socket.IO servers attached to this server own upgrades below it. */
 export const SOCKET_IO_PATH = '/socket.io/';
 
-const fastifyUpgradeListeners = new WeakMap<http.Server, Set<Function>>();
+type Listener = (...args: unknown[]) => void;
+const fastifyUpgradeListeners = new WeakMap<http.Server, Set<Listener>>();
 
 /**
  * Marks the upgrade listeners present now (Fastify's WebSocket routing) as Fastify's: an upgrade
@@ -50,7 +51,7 @@ const fastifyUpgradeListeners = new WeakMap<http.Server, Set<Function>>();
  * so Fastify never answers (and closes) a socket that Socket.IO is taking over.
  */
 export function markFastifyUpgradeListeners(server: http.Server): void {
-  fastifyUpgradeListeners.set(server, new Set(server.listeners('upgrade')));
+  fastifyUpgradeListeners.set(server, new Set(server.listeners('upgrade') as Listener[]));
 }
 
 /** An http.Server whose every request and upgrade sees a canonical target. */
@@ -78,12 +79,12 @@ export function createGatedServer(handler: http.RequestListener, limits: HttpSer
       req.url = target.url;
       const fastify = fastifyUpgradeListeners.get(server);
       if (event === 'upgrade' && fastify && target.url.startsWith(SOCKET_IO_PATH)) {
-        const others = server.listeners('upgrade').filter((l) => !fastify.has(l));
+        const others = (server.listeners('upgrade') as Listener[]).filter((l) => !fastify.has(l));
         if (!others.length) {
           writeRawError(args[1] as Duplex, 404, 'not_found', 'no Socket.IO server here');
           return true;
         }
-        for (const l of others) (l as (...a: unknown[]) => void).apply(server, args);
+        for (const l of others) l.apply(server, args);
         return true;
       }
     }
@@ -99,10 +100,8 @@ export function createGatedServer(handler: http.RequestListener, limits: HttpSer
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    return writeRawError(socket, 431, 'headers_too_large', 'the request headers are too large (16 KiB at most)');
-  }
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    return writeRawError(socket, 408, 'request_timeout', 'the request did not arrive in time');
-  }
-  writeRawError(socket, 400, 'bad_request', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`);
+    writeRawError(socket, 431, 'headers_too_large', 'the request headers are too large (16 KiB at most)');
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    writeRawError(socket, 408, 'request_timeout', 'the request did not arrive in time');
+  } else writeRawError(socket, 400, 'bad_request', `the request is not valid HTTP/1.1 (${err.code ?? 'parse error'})`);
 }

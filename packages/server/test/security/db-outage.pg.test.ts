@@ -9,7 +9,7 @@ import { createTempDatabase } from '../helpers/pg.ts';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-class Proxy {
+class TcpProxy {
   #server: net.Server | null = null;
   #sockets = new Set<net.Socket>();
   port = 0;
@@ -40,7 +40,7 @@ class Proxy {
 
 describe('database outage (PostgreSQL)', () => {
   let s: TestServer;
-  let proxy: Proxy;
+  let proxy: TcpProxy;
   let drop: () => Promise<void>;
   let token: string;
   let apiKey: string;
@@ -49,7 +49,7 @@ describe('database outage (PostgreSQL)', () => {
     const db = await createTempDatabase();
     drop = db.drop;
     const url = new URL(db.url);
-    proxy = new Proxy({ host: url.hostname, port: Number(url.port || 5432) });
+    proxy = new TcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
     await proxy.start();
     url.port = String(proxy.port);
     s = await startTestServer({ databaseUrl: url.toString(), dropDb: async () => undefined });
