@@ -33,8 +33,8 @@ export function writeRawError(socket: Duplex, status: number, code: string, mess
   );
 }
 
-function refuseRequest(res: http.ServerResponse, reason: string): void {
-  const body = JSON.stringify({ error: { code: 'bad_request_target', message: reason } });
+function refuseRequest(res: http.ServerResponse, code: string, reason: string): void {
+  const body = JSON.stringify({ error: { code, message: reason } });
   res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.end(body);
 }
@@ -72,8 +72,8 @@ export function createGatedServer(handler: http.RequestListener, limits: HttpSer
       const req = args[0] as http.IncomingMessage;
       const target = normalizeRequestTarget(req.url);
       if (!target.ok) {
-        if (event === 'request') refuseRequest(args[1] as http.ServerResponse, target.reason);
-        else writeRawError(args[1] as Duplex, 400, 'bad_request_target', target.reason);
+        if (event === 'request') refuseRequest(args[1] as http.ServerResponse, target.code, target.reason);
+        else writeRawError(args[1] as Duplex, 400, target.code, target.reason);
         return true;
       }
       req.url = target.url;

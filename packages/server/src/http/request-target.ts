@@ -12,28 +12,29 @@
  * - percent-encoded unreserved characters are decoded (`%75` → `u`), as RFC 3986 says they are the
  *   same resource;
  * - duplicate slashes collapse (`//api//v1` → `/api/v1`);
- * - refused: a fragment (`#`), backslashes, encoded `/` `\` or NUL, malformed `%`, and dot segments
+ * - refused: a fragment (`#`), backslashes, encoded `/` or `\`, malformed `%` (400 `bad_url`), dot segments
  *   (`.`/`..`, also encoded): they mean different paths to different parsers.
  *
  * Everything else (case, a trailing slash, `;`) is kept: it routes nowhere (404), and unknown routes
  * are denied by default.
  */
 
-export type TargetResult = { ok: true; url: string } | { ok: false; reason: string };
+export type TargetResult = { ok: true; url: string } | { ok: false; reason: string; code: string };
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** Canonical origin-form of a raw request target, or why it is refused. Pure. */
 export function normalizeRequestTarget(raw: string | undefined): TargetResult {
-  if (!raw) return { ok: false, reason: 'the request target is empty' };
+  const refuse = (reason: string, code = 'bad_request_target'): TargetResult => ({ ok: false, reason, code });
+  if (!raw) return refuse('the request target is empty');
   if (raw.charCodeAt(0) !== 47 /* '/' */) {
-    return { ok: false, reason: 'the request target must be a path such as /api/v1/health (origin-form); this server is not a proxy' };
+    return refuse('the request target must be a path such as /api/v1/health (origin-form); this server is not a proxy');
   }
-  if (raw.includes('#')) return { ok: false, reason: 'a request target must not contain a fragment (#)' };
+  if (raw.includes('#')) return refuse('a request target must not contain a fragment (#)');
   const q = raw.indexOf('?');
   const rawPath = q === -1 ? raw : raw.slice(0, q);
   const query = q === -1 ? '' : raw.slice(q);
-  if (rawPath.includes('\\')) return { ok: false, reason: 'backslashes are not allowed in a path' };
+  if (rawPath.includes('\\')) return refuse('backslashes are not allowed in a path');
   let path = '';
   for (let i = 0; i < rawPath.length; i++) {
     const c = rawPath[i]!;
@@ -42,17 +43,16 @@ export function normalizeRequestTarget(raw: string | undefined): TargetResult {
       continue;
     }
     const hex = rawPath.slice(i + 1, i + 3);
-    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return { ok: false, reason: 'malformed percent-encoding in the path' };
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return refuse('malformed percent-encoding in the path', 'bad_url');
     const ch = String.fromCharCode(Number.parseInt(hex, 16));
-    if (ch === '/' || ch === '\\' || ch === '\0') {
-      return { ok: false, reason: 'encoded slashes, backslashes and NUL are not allowed in a path' };
-    }
+    // An encoded NUL stays inside its segment (the route refuses it naming the parameter).
+    if (ch === '/' || ch === '\\') return refuse('encoded slashes and backslashes are not allowed in a path');
     path += UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`;
     i += 2;
   }
   path = path.replace(/\/{2,}/g, '/');
   for (const segment of path.split('/')) {
-    if (segment === '.' || segment === '..') return { ok: false, reason: 'dot segments (/./ or /../) are not allowed in a path' };
+    if (segment === '.' || segment === '..') return refuse('dot segments (/./ or /../) are not allowed in a path');
   }
   return { ok: true, url: path + query };
 }
