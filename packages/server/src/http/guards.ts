@@ -28,6 +28,22 @@ function announcesBody(headers: Record<string, unknown>): boolean {
  * Runs after the auth hook, so an unauthenticated request is refused before its size is looked at.
  */
 export function installBodyGuards(app: FastifyInstance, opts: { maxUploadBytes: number; bodyTimeoutMs: number }): void {
+  // Requests whose body is still arriving: on shutdown their connections are cut, so a slow
+  // upload never holds the server open (the request fails; nothing half-received is kept).
+  const receiving = new Set<import('node:http').IncomingMessage>();
+  app.addHook('onRequest', async (request) => {
+    const raw = request.raw;
+    if (!raw.complete && announcesBody(request.headers)) {
+      receiving.add(raw);
+      const done = () => receiving.delete(raw);
+      raw.once('end', done);
+      raw.once('close', done);
+    }
+  });
+  app.addHook('preClose', async () => {
+    for (const raw of receiving) raw.socket?.destroy();
+    receiving.clear();
+  });
   app.addHook('onRequest', async (request) => {
     const raw = request.headers['content-length'];
     if (raw === undefined) return;

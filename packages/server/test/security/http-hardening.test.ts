@@ -169,3 +169,20 @@ describe('HTTP hardening', () => {
     );
   });
 });
+
+describe('shutdown is not held by a request body', () => {
+  it('cuts an upload still arriving when the server stops', { timeout: 60_000 }, async () => {
+    // Nothing else would end this request for an hour: only the stop itself can.
+    const s = await startTestServer({ config: { requestTimeoutSeconds: 3600 } });
+    const token = (await setupAdmin(s)).accessToken;
+    const upload = holdOpen(
+      s.port,
+      `POST /api/v1/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000000\r\n\r\n--x\r\nContent-Disposition: form-data; name="file"; filename="a.gcode"\r\n\r\nG28\n`,
+    );
+    // The upload is being received (the route is reading it) when the stop begins.
+    await new Promise((r) => setTimeout(r, 500));
+    // Without the cut, this waits for the body (never) and the test times out.
+    await s.destroy();
+    expect(await upload.closed).not.toMatch(/^HTTP\/1\.1 2/);
+  });
+});
