@@ -111,7 +111,8 @@ describe('HTTP hardening', () => {
 
   it('answers a deeply nested body with 400, not 500', async () => {
     const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
-    const text = `{"name":"deep","driver":"marlin","connection":${deep}}`;
+    // A simulated printer once stored such a connection and failed to answer it (500).
+    const text = `{"name":"deep","driver":"simulated-marlin","enabled":false,"connection":{"x":${deep}}}`;
     const res = await rawRequest(s.port, 'POST', '/api/v1/printers', { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, text);
     expect(res.status).toBe(400);
     expect(JSON.parse(res.body).error.code).toBe('too_deep');
