@@ -25,6 +25,7 @@ import { presentPrinter, presentState } from './printers/presenter.ts';
 import { CapabilityRegistry } from './registry/capabilities.ts';
 import { openStorage } from './storage/db.ts';
 import { SecretBox, loadOrCreateKey } from './storage/secrets.ts';
+import { secureDataDir } from './storage/permissions.ts';
 import { type Clock, systemClock } from './util/clock.ts';
 import { type Logger, createLogger } from './util/logger.ts';
 
@@ -62,7 +63,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const config: Config = { ...loadConfig(opts.env ?? process.env), ...(opts.config ?? {}) };
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  secureDataDir(config.dataDir);
   const storage = await openStorage({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, logger });
   const closers: Array<() => Promise<void>> = [() => storage.close()];
   const closeAll = async () => {
@@ -80,6 +81,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       jwtKey: loadOrCreateKey(config.dataDir, 'jwt.key'),
       accessTtlSeconds: config.accessTokenTtlSeconds,
       refreshTtlSeconds: config.refreshTokenTtlSeconds,
+      dialect: storage.dialect,
+      bus,
     });
     const eventLog = new EventLog({ db: storage.db, bus, clock, logger });
     eventLog.start();
@@ -151,10 +154,22 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       maxUploadBytes: config.maxUploadBytes,
       webDist: opts.webDist === undefined ? path.join(repoRoot, 'packages/web/dist') : opts.webDist,
       routes,
+      limits: {
+        headersTimeoutMs: config.headersTimeoutSeconds * 1000,
+        requestTimeoutMs: config.requestTimeoutSeconds * 1000,
+        bodyTimeoutMs: config.bodyTimeoutSeconds * 1000,
+      },
     });
     closers.push(() => app.close());
 
-    const broker = new AgentBroker({ host: config.host, port: config.mqttPort, auth, logger });
+    const broker = new AgentBroker({
+      host: config.host,
+      port: config.mqttPort,
+      auth,
+      bus,
+      logger,
+      tls: config.mqttTlsPort === null ? null : { port: config.mqttTlsPort, certFile: config.mqttTlsCert, keyFile: config.mqttTlsKey, dataDir: config.dataDir },
+    });
     await broker.start().catch((err: NodeJS.ErrnoException) => {
       throw new ConfigError(
         err.code === 'EADDRINUSE'

@@ -1,12 +1,30 @@
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 
-const scrypt = promisify(crypto.scrypt) as (
+const rawScrypt = promisify(crypto.scrypt) as (
   password: string,
   salt: Buffer,
   keylen: number,
   options: crypto.ScryptOptions,
 ) => Promise<Buffer>;
+
+// At most this many hashes at once (32 MiB each): a login burst queues instead of exhausting
+// memory and the libuv thread pool that file and DNS work share.
+const MAX_PARALLEL_HASHES = 2;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function scrypt(password: string, salt: Buffer, keylen: number, options: crypto.ScryptOptions): Promise<Buffer> {
+  if (running >= MAX_PARALLEL_HASHES) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await rawScrypt(password, salt, keylen, options);
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
 
 // N=2^15, r=8, p=1: ~50 ms on this machine, 32 MiB of memory per hash (OWASP's scrypt floor is N=2^17
 // with r=8 at ~128 MiB; we stay lower so a login burst cannot exhaust memory on a small box).

@@ -29,6 +29,17 @@ export interface Config {
   /** Failed logins from one address+user before 429, per window. */
   loginMaxFailures: number;
   loginWindowSeconds: number;
+  /** The whole request header section must arrive within this (slow-loris). */
+  headersTimeoutSeconds: number;
+  /** The whole request, body included, must arrive within this (the ceiling for big uploads). */
+  requestTimeoutSeconds: number;
+  /** A non-upload body (JSON) must arrive within this. */
+  bodyTimeoutSeconds: number;
+  /** MQTT over TLS for edge agents on this port; null = off. */
+  mqttTlsPort: number | null;
+  /** PEM files for the MQTT TLS listener; unset = a self-signed pair made in the data dir. */
+  mqttTlsCert: string | null;
+  mqttTlsKey: string | null;
 }
 
 export class ConfigError extends Error {
@@ -52,6 +63,12 @@ const defaults: Config = {
   staleAfterSeconds: 60,
   loginMaxFailures: 5,
   loginWindowSeconds: 300,
+  headersTimeoutSeconds: 20,
+  requestTimeoutSeconds: 3600,
+  bodyTimeoutSeconds: 30,
+  mqttTlsPort: null,
+  mqttTlsCert: null,
+  mqttTlsKey: null,
 };
 
 const envNames: Partial<Record<keyof Config, string>> = {
@@ -71,6 +88,12 @@ const envNames: Partial<Record<keyof Config, string>> = {
   staleAfterSeconds: 'RWC_STALE_AFTER',
   loginMaxFailures: 'RWC_LOGIN_MAX_FAILURES',
   loginWindowSeconds: 'RWC_LOGIN_WINDOW',
+  headersTimeoutSeconds: 'RWC_HEADERS_TIMEOUT',
+  requestTimeoutSeconds: 'RWC_REQUEST_TIMEOUT',
+  bodyTimeoutSeconds: 'RWC_BODY_TIMEOUT',
+  mqttTlsPort: 'RWC_MQTT_TLS_PORT',
+  mqttTlsCert: 'RWC_MQTT_TLS_CERT',
+  mqttTlsKey: 'RWC_MQTT_TLS_KEY',
 };
 
 function parseInteger(name: string, raw: unknown, min: number, max: number): number {
@@ -127,6 +150,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     throw new ConfigError(`${label('logLevel')} must be one of fatal, error, warn, info, debug, trace, silent`);
   }
   const demoRaw = get('demo');
+  const tlsPortRaw = get('mqttTlsPort');
+  const tlsFile = (k: 'mqttTlsCert' | 'mqttTlsKey'): string | null => {
+    const v = get(k);
+    if (v === null || v === undefined || v === '') return null;
+    const file = path.resolve(cwd, String(v));
+    if (!fs.existsSync(file)) throw new ConfigError(`${label(k)} points to ${file}, which does not exist`);
+    return file;
+  };
+  const mqttTlsCert = tlsFile('mqttTlsCert');
+  const mqttTlsKey = tlsFile('mqttTlsKey');
+  if (!!mqttTlsCert !== !!mqttTlsKey) {
+    throw new ConfigError(`${label('mqttTlsCert')} and ${label('mqttTlsKey')} go together: set both or neither`);
+  }
   return {
     port: parseInteger(label('port'), get('port'), 0, 65535),
     host,
@@ -144,5 +180,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     staleAfterSeconds: parseInteger(label('staleAfterSeconds'), get('staleAfterSeconds'), 5, 3600),
     loginMaxFailures: parseInteger(label('loginMaxFailures'), get('loginMaxFailures'), 1, 1000),
     loginWindowSeconds: parseInteger(label('loginWindowSeconds'), get('loginWindowSeconds'), 1, 86400),
+    headersTimeoutSeconds: parseInteger(label('headersTimeoutSeconds'), get('headersTimeoutSeconds'), 1, 3600),
+    requestTimeoutSeconds: parseInteger(label('requestTimeoutSeconds'), get('requestTimeoutSeconds'), 1, 7 * 86400),
+    bodyTimeoutSeconds: parseInteger(label('bodyTimeoutSeconds'), get('bodyTimeoutSeconds'), 1, 3600),
+    mqttTlsPort:
+      tlsPortRaw === null || tlsPortRaw === undefined || tlsPortRaw === ''
+        ? null
+        : parseInteger(label('mqttTlsPort'), tlsPortRaw, 0, 65535),
+    mqttTlsCert,
+    mqttTlsKey,
   };
 }

@@ -7,13 +7,16 @@ import fastifyStatic from '@fastify/static';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
+import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { AuthService } from '../auth/auth-service.ts';
 import type { LoginRateLimiter } from '../auth/rate-limit.ts';
 import type { Logger } from '../util/logger.ts';
 import { installAuth } from './auth-hook.ts';
 import { DomainError, badRequest } from '../errors.ts';
-import { httpStatusOf } from './errors.ts';
+import { httpStatusOf, storageErrorOf } from './errors.ts';
+import { type HttpServerLimits, clientErrorHandler, createGatedServer, markFastifyUpgradeListeners } from './http-server.ts';
+import { installBodyGuards, jsonDepthExceeds, securityHeaders } from './guards.ts';
 import { authRoutes } from './routes/auth.ts';
 import { systemRoutes } from './routes/system.ts';
 
@@ -32,11 +35,22 @@ export interface AppOptions {
   /** Built web UI to serve at `/`, if present. */
   webDist?: string | null;
   routes: RouteModule[];
+  /** Slow-loris limits of the HTTP server (defaults: headers 20 s, request 1 h, keep-alive 72 s). */
+  limits?: Partial<HttpServerLimits> & { bodyTimeoutMs?: number };
 }
 
 /** Builds the Fastify app without listening (tests may call inject()). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const limits: HttpServerLimits = {
+    headersTimeoutMs: opts.limits?.headersTimeoutMs ?? 20_000,
+    requestTimeoutMs: opts.limits?.requestTimeoutMs ?? 3_600_000,
+    keepAliveTimeoutMs: opts.limits?.keepAliveTimeoutMs ?? 72_000,
+  };
   const app: FastifyInstance = Fastify({
+    // Our own http.Server: request targets are made canonical (or refused) before Fastify, the
+    // WebSocket upgrade or a Socket.IO server sees them, and slow clients time out (http-server.ts).
+    serverFactory: (handler) => createGatedServer(handler, limits),
+    clientErrorHandler,
     loggerInstance: opts.logger.child({ part: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
@@ -69,11 +83,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const text = body as string;
     if (text.length === 0) return done(null, undefined);
+    // A deeply nested body (thousands of levels) would make every recursive consumer (validation,
+    // JSON.stringify, structuredClone) throw: refuse it before parsing.
+    if (jsonDepthExceeds(text, 64)) {
+      return done(badRequest('body is nested too deeply (64 levels at most)', 'too_deep'), undefined);
+    }
     return jsonParser(request, text, done);
   });
 
   const webReady = !!opts.webDist && fs.existsSync(path.join(opts.webDist, 'index.html'));
   app.setErrorHandler((err: any, request, reply) => {
+    const storage = storageErrorOf(err);
+    if (storage) {
+      request.log.warn({ err: err?.message, code: err?.code }, storage.message);
+      if (storage.status === 503) reply.header('Retry-After', '5');
+      return reply.status(storage.status).send({ error: { code: storage.code, message: storage.message } });
+    }
     if (err instanceof DomainError) {
       // params: the values a translated message needs (limits, names), beside the stable code.
       const params = err.params && Object.keys(err.params).length ? { params: err.params } : {};
@@ -118,10 +143,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const isApi = request.url.startsWith('/api/');
+    const isApi = request.url === '/api' || request.url.startsWith('/api/') || request.url.startsWith('/api?');
     if (!isApi && (request.method === 'GET' || request.method === 'HEAD') && webReady) {
       // The SPA handles its own routes (history mode).
-      return reply.type('text/html').header('Cache-Control', 'no-cache').sendFile('index.html', opts.webDist!);
+      return reply.type('text/html').header('Cache-Control', 'no-cache').send(fs.createReadStream(path.join(opts.webDist!, 'index.html')));
     }
     return reply
       .status(404)
@@ -136,6 +161,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     schema.tags ??= [route.url.startsWith('/api/v1/') ? m[1]! : 'octoprint-compatible'];
   });
 
+  // Security headers first, so every answer carries them (errors from the auth hook too).
+  await app.register(helmet, securityHeaders());
+  // Before the auth hook: its onRequest marks upgrade requests, so a refused upgrade's socket is closed.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  markFastifyUpgradeListeners(app.server);
+  // Authentication before anything else can register a route: every route, the docs and the UI
+  // included, passes the hook (deny by default; see auth-hook.ts).
+  installAuth(app, opts.auth, { spaFallback: webReady });
+  installBodyGuards(app, { maxUploadBytes: opts.maxUploadBytes, bodyTimeoutMs: opts.limits?.bodyTimeoutMs ?? 30_000 });
+  // Routes registered by the docs and static plugins are public; nothing else is (config.role).
+  const publicScope = (register: (scope: FastifyInstance) => Promise<void>) =>
+    app.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config ?? {}), role: 'public' };
+      });
+      await register(scope);
+    });
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -149,25 +192,27 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       security: [{ bearer: [] }, { apiKey: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/api/docs' });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await publicScope(async (scope) => {
+    await scope.register(swaggerUi, { routePrefix: '/api/docs', uiConfig: { validatorUrl: null } });
+  });
   await app.register(multipart, { limits: { fileSize: opts.maxUploadBytes, files: 1, fields: 20 } });
 
-  installAuth(app, opts.auth);
   rejectNulCharacters(app);
 
-  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/api/v1/openapi.json', { schema: { hide: true }, config: { role: 'public' } }, async () => app.swagger());
   await app.register(systemRoutes, { prefix: '/api/v1', auth: opts.auth, version: opts.version });
   await app.register(authRoutes, { prefix: '/api/v1', auth: opts.auth, rateLimiter: opts.rateLimiter });
   for (const m of opts.routes) await app.register(m.plugin, { prefix: m.prefix, ...(m.opts ?? {}) });
 
   if (webReady) {
-    await app.register(fastifyStatic, {
-      root: opts.webDist!,
-      wildcard: false,
-      // Hashed assets never change; index.html must be re-read after an upgrade.
-      setHeaders: (reply, file) =>
-        reply.header('Cache-Control', file.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable'),
+    await publicScope(async (scope) => {
+      await scope.register(fastifyStatic, {
+        root: opts.webDist!,
+        wildcard: false,
+        // Hashed assets never change; index.html must be re-read after an upgrade.
+        setHeaders: (reply, file) =>
+          reply.header('Cache-Control', file.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable'),
+      });
     });
   }
   return app;

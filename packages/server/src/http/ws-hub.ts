@@ -1,5 +1,6 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
+import type { AuthUser } from '../auth/roles.ts';
 import type { DomainEvent, EventBus } from '../events/bus.ts';
 import type { Logger } from '../util/logger.ts';
 import { ErrorSchema } from './schemas.ts';
@@ -17,9 +18,22 @@ export interface WsHubOptions {
 
 const hidden = new Set(['printer.log']);
 
+/** WebSocket close code for a socket whose credentials were revoked (4000–4999: application codes). */
+export const WS_CLOSE_REVOKED = 4401;
+
+/** True when an `auth.revoked` event covers the credentials a socket was opened with. */
+export function revokes(event: { userId?: string; apiKeyId?: string }, user: AuthUser | null | undefined): boolean {
+  if (!user) return false;
+  if (event.apiKeyId && user.apiKeyId === event.apiKeyId) return true;
+  // A user's revocation also covers the API keys they made.
+  return !!event.userId && (user.ownerId ?? (user.via === 'jwt' ? user.id : null)) === event.userId;
+}
+
 /** GET /api/v1/ws: snapshot on connect, then every domain event as {type, data, at}. */
 export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
   const clients = new Set<WebSocket>();
+  /** Who opened each socket (set before the snapshot, so a revocation during it counts too). */
+  const owners = new Map<WebSocket, AuthUser | null>();
   const limit = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
   const owner = {};
 
@@ -41,13 +55,24 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
     for (const ws of clients) send(ws, text);
   });
 
+  // Revoked credentials close their sockets at once (docs: auth.revoked).
+  opts.bus.on('auth.revoked', owner, (event) => {
+    for (const [ws, user] of owners) {
+      if (!revokes(event, user)) continue;
+      clients.delete(ws);
+      owners.delete(ws);
+      ws.close(WS_CLOSE_REVOKED, 'credentials revoked');
+    }
+  });
+
   app.addHook('onClose', async () => {
     opts.bus.removeListeners(owner);
     for (const ws of clients) ws.close(1001, 'server shutting down');
   });
 
-  const wsHandler = (socket: unknown) => {
+  const wsHandler = (socket: unknown, request: FastifyRequest) => {
     const ws = socket as WebSocket;
+    owners.set(ws, request.user);
     // Events that arrive while the snapshot is being built wait until it is sent, so none is lost.
     const early: string[] = [];
     let ready = false;
@@ -60,6 +85,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
     opts.bus.onAny(earlyOwner, bufferEarly);
     ws.on('close', () => {
       clients.delete(ws);
+      owners.delete(ws);
       opts.bus.removeListeners(earlyOwner);
     });
     ws.on('error', () => clients.delete(ws));
@@ -73,7 +99,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
         ready = true;
         opts.bus.removeListeners(earlyOwner);
         for (const text of early) send(ws, text);
-        if (ws.readyState === ws.OPEN) clients.add(ws);
+        if (ws.readyState === ws.OPEN && owners.has(ws)) clients.add(ws);
       })
       .catch((err) => {
         opts.logger.error({ err }, 'WebSocket snapshot failed');

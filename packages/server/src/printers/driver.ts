@@ -93,6 +93,11 @@ export interface PrinterDriver {
   snapshot(): Promise<Buffer | null>;
   /** Clears a printer-side error after the user acknowledged it (Bambu clean_print_error). */
   clearError?(): Promise<void>;
+  /**
+   * An admin trusts the TLS certificate the printer presented (SHA-256 fingerprint, hex), when it
+   * changed since the printer was first trusted. Rejects with a DriverError when none matches.
+   */
+  trustCertificate?(fingerprint256: string): Promise<void>;
 }
 
 export type DriverFactory = (ctx: DriverContext) => PrinterDriver;
@@ -103,6 +108,14 @@ export interface PrinterDriverCapability {
   validateConnection(connection: unknown): Record<string, unknown>;
   /** Connection fields that are secrets: encrypted at rest, never returned. */
   secretFields: string[];
+  /**
+   * Connection fields that say which device the secrets go to (host, URL, serial, ports, trust
+   * settings). Changing one without giving the secrets again is refused: a stored secret is never
+   * sent to a new device on the strength of a record edit.
+   */
+  deviceFields?: string[];
+  /** JSON Schema of `connection` (unknown fields refused); see connection-schemas.ts. */
+  connectionSchema?: import('@sinclair/typebox').TSchema;
   /** File kinds this driver can print: a Bambu takes sliced '3mf' files, Marlin and Klipper 'gcode'. */
   fileKinds?: readonly string[];
   create: DriverFactory;

@@ -5,6 +5,7 @@ import type { Infra } from '../app-context.ts';
 import { ValidationError, conflict, notFound } from '../errors.ts';
 import type { PrintersTable } from '../storage/schema.ts';
 import { SecretBox } from '../storage/secrets.ts';
+import { checkConnectionShape, connectionSchemas } from './connection-schemas.ts';
 import { DisabledDriver } from './disabled-driver.ts';
 import type { PrinterDriver, PrinterDriverCapability } from './driver.ts';
 import type { FleetPrinter, FleetView } from './fleet-types.ts';
@@ -170,6 +171,7 @@ export class Fleet implements FleetView {
 
   async add(input: NewPrinter): Promise<FleetPrinter> {
     const cap = this.#capability(input.driver);
+    checkConnectionShape(cap.connectionSchema ?? connectionSchemas[input.driver], input.connection ?? {});
     const connection = cap.validateConnection(input.connection ?? {});
     const settings = validateSettings({ ...defaultPrinterSettings, ...(input.settings ?? {}) });
     const now = new Date(this.#infra.clock.now()).toISOString();
@@ -203,9 +205,25 @@ export class Fleet implements FleetView {
     const row = await this.#infra.storage.db.selectFrom('printers').selectAll().where('id', '=', printerId).executeTakeFirstOrThrow();
     let reconnect = false;
     if (patch.connection !== undefined) {
-      // Secrets left out of a patch keep their stored value, so the UI never needs to know them.
-      const merged = { ...p.connection, ...(patch.connection as Record<string, unknown>) };
-      row.connection_json = this.#seal(cap, cap.validateConnection(merged));
+      const given = patch.connection as Record<string, unknown>;
+      checkConnectionShape(cap.connectionSchema ?? connectionSchemas[p.summary.driver], given);
+      // Secrets left out of a patch keep their stored value, so the UI never needs to know them,
+      // unless the patch points the printer at another device: then they must be given again.
+      const merged = { ...p.connection, ...given };
+      const next = cap.validateConnection(merged);
+      const moved = (cap.deviceFields ?? []).filter((f) => JSON.stringify(next[f] ?? null) !== JSON.stringify(p.connection[f] ?? null));
+      if (moved.length) {
+        for (const secret of cap.secretFields) {
+          const stored = p.connection[secret];
+          if (stored !== undefined && stored !== null && stored !== '' && !(secret in given)) {
+            throw new ValidationError(
+              `connection.${secret}`,
+              `give it again: connection.${moved[0]} changed, and a stored ${secret} is never sent to another device`,
+            );
+          }
+        }
+      }
+      row.connection_json = this.#seal(cap, next);
       reconnect = true;
     }
     if (patch.settings !== undefined) {
@@ -234,6 +252,14 @@ export class Fleet implements FleetView {
     const current = this.#printers.get(printerId)!;
     this.#infra.bus.emit('printer.updated', { printer: current.summary });
     return current;
+  }
+
+  /** An admin trusts the certificate a printer presents now (see PrinterDriver.trustCertificate). */
+  async trustCertificate(printerId: string, fingerprint256: string): Promise<void> {
+    const p = this.#printers.get(printerId);
+    if (!p) throw notFound('printer');
+    if (!p.driver.trustCertificate) throw conflict('this printer has no TLS certificate to confirm', 'no_certificate');
+    await p.driver.trustCertificate(fingerprint256);
   }
 
   async remove(printerId: string, isBusyWithQueueJob: (id: string) => boolean): Promise<void> {

@@ -25,7 +25,9 @@ export async function openStorage(opts: {
   let dialect: Dialect;
   if (opts.databaseUrl) {
     dialect = 'postgres';
-    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+    // connectionTimeoutMillis: an unreachable database fails a request (503) instead of hanging it.
+    const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
+    tagConnectionFailures(pool);
     // An idle pooled connection that the database drops (restart, failover, admin kill) emits an
     // error on the pool; unhandled, that would take the whole server down. The pool replaces it.
     pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'PostgreSQL connection lost; the pool reconnects on next use'));
@@ -49,6 +51,40 @@ export async function openStorage(opts: {
   }
   await migrate(db, dialect);
   return { db, dialect, close: () => db.destroy() };
+}
+
+/**
+ * Marks errors that mean "the database cannot be reached" (refused or dropped connections, a
+ * connect timeout) with `databaseUnavailable`, so the HTTP layer answers 503 instead of 500. The
+ * pool drops broken clients and connects again on the next query: recovery needs nothing else.
+ */
+function tagConnectionFailures(pool: pg.Pool): void {
+  const tag = (err: unknown) => {
+    if (err && typeof err === 'object' && typeof (err as { severity?: unknown }).severity !== 'string') {
+      Object.assign(err, { databaseUnavailable: true });
+    }
+    return err;
+  };
+  const wrapped = new WeakSet<pg.PoolClient>();
+  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  (pool as { connect: unknown }).connect = (...args: unknown[]) => {
+    // Callback-style use (pool.query) keeps the original path.
+    if (args.length) return (connect as unknown as (...a: unknown[]) => unknown)(...args);
+    return connect().then(
+      (client) => {
+        if (!wrapped.has(client)) {
+          wrapped.add(client);
+          const query = client.query.bind(client) as (...a: unknown[]) => Promise<unknown>;
+          (client as { query: unknown }).query = (...a: unknown[]) => {
+            const r = query(...a);
+            return r && typeof (r as Promise<unknown>).catch === 'function' ? (r as Promise<unknown>).catch((e) => Promise.reject(tag(e))) : r;
+          };
+        }
+        return client;
+      },
+      (err) => Promise.reject(tag(err)),
+    );
+  };
 }
 
 export async function migrate(db: Db, dialect: Dialect): Promise<void> {

@@ -10,6 +10,8 @@ export interface UsersTable {
   password_hash: string;
   role: string;
   created_at: string;
+  /** Bumped when the user's sessions must end (password change, deletion); tokens carry it. */
+  token_version: Generated<number>;
 }
 
 export interface RefreshTokensTable {

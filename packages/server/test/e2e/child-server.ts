@@ -88,7 +88,8 @@ export class ChildServer {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    const until = Date.now() + 20_000;
+    // Generous: a cold tsx start on a shared, loaded machine can take tens of seconds.
+    const until = Date.now() + 90_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`server exited during start (${child.exitCode ?? child.signalCode}):\n${this.#output}`);

@@ -11,9 +11,10 @@ const publicRoutes = new Set([
 
 describe('every /api/v1 route needs credentials (enumerated from OpenAPI)', () => {
   let s: TestServer;
+  let token: string;
   beforeAll(async () => {
     s = await startTestServer();
-    await setupAdmin(s);
+    token = (await setupAdmin(s)).accessToken;
   });
   afterAll(async () => s?.destroy());
 
@@ -47,7 +48,11 @@ describe('every /api/v1 route needs credentials (enumerated from OpenAPI)', () =
   });
 
   it('gives the error shape for unknown routes and schema violations', async () => {
-    const missing = await s.api('GET', '/api/v1/does-not-exist');
+    // Unknown routes are denied by default: an anonymous caller learns nothing about the API.
+    const anonymous = await s.api('GET', '/api/v1/does-not-exist');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body.error.code).toBe('unauthorized');
+    const missing = await s.api('GET', '/api/v1/does-not-exist', { token });
     expect(missing.status).toBe(404);
     expect(missing.body).toEqual({ error: { code: 'not_found', message: expect.stringContaining('/api/v1/does-not-exist') } });
     const badBody = await s.api('POST', '/api/v1/auth/login', { body: { username: 'x' } });

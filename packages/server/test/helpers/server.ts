@@ -26,7 +26,16 @@ export function tempDir(prefix = 'rwc-test-'): string {
 }
 
 export async function startTestServer(
-  opts: { dialect?: TestDialect; config?: Partial<Config>; clock?: Clock; dataDir?: string; databaseUrl?: string; dropDb?: () => Promise<void> } = {},
+  opts: {
+    dialect?: TestDialect;
+    config?: Partial<Config>;
+    clock?: Clock;
+    dataDir?: string;
+    databaseUrl?: string;
+    dropDb?: () => Promise<void>;
+    /** A built web UI folder to serve (default: none). */
+    webDist?: string | null;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   let databaseUrl = opts.databaseUrl ?? null;
@@ -50,7 +59,7 @@ export async function startTestServer(
     },
     clock: opts.clock,
     logger: silentLogger(),
-    webDist: null,
+    webDist: opts.webDist ?? null,
   });
   const api: TestServer['api'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };

@@ -30,6 +30,12 @@ export interface MarlinSimulatorOptions {
   latencyMs?: number;
   /** Advertise Cap:AUTOREPORT_TEMP (default true); false makes hosts poll M105. */
   autoreportTemp?: boolean;
+  /**
+   * true (default): a new host connection resets the board, as opening a USB serial port does
+   * (DTR auto-reset). false: a serial-over-TCP bridge to a board that keeps running between host
+   * connections: heaters keep their targets when the host goes away (what a crashed host leaves).
+   */
+  resetOnConnect?: boolean;
 }
 
 /**
@@ -65,6 +71,7 @@ export class MarlinSimulator {
       busyIntervalMs: opts.busyIntervalMs ?? 2000,
       latencyMs: opts.latencyMs ?? 0,
       autoreportTemp: opts.autoreportTemp ?? true,
+      resetOnConnect: opts.resetOnConnect ?? true,
     };
   }
 
@@ -155,18 +162,23 @@ export class MarlinSimulator {
     fw.boot();
   }
 
+  #hostSend: ((data: string) => void) | null = null;
+
   #onConnection(socket: net.Socket): void {
     this.#socket?.destroy();
     this.#socket = socket;
     socket.setNoDelay(true);
-    this.#powerOn((d) => socket.write(d, 'latin1'));
+    this.#hostSend = (d) => socket.write(d, 'latin1');
+    // Without a reset the running board only gets a new host on the wire.
+    if (this.#opts.resetOnConnect || !this.firmware) this.#powerOn((d) => this.#hostSend?.(d));
     const toPrinter = this.#toPrinter!;
     socket.on('data', (buf) => toPrinter.push(buf.toString('latin1')));
     socket.on('error', () => {});
     socket.on('close', () => {
       if (this.#socket === socket) {
         this.#socket = null;
-        this.#powerOff();
+        this.#hostSend = null;
+        if (this.#opts.resetOnConnect) this.#powerOff();
       }
     });
   }

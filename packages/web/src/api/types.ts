@@ -147,6 +147,8 @@ export interface ApiKey {
   role: Role;
   createdAt?: string;
   key?: string;
+  /** Who made the key; it is revoked when that user is deleted. */
+  createdBy?: { id: string; username: string } | null;
 }
 
 /** A realtime message from /api/v1/ws. */

@@ -17,6 +17,9 @@ const ApiKey = Type.Object({
   prefix: Type.String(),
   createdAt: Type.String(),
   lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+  createdBy: Type.Union([Type.Object({ id: Type.String(), username: Type.String() }), Type.Null()], {
+    description: 'the user who made the key; the key is revoked when that user is deleted',
+  }),
 });
 
 export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: LoginRateLimiter }> = async (app, opts) => {
@@ -27,20 +30,20 @@ export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: Lo
     { schema: { body: Credentials, response: { 200: Tokens, 400: ErrorSchema, 401: ErrorSchema, 429: ErrorSchema } } },
     async (request, reply) => {
       const { username, password } = request.body as { username: string; password: string };
-      // Keyed by name and by address: many addresses cannot guess one account, and one address
-      // cannot sweep many accounts (it gets a few times the per-account allowance, for shared NATs).
-      const keys = [`user:${username.toLowerCase()}`, `ip:${request.ip}`];
-      const wait = Math.max(rateLimiter.blockedFor(keys[0]!), rateLimiter.blockedFor(keys[1]!, 4));
-      if (wait > 0) {
-        reply.header('Retry-After', String(wait));
-        throw new DomainError('rate_limited', 'too_many_attempts', `too many failed logins; try again in ${wait} s`);
+      // Counted before hashing (parallel guesses cannot all be checked), per account+address with
+      // growing delays and per address (auth/rate-limit.ts).
+      const attempt = rateLimiter.begin(username, request.ip);
+      if (!attempt.ok) {
+        reply.header('Retry-After', String(attempt.retryAfterSeconds));
+        throw new DomainError('rate_limited', 'too_many_attempts', `too many failed logins; try again in ${attempt.retryAfterSeconds} s`);
       }
-      const user = await auth.checkPassword(username, password);
-      if (!user) {
-        for (const k of keys) rateLimiter.recordFailure(k);
-        throw unauthorized('wrong username or password', 'invalid_credentials');
+      let user: Awaited<ReturnType<AuthService['checkPassword']>> = null;
+      try {
+        user = await auth.checkPassword(username, password);
+      } finally {
+        rateLimiter.finish(attempt.ticket, !!user);
       }
-      rateLimiter.reset(`user:${username.toLowerCase()}`);
+      if (!user) throw unauthorized('wrong username or password', 'invalid_credentials');
       return auth.issueTokens(user);
     },
   );
@@ -63,8 +66,28 @@ export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: Lo
       schema: { body: Type.Object({ refreshToken: Type.String({ minLength: 1 }) }), response: { 204: Type.Null() } },
     },
     async (request, reply) => {
-      await auth.revokeRefreshToken((request.body as { refreshToken: string }).refreshToken);
+      await auth.revokeRefreshToken((request.body as { refreshToken: string }).refreshToken, request.user!.ownerId ?? null);
       return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    '/auth/password',
+    {
+      config: { role: 'viewer' },
+      schema: {
+        summary: 'Change your own password; your other sessions end, this one gets new tokens',
+        body: Type.Object(
+          { currentPassword: Type.String({ maxLength: 1024 }), newPassword: Type.String({ maxLength: 1024 }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Tokens, ...errorResponses },
+      },
+    },
+    async (request) => {
+      if (request.user!.via !== 'jwt') throw badRequest('an API key has no password: log in as the user', 'not_a_user');
+      const { currentPassword, newPassword } = request.body as { currentPassword: string; newPassword: string };
+      return auth.changeOwnPassword(request.user!.id, currentPassword, newPassword);
     },
   );
 
@@ -103,12 +126,39 @@ export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: Lo
     },
   );
 
+  app.patch(
+    '/users/:id',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: "Change a user's role or password (a new password ends their sessions); the last admin stays admin (409)",
+        params: IdParams,
+        body: Type.Object(
+          { role: Type.Optional(RoleSchema), password: Type.Optional(Type.String({ maxLength: 1024 })) },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: User, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      return auth.updateUser(id, request.body as { role?: Role; password?: string });
+    },
+  );
+
   app.delete(
     '/users/:id',
-    { config: { role: 'admin' }, schema: { params: IdParams, response: { 204: Type.Null(), ...errorResponses } } },
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Delete a user with their sessions and API keys; the last admin cannot be deleted (409)',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      if (id === request.user!.id) throw badRequest('you cannot delete yourself', 'cannot_delete_self');
+      if (id === request.user!.ownerId && request.user!.via === 'jwt') throw badRequest('you cannot delete yourself', 'cannot_delete_self');
       await auth.deleteUser(id);
       return reply.status(204).send();
     },
@@ -121,14 +171,22 @@ export const authRoutes: FastifyPluginAsync<{ auth: AuthService; rateLimiter: Lo
       schema: {
         body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 100 }), role: RoleSchema }, { additionalProperties: false }),
         response: {
-          201: Type.Object({ id: Type.String(), name: Type.String(), role: Type.String(), key: Type.String(), prefix: Type.String() }),
+          201: Type.Object({
+            id: Type.String(),
+            name: Type.String(),
+            role: Type.String(),
+            key: Type.String(),
+            prefix: Type.String(),
+            createdBy: ApiKey.properties.createdBy,
+          }),
           ...errorResponses,
         },
       },
     },
     async (request, reply) => {
       const { name, role } = request.body as { name: string; role: Role };
-      const created = await auth.createApiKey(name, role, request.user!.via === 'jwt' ? request.user!.id : null);
+      // A key made with a key belongs to the person behind that key: keys always trace to a user.
+      const created = await auth.createApiKey(name, role, request.user!.ownerId ?? null);
       return reply.status(201).send(created);
     },
   );

@@ -144,6 +144,29 @@ export const printerRoutes: FastifyPluginAsync<PrinterRouteOptions> = async (app
     },
   );
 
+  app.post(
+    '/printers/:id/certificate',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: "Trust the TLS certificate a printer presents after it changed (admin); fingerprint from the printer's state",
+        params: IdParams,
+        body: Type.Object({ fingerprint256: Type.String({ minLength: 64, maxLength: 128 }) }, { additionalProperties: false }),
+        response: { 200: Printer, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      try {
+        await fleet.trustCertificate(id, (request.body as { fingerprint256: string }).fingerprint256);
+      } catch (err) {
+        if (err instanceof DriverError) throw new DomainError('conflict', err.code, err.message);
+        throw err;
+      }
+      return present(id);
+    },
+  );
+
   app.get(
     '/printers/:id/snapshot',
     { schema: { params: IdParams, produces: ['image/jpeg'], response: errorResponses } },

@@ -14,6 +14,7 @@ import { BambuDriver, type BambuDriverOptions } from './driver.ts';
 export const bambuDriverCapability: PrinterDriverCapability = {
   validateConnection: (connection) => ({ ...parseBambuConnection(connection) }),
   secretFields: ['accessCode'],
+  deviceFields: ['host', 'serial', 'mqttPort', 'ftpsPort', 'cameraPort', 'insecureTls', 'caCertPem'],
   fileKinds: ['3mf'],
   create: (ctx) => new BambuDriver(ctx),
 };
@@ -126,6 +127,7 @@ class SimulatedBambuDriver implements PrinterDriver {
   sendGcode = (lines: string[]) => this.#real().sendGcode(lines);
   snapshot = () => this.#real().snapshot();
   clearError = () => this.#real().clearError();
+  trustCertificate = (fingerprint256: string) => this.#real().trustCertificate(fingerprint256);
 }
 
 export function createSimulatedBambuDriver(ctx: DriverContext, options: BambuDriverOptions = {}): SimulatedBambuDriver {
@@ -134,7 +136,8 @@ export function createSimulatedBambuDriver(ctx: DriverContext, options: BambuDri
 
 export const simulatedBambuCapability: PrinterDriverCapability = {
   validateConnection: (connection) => ({ ...parseSimConnection(connection) }),
-  secretFields: [],
+  // The simulator's access code is a secret like a real one: encrypted at rest, never returned.
+  secretFields: ['accessCode'],
   fileKinds: ['3mf'],
   create: (ctx) => createSimulatedBambuDriver(ctx),
 };

@@ -39,7 +39,17 @@ import {
   readReport,
 } from './report.ts';
 import { buildState, isActiveGcodeState, jobIdOf, type LinkStatus, nextLastJob } from './state-map.ts';
-import { isUntrustedChainError, loadPin, probeCertificate, savePin } from './tls-pin.ts';
+import {
+  dropCandidate,
+  hasConnectedBefore,
+  isUntrustedChainError,
+  loadCandidate,
+  loadPin,
+  markConnected,
+  probeCertificate,
+  saveCandidate,
+  savePin,
+} from './tls-pin.ts';
 import { bambuTlsOptions, isCertificateError, trustedCas } from './tls.ts';
 import { JsonFileUploadStore, type UploadRecordStore } from './upload-records.ts';
 import { raiseAlert } from '../../alerts/raise.ts';
@@ -179,11 +189,8 @@ export class BambuDriver implements PrinterDriver {
     };
     const { serial, host, mqttPort } = this.#conn;
     const pinned = loadPin(this.#ctx.dataDir, serial, host);
-    if (pinned) {
-      return refuse(
-        `the printer's certificate changed since it was first trusted (${pinned.pinnedAt}); if the printer was reset or replaced, remove and add it again`,
-      );
-    }
+    // Only a printer's very first connection may pin on its own; later, an admin confirms.
+    const needsAdmin = !!pinned || hasConnectedBefore(this.#ctx.dataDir);
     this.#pinning = true;
     try {
       const probe = await probeCertificate({ host, port: mqttPort, serial, timeoutMs: 10_000 });
@@ -193,6 +200,14 @@ export class BambuDriver implements PrinterDriver {
       if (!probe.anchorPem || !probe.fingerprint256) {
         return refuse(
           "it is not issued by Bambu Lab's CA and has no self-signed root to trust; give its CA in connection.caCertPem or turn on insecureTls",
+        );
+      }
+      if (needsAdmin) {
+        const seenAt = new Date(this.#ctx.clock.now()).toISOString();
+        saveCandidate(this.#ctx.dataDir, { serial, host, pem: probe.anchorPem, fingerprint256: probe.fingerprint256, pinnedAt: seenAt });
+        const what = pinned ? `the printer's certificate changed since it was first trusted (${pinned.pinnedAt})` : 'the printer presents a certificate it did not have before';
+        return refuse(
+          `${what}; an admin must confirm the new one (SHA-256 ${probe.fingerprint256}) with POST /api/v1/printers/{id}/certificate, or remove and add the printer if it was replaced`,
         );
       }
       const at = new Date(this.#ctx.clock.now()).toISOString();
@@ -206,6 +221,25 @@ export class BambuDriver implements PrinterDriver {
     } finally {
       this.#pinning = false;
     }
+  }
+
+  /**
+   * An admin confirms the certificate the printer presented (by its SHA-256 fingerprint, as shown in
+   * the refusal): it becomes the pin and the next connection attempt uses it.
+   */
+  async trustCertificate(fingerprint256: string): Promise<void> {
+    const candidate = loadCandidate(this.#ctx.dataDir);
+    const want = fingerprint256.toLowerCase().replace(/[^0-9a-f]/g, '');
+    if (!candidate || candidate.fingerprint256 !== want) {
+      throw new DriverError('certificate_not_presented', 'the printer has not presented a certificate with that fingerprint; check the printer state for the current one');
+    }
+    savePin(this.#ctx.dataDir, { ...candidate, pinnedAt: new Date(this.#ctx.clock.now()).toISOString() });
+    dropCandidate(this.#ctx.dataDir);
+    this.#ca.push(candidate.pem);
+    this.#note = `certificate confirmed by an admin (SHA-256 ${want.slice(0, 16)}…)`;
+    this.#linkError = null;
+    this.#log('tls.confirmed', this.#note, { fingerprint256: want });
+    this.#emit();
   }
 
   async start(): Promise<void> {
@@ -229,6 +263,7 @@ export class BambuDriver implements PrinterDriver {
   #onLinkChange(link: LinkStatus): void {
     this.#link = link;
     if (link === 'connected') {
+      markConnected(this.#ctx.dataDir, this.#conn.serial, this.#conn.host, new Date(this.#ctx.clock.now()).toISOString());
       this.#linkError = null;
       if (this.#note === NOTE_WRONG_ACCESS_CODE || this.#note?.startsWith('TLS certificate')) this.#note = null;
     }

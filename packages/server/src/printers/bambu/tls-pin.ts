@@ -22,14 +22,57 @@ export interface PinRecord {
 
 const FILE = 'tls-pin.json';
 
-export function loadPin(dataDir: string, serial: string, host: string): PinRecord | null {
+/**
+ * The pinned certificate of this printer. A pin follows the printer's certificate, not its address:
+ * a printer that moved to a new IP keeps its pin; a new serial starts over.
+ */
+export function loadPin(dataDir: string, serial: string, _host?: string): PinRecord | null {
   try {
     const rec = JSON.parse(fs.readFileSync(path.join(dataDir, FILE), 'utf8')) as PinRecord;
-    // A pin belongs to one printer at one address: a new serial or host starts over.
-    return rec.serial === serial && rec.host === host && rec.pem.includes('BEGIN CERTIFICATE') ? rec : null;
+    return rec.serial === serial && rec.pem.includes('BEGIN CERTIFICATE') ? rec : null;
   } catch {
     return null;
   }
+}
+
+const SEEN = 'tls-seen.json';
+const CANDIDATE = 'tls-candidate.json';
+
+/**
+ * Trust on first use is for a printer's *first* connection only. Once a printer has connected with
+ * a verified certificate, any certificate that would need a new pin (a changed certificate, or a
+ * new host or serial that now presents a self-signed one) waits for an admin's confirmation.
+ */
+export function markConnected(dataDir: string, serial: string, host: string, at: string): void {
+  const file = path.join(dataDir, SEEN);
+  if (fs.existsSync(file)) return;
+  try {
+    fs.writeFileSync(file, JSON.stringify({ serial, host, firstConnectedAt: at }), { mode: 0o600 });
+  } catch {
+    // The data dir is gone (printer deleted): nothing to remember.
+  }
+}
+
+export function hasConnectedBefore(dataDir: string): boolean {
+  return fs.existsSync(path.join(dataDir, SEEN)) || fs.existsSync(path.join(dataDir, FILE));
+}
+
+/** A certificate seen but not trusted, kept until an admin confirms it by its fingerprint. */
+export function saveCandidate(dataDir: string, rec: PinRecord): void {
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.writeFileSync(path.join(dataDir, CANDIDATE), JSON.stringify(rec, null, 2), { mode: 0o600 });
+}
+
+export function loadCandidate(dataDir: string): PinRecord | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dataDir, CANDIDATE), 'utf8')) as PinRecord;
+  } catch {
+    return null;
+  }
+}
+
+export function dropCandidate(dataDir: string): void {
+  fs.rmSync(path.join(dataDir, CANDIDATE), { force: true });
 }
 
 export function savePin(dataDir: string, rec: PinRecord): void {

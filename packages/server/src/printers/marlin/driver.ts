@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest } from '../driver.ts';
 import { initialPrinterState, type JobOutcome, type PrinterState } from '../model.ts';
 import type { TimerHandle } from '../../util/clock.ts';
@@ -14,6 +16,10 @@ const HELLO_RETRY_MS = 2000;
 const HELLO_ATTEMPTS = 5;
 const POLL_TEMP_MS = 5000;
 const SD_POLL_MS = 2000;
+/** How long shutdown waits for the printer to take the cancel script (the CLI exits after 15 s). */
+const SAFE_STOP_MS = 8000;
+/** Kept in the printer's data dir while a job streams; left behind only when the server died. */
+const STREAM_MARKER = 'streaming-job.json';
 
 type ActiveJob = {
   req: StartJobRequest;
@@ -67,14 +73,65 @@ export class MarlinDriver implements PrinterDriver {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.ctx.clock.clearTimeout(this.#reconnectTimer);
-    // A streamed print cannot go on without its host.
-    if (this.#job && this.#job.mode !== 'sd') await this.#endJob('failed', 'driver stopped', false);
+    // A streamed print cannot go on without its host: end it the way cancel does (heaters off,
+    // park) before the connection goes, so shutdown never leaves a hot nozzle sitting on the part.
+    // An SD print runs on the printer itself and carries on.
+    if (this.#job && this.#job.mode !== 'sd') {
+      await this.#endSafely(this.#job).then(
+        () => this.#markStreaming(null),
+        (err) => this.#log('stop_unsafe', `could not end the print safely: ${(err as Error).message}`),
+      );
+      await this.#endJob('failed', 'server stopped: the streamed print was ended (heaters off)', false);
+    }
     await this.#teardown(new DriverError('stopped', 'driver stopped'));
     this.#set({ status: 'offline', fullStatus: false });
   }
 
   getState(): PrinterState {
     return structuredClone(this.#state);
+  }
+
+  /** The cancel sequence, bounded in time: stop feeding, close an SD upload, run the cancel G-code. */
+  async #endSafely(job: ActiveJob): Promise<void> {
+    const sender = this.#sender;
+    if (!sender || !this.#ready) throw new Error('the printer is not connected');
+    job.cancelling = true;
+    sender.setJob(null);
+    const deadline = Date.now() + SAFE_STOP_MS;
+    const bounded = <T>(p: Promise<T>) =>
+      Promise.race([
+        p,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('printer did not answer in time')), Math.max(0, deadline - Date.now())).unref()),
+      ]);
+    await bounded(this.#whenIdle());
+    if (job.mode === 'sd-upload') await bounded(sender.send('M29'));
+    for (const line of this.#conn.cancelGcode) await bounded(sender.send(line));
+  }
+
+  #markStreaming(jobId: string | null): void {
+    const file = path.join(this.ctx.dataDir, STREAM_MARKER);
+    try {
+      if (jobId) fs.writeFileSync(file, JSON.stringify({ jobId, at: new Date(this.ctx.clock.now()).toISOString() }));
+      else fs.rmSync(file, { force: true });
+    } catch (err) {
+      this.ctx.logger.warn({ err: (err as Error).message }, 'cannot record the streaming job marker');
+    }
+  }
+
+  /**
+   * After a restart: a marker left behind means the last server died while streaming, so the job's
+   * outcome is unknown and the heaters may still be on (a TCP bridge does not reset the board).
+   * Turn every heater and the part fan off before anything else.
+   */
+  async #coolDownAfterLostStream(sender: LineSender): Promise<void> {
+    const file = path.join(this.ctx.dataDir, STREAM_MARKER);
+    if (!fs.existsSync(file)) return;
+    const extruders = Math.max(1, Number(this.#firmware.EXTRUDER_COUNT) || 1);
+    for (let t = 0; t < extruders; t++) await sender.send(extruders > 1 ? `M104 T${t} S0` : 'M104 S0');
+    await sender.send('M140 S0');
+    await sender.send('M107');
+    this.#markStreaming(null);
+    this.#log('lost_stream_cooled', 'a streamed print was cut off by a server stop; its outcome is unknown: heaters turned off');
   }
 
   async startJob(req: StartJobRequest): Promise<void> {
@@ -106,6 +163,7 @@ export class MarlinDriver implements PrinterDriver {
       error: null,
     });
     if (useSd) await sender.send(`M28 ${sdName}`);
+    else this.#markStreaming(req.jobId);
     sender.setJob(source);
   }
 
@@ -199,6 +257,8 @@ export class MarlinDriver implements PrinterDriver {
     transport.onClose((err) => session === this.#session && void this.#onClosed(err));
     try {
       await this.#handshake(sender);
+      if (session !== this.#session) return;
+      await this.#coolDownAfterLostStream(sender);
       if (session !== this.#session) return;
       this.#backoffMs = 1000;
       this.#ready = true;
@@ -407,6 +467,9 @@ export class MarlinDriver implements PrinterDriver {
     if (!job) return;
     this.#job = null;
     this.#sender?.setJob(null);
+    // A stream cut off (connection lost, comm failure) keeps its marker: the heaters go off as soon
+    // as the printer is back (#coolDownAfterLostStream).
+    if (job.mode === 'stream' && (outcome === 'finished' || outcome === 'cancelled')) this.#markStreaming(null);
     await job.source?.close();
     const lastJob = { jobId: job.req.jobId, outcome, at: this.ctx.clock.now() };
     const patch: Partial<PrinterState> = { lastJob, job: null, stage: null, remainingSeconds: null };

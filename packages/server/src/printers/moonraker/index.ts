@@ -17,6 +17,7 @@ export const moonrakerDriverCapability: PrinterDriverCapability = {
     return out;
   },
   secretFields: ['apiKey'],
+  deviceFields: ['url', 'auth'],
   fileKinds: ['gcode'],
   create: (ctx) => new MoonrakerDriver(ctx),
 };
