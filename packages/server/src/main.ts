@@ -22,6 +22,7 @@ import { queueInfoProvider } from './queue/printer-info.ts';
 import { QueueService } from './queue/queue-service.ts';
 import { queueRoutes } from './queue/routes.ts';
 import { presentPrinter, presentState } from './printers/presenter.ts';
+import { type RobotPart, createRobot } from './robot/index.ts';
 import { CapabilityRegistry } from './registry/capabilities.ts';
 import { openStorage } from './storage/db.ts';
 import { SecretBox, loadOrCreateKey } from './storage/secrets.ts';
@@ -54,6 +55,7 @@ export interface RunningServer {
   broker: AgentBroker;
   library: FileLibrary;
   queue: QueueService;
+  robot: RobotPart;
   close(): Promise<void>;
 }
 
@@ -105,6 +107,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const queueInfo = queueInfoProvider(queue);
     const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
 
+    // The robot runtime; in a demo data dir the default project (simulated quadruped) loads at once.
+    const demoData = demo || (config.demo !== false && !!(await storage.db.selectFrom('kv').select('key').where('key', '=', 'demo_seeded').executeTakeFirst()));
+    const robot = createRobot({ infra, auth, autostart: demoData });
+    closers.push(() => robot.close());
+
     const routes: RouteModule[] = [
       { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
       { prefix: '/api/v1', plugin: fileRoutes, opts: { library } },
@@ -115,6 +122,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         opts: { library, onPrintRequested: async (fileId: string) => void (await queue.onPrintRequested(fileId)) },
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
+      robot.routes,
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -142,6 +150,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       routes,
     });
     closers.push(() => app.close());
+    robot.attach(app.server);
+    closers.push(() => robot.close());
 
     const broker = new AgentBroker({ host: config.host, port: config.mqttPort, auth, logger });
     await broker.start().catch((err: NodeJS.ErrnoException) => {
@@ -177,6 +187,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       broker,
       library,
       queue,
+      robot,
       close: () => (closed ??= closeAll()),
     };
   } catch (err) {
