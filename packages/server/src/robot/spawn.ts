@@ -8,6 +8,8 @@ import type { SpawnSpec } from './worker-process.ts';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const PYTHON_RUNNER = path.join(here, 'runtime', 'python', 'runner.py');
 export const NODE_RUNNER = path.join(here, 'runtime', 'node', 'runner.mjs');
+/** On NODE_PATH, so `require('robot_runtime')` works in CommonJS projects too. */
+const NODE_CJS_PATH = path.join(here, 'runtime', 'node', 'cjs');
 /** The bundled default project (copied to `projects/default` on first start). */
 export const BUNDLED_DEFAULT_PROJECT = path.join(here, 'default-project');
 
@@ -23,7 +25,8 @@ export function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 let tsxLoader: string | null = null;
 function tsxLoaderUrl(): string {
-  tsxLoader ??= pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
+  // The whole tsx loader (ESM and CommonJS hooks): a main.ts without "type": "module" is CommonJS.
+  tsxLoader ??= pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   return tsxLoader;
 }
 
@@ -50,5 +53,6 @@ export function workerSpawnSpec(opts: { project: ProjectInfo; projectDir: string
     };
   }
   const loader = opts.project.entry === 'main.ts' ? ['--import', tsxLoaderUrl()] : [];
-  return { command: process.execPath, args: [...loader, NODE_RUNNER], cwd: opts.projectDir, env };
+  const nodePath = [NODE_CJS_PATH, env.NODE_PATH].filter(Boolean).join(path.delimiter);
+  return { command: process.execPath, args: [...loader, NODE_RUNNER], cwd: opts.projectDir, env: { ...env, NODE_PATH: nodePath } };
 }

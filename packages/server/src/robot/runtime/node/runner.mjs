@@ -64,6 +64,7 @@ runtime._worker.setSender(pushMessage);
 globalThis.push_message = pushMessage;
 globalThis.robot_runtime = runtime;
 
+const moduleHook = (mod, name) => new Map(exportsOf(mod)).get(name);
 const isClass = (fn) => /^class[\s{]/.test(Function.prototype.toString.call(fn));
 
 /** Public method names of an object: own and inherited, up to (not including) Object.prototype. */
@@ -83,12 +84,14 @@ function describeFn(name, fn, motion) {
   return { name, params: [], arity: fn.length, motion: !!motion, doc: null };
 }
 
+/** Named exports, plus the properties of a default-exported object (a CommonJS module's exports). */
 function exportsOf(mod) {
-  const out = Object.entries(mod).filter(([k]) => k !== 'default');
+  const out = new Map(Object.entries(mod).filter(([k]) => k !== 'default'));
   const d = mod.default;
-  if (d && typeof d === 'object' && !Array.isArray(d)) out.push(...Object.entries(d));
-  else if (typeof d === 'function' && !isClass(d)) out.push(['default', d]);
-  return out;
+  if (d && typeof d === 'object' && !Array.isArray(d)) {
+    for (const [k, v] of Object.entries(d)) if (!out.has(k)) out.set(k, v);
+  } else if (typeof d === 'function' && !isClass(d)) out.set('default', d);
+  return [...out];
 }
 
 function describe(mod) {
@@ -115,8 +118,8 @@ function describe(mod) {
       });
     }
   }
-  described.hooks.stop = typeof mod.stop === 'function' || [...objects.values()].some((o) => typeof o.stop === 'function');
-  described.hooks.start = typeof mod.start === 'function';
+  described.hooks.stop = typeof moduleHook(mod, 'stop') === 'function' || [...objects.values()].some((o) => typeof o.stop === 'function');
+  described.hooks.start = typeof moduleHook(mod, 'start') === 'function';
   return described;
 }
 
@@ -192,9 +195,10 @@ async function runStopHooks() {
       error ??= err;
     }
   }
-  if (typeof project.stop === 'function') {
+  const stop = moduleHook(project, 'stop');
+  if (typeof stop === 'function') {
     try {
-      await project.stop();
+      await stop();
       ran.push('stop');
     } catch (err) {
       error ??= err;
@@ -211,9 +215,10 @@ async function handleStop(id) {
 }
 
 async function handleStart(id) {
-  if (!project || typeof project.start !== 'function') return reply(id, { ran: false });
+  const start = project ? moduleHook(project, 'start') : null;
+  if (typeof start !== 'function') return reply(id, { ran: false });
   try {
-    reply(id, { ran: true, result: (await project.start()) ?? null });
+    reply(id, { ran: true, result: (await start()) ?? null });
   } catch (err) {
     fail(id, 'exception', `start() raised ${describeError(err)}`, err);
   }
