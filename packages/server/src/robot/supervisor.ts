@@ -247,7 +247,7 @@ export class WorkerSupervisor {
     if (worker !== this.#worker) return; // a worker the server retired on purpose
     this.#worker = null;
     this.#loaded = null;
-    const tail = worker.stderrTail.slice(-5).join('\n');
+    const tail = worker.stderrTail.join('\n');
     const what = info.spawnError
       ? `cannot start the worker: ${info.spawnError}`
       : `the worker exited unexpectedly (${info.signal ? `signal ${info.signal}` : `exit code ${info.code}`})`;
@@ -335,13 +335,13 @@ export class WorkerSupervisor {
     });
   }
 
-  #dropQueue(reason: string): void {
+  #dropQueue(reason: string, code = 'cancelled'): void {
     const queued = this.#queue.splice(0);
-    for (const c of queued) c.reject(new WorkerError('cancelled', `${where(c)} was dropped before it ran: ${reason}`));
+    for (const c of queued) c.reject(new WorkerError(code, `${where(c)} was dropped before it ran: ${reason}`));
   }
 
   #failAll(err: WorkerError): void {
-    this.#dropQueue(err.message);
+    this.#dropQueue(err.message, err.code);
     const inflight = this.#inflight;
     this.#inflight = null;
     if (inflight) {
