@@ -111,7 +111,14 @@ export async function installRequirements(opts: {
   if (venvReady(dir)) return { venv: dir, report: { ...parsed, installed: true } };
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(opts.venvRoot, { recursive: true });
-  const created = await run(opts.python, ['-m', 'venv', '--system-site-packages', dir], { cwd: opts.projectDir, timeoutMs: opts.timeoutMs, onLine: opts.onLine });
+  const runOpts = { cwd: opts.projectDir, timeoutMs: opts.timeoutMs, onLine: opts.onLine };
+  // Without its own pip first (a second, not ~20 s of ensurepip): the system's pip is visible
+  // through --system-site-packages and installs into the venv. Only when it is not, seed one.
+  let created = await run(opts.python, ['-m', 'venv', '--system-site-packages', '--without-pip', dir], runOpts);
+  if (created.code === 0 && (await run(venvPython(dir), ['-m', 'pip', '--version'], runOpts)).code !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    created = await run(opts.python, ['-m', 'venv', '--system-site-packages', dir], runOpts);
+  }
   if (created.code !== 0) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new DomainError('unavailable', 'venv_failed', `creating the venv failed: ${created.tail.slice(-5).join(' | ')}`);
@@ -119,7 +126,7 @@ export async function installRequirements(opts: {
   if (parsed.packages.length) {
     const pipArgs = opts.pipArgs.split(/\s+/).filter(Boolean);
     const args = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...pipArgs, ...parsed.packages];
-    const installed = await run(venvPython(dir), args, { cwd: opts.projectDir, timeoutMs: opts.timeoutMs, onLine: opts.onLine });
+    const installed = await run(venvPython(dir), args, runOpts);
     if (installed.code !== 0) {
       fs.rmSync(dir, { recursive: true, force: true });
       throw new DomainError(

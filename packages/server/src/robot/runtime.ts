@@ -9,7 +9,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { ControlLock } from './control-lock.ts';
 import { Deadman } from './deadman.ts';
-import { ProjectStore } from './projects.ts';
+import { type ProjectInfo, ProjectStore } from './projects.ts';
 import { WorkerError } from './protocol.ts';
 import { installRequirements } from './requirements.ts';
 import { BUNDLED_DEFAULT_PROJECT, workerSpawnSpec } from './spawn.ts';
@@ -263,11 +263,24 @@ export class RobotRuntime {
 
   #failure(err: unknown, where: string): Ack {
     if (err instanceof WorkerError) {
-      return fail(err.code, err.code === 'exception' ? `${where} raised ${err.message}` : err.message, err.traceback ? { traceback: err.traceback } : {});
+      const message = err.code === 'exception' ? `${where} raised ${err.message}` : err.message + (err.code === 'load_failed' ? this.#requirementsHint() : '');
+      return fail(err.code, message, err.traceback ? { traceback: err.traceback } : {});
     }
     if (isDomainError(err)) return fail(err.code, err.message);
     this.#logger.error({ err, part: 'robot' }, 'robot operation failed');
     return fail('internal_error', `internal error: ${(err as Error).message}`);
+  }
+
+  /** A load failure of a project whose requirements are not installed says how to install them. */
+  #requirementsHint(): string {
+    let req: ProjectInfo['requirements'] = null;
+    try {
+      req = this.store.info().requirements;
+    } catch {
+      return '';
+    }
+    if (!req || req.installed || !req.packages.length) return '';
+    return `; requirements.txt lists ${req.packages.length} package(s) that are not installed: an admin can install them (POST /api/v1/robot/requirements)`;
   }
 
   /** `start`: loads the project (current, or the default) and runs its optional start(). */
