@@ -31,6 +31,7 @@ import socket
 import sys
 import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 import robot_runtime
 
@@ -38,6 +39,10 @@ PROTOCOL = 1
 MAX_LINE = 8 * 1024 * 1024
 EXIT_STOP_SECONDS = 3.0
 _call_context = threading.local()
+# Calls run on reused threads (starting a thread per call costs more than the whole round trip).
+# The server sends one call at a time; spare threads serve calls abandoned after a timeout or
+# e-stop that are still running. stop() always gets a thread of its own.
+_calls = ThreadPoolExecutor(max_workers=32, thread_name_prefix="rwc-call")
 
 
 def _jsonable(o):
@@ -302,7 +307,7 @@ def handle_call(req_id, params):
         finally:
             _call_context.id = None
 
-    threading.Thread(target=work, name="rwc-call-%s" % req_id, daemon=True).start()
+    _calls.submit(work)
 
 
 def run_stop_hooks():
