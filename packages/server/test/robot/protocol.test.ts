@@ -146,6 +146,7 @@ describe('update / start / process', () => {
     const failed = await processCall(c, 'robot_controller', 'boom');
     expect(failed).toMatchObject({ status: 'error', message: 'robot_controller.boom raised ZeroDivisionError: division by zero', data: { code: 'exception' } });
     expect(failed.data.traceback).toMatch(/Traceback[\s\S]*main\.py[\s\S]*in boom/);
+    expect(failed.data.traceback).not.toMatch(/runner\.py/); // the project's frames, not the worker's
     expect(await processCall(c, 'robot_controller', 'nope')).toMatchObject({ status: 'error', data: { code: 'not_found' }, message: expect.stringMatching(/robot_controller.nope/) });
     expect(await processCall(c, 'ghost', 'x')).toMatchObject({ status: 'error', message: expect.stringMatching(/no object 'ghost'.*robot_controller/) });
     expect(await processCall(c, 'robot_controller', '_work', {})).toMatchObject({ status: 'error', message: expect.stringMatching(/private/) });
@@ -198,6 +199,7 @@ export function version() { return process.versions.node; }
     const failed = await processCall(c, 'arm', 'explode');
     expect(failed).toMatchObject({ status: 'error', message: 'arm.explode raised RangeError: angle out of range' });
     expect(failed.data.traceback).toMatch(/main\.js/);
+    expect(failed.data.traceback).not.toMatch(/runner\.mjs/);
     expect(await processCall(c, 'arm', '_secret')).toMatchObject({ status: 'error' });
   });
 

@@ -44,8 +44,17 @@ function reply(id, result) {
   channel.write(`${line}\n`);
 }
 
+/** The project's stack frames only (the runner's own and Node's internals are noise to its author). */
+function projectStack(err) {
+  const here = new URL('.', import.meta.url).pathname;
+  return (err.stack ?? String(err))
+    .split('\n')
+    .filter((line) => !line.includes(here) && !line.includes('(node:internal') && !/at node:internal/.test(line))
+    .join('\n');
+}
+
 function fail(id, code, message, err) {
-  const data = err instanceof Error ? { type: err.name, traceback: err.stack ?? String(err) } : {};
+  const data = err instanceof Error ? { type: err.name, traceback: projectStack(err) } : {};
   send({ id, error: { code, message, data } });
 }
 

@@ -118,9 +118,13 @@ def reply(req_id, result):
 def fail(req_id, code, message, exc=None):
     data = {}
     if exc is not None:
+        # The project's frames only: the runner's own are noise to the project's author.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
         data = {
             "type": type(exc).__name__,
-            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
         }
     channel.send({"id": req_id, "error": {"code": code, "message": message, "data": data}})
 
