@@ -169,6 +169,62 @@ describe('update / start / process', () => {
   });
 });
 
+describe('stop() and the log', () => {
+  it('runs a module-level stop() (seed 003 way 2) on e-stop and on disconnect', async () => {
+    const watcher = await connect({ token: r.viewer });
+    const stopped = collect(watcher, 'robot.stopped');
+    const c = await connect({ token: r.operator });
+    const project = `
+import threading
+running = {"flag": False, "stops": 0}
+
+class Recognizer:
+    def start_recognition(self):
+        running["flag"] = True
+        return running
+
+recognizer = Recognizer()
+
+def stop():
+    running["flag"] = False
+    running["stops"] += 1
+`;
+    expect(await ask(c, 'update', { data: projectZip({ 'main.py': project }) })).toMatchObject({ status: 'success', data: { methods: expect.arrayContaining([{ object: '', name: 'stop', params: [], motion: false, doc: null }]) } });
+    await processCall(c, 'recognizer', 'start_recognition');
+    expect(await ask(c, 'estop')).toMatchObject({ status: 'success', data: { outcome: 'stopped', ran: ['stop'] } });
+    expect((await processCall(c, 'recognizer', 'start_recognition')).data).toEqual({ flag: true, stops: 1 });
+    c.close();
+    await waitFor(() => stopped.find((s) => s.reason === 'disconnect'), 'stop() after the disconnect');
+    expect(stopped.find((s) => s.reason === 'disconnect')).toMatchObject({ outcome: 'stopped', ran: ['stop'] });
+  });
+
+  it("sends the project's stdout and stderr to the log as events", async () => {
+    const c = await connect({ token: r.operator });
+    const logs: Array<{ stream: string; line: string }> = [];
+    c.on('robot.log', (p: { lines: Array<{ stream: string; line: string }> }) => logs.push(...p.lines));
+    const project = `
+import sys
+print("loading the talker")
+
+class Talker:
+    def talk(self, words):
+        print("said:", words)
+        print("oops:", words, file=sys.stderr)
+        return len(words)
+
+talker = Talker()
+`;
+    await ask(c, 'update', { data: projectZip({ 'main.py': project }) });
+    await processCall(c, 'talker', 'talk', { words: 'hello robot' });
+    await waitFor(() => logs.some((l) => l.stream === 'stderr' && l.line === 'oops: hello robot'), 'the stderr line');
+    expect(logs).toEqual(expect.arrayContaining([
+      expect.objectContaining({ stream: 'stdout', line: 'loading the talker' }),
+      expect.objectContaining({ stream: 'stdout', line: 'said: hello robot' }),
+      expect.objectContaining({ stream: 'system', line: expect.stringMatching(/update by olga/) }),
+    ]));
+  });
+});
+
 describe('JavaScript and TypeScript projects', () => {
   it('runs main.js in a Node worker: objects, functions, push_message, stop()', async () => {
     const c = await connect({ token: r.operator });

@@ -46,6 +46,11 @@ class Rig:
     def crash(self, code=3):
         os._exit(code)
 
+    def spawn_helper(self):
+        import subprocess
+        self.helper = subprocess.Popen(["sleep", "600"])
+        return self.helper.pid
+
     def segfault(self):
         os.kill(os.getpid(), signal.SIGSEGV)
 
@@ -124,6 +129,8 @@ describe('e-stop', () => {
 
   it('terminates the worker when stop() overruns its time box, and starts a fresh one', async () => {
     const { pid } = await history();
+    // An SDK-style helper process in the worker's process group: it must not outlive the kill.
+    const helper = (await processCall(c, 'rig', 'spawn_helper')).data as number;
     await processCall(c, '', 'hang_stop', [true]);
     const long = processCall(c, 'rig', 'stubborn', { seconds: 30 });
     await waitFor(async () => (await status()).worker.busy?.call === 'rig.stubborn', 'the stubborn call running');
@@ -131,6 +138,14 @@ describe('e-stop', () => {
     expect(stopped).toMatchObject({ status: 'success', message: expect.stringMatching(/worker was terminated/), data: { outcome: 'killed' } });
     expect((await long).data.code).toBe('estop');
     expect(() => process.kill(pid, 0)).toThrow(); // the old process is gone
+    await waitFor(() => {
+      try {
+        process.kill(helper, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 'the helper process killed with its group');
     await newWorker(pid);
     const fresh = await history();
     expect(fresh.pid).not.toBe(pid);
