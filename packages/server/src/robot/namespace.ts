@@ -77,8 +77,8 @@ export function mountRobotNamespace(opts: {
     }
     return slow;
   };
-  const stateFor = (s: RobotSocket) => ({
-    ...rt.status(),
+  const stateFor = (s: RobotSocket, base = rt.status()) => ({
+    ...base,
     you: { username: s.data.user.username, role: s.data.user.role, controller: rt.lock.isHolder(s.id) },
   });
   rt.setBroadcaster({
@@ -87,7 +87,9 @@ export function mountRobotNamespace(opts: {
       (slow.length ? nsp.to(ROOM).except(slow) : nsp.to(ROOM)).emit(event, data);
     },
     state: () => {
-      for (const s of nsp.sockets.values()) if (s.data?.user) s.emit('robot.state', stateFor(s as RobotSocket));
+      if (!nsp.sockets.size) return;
+      const base = rt.status();
+      for (const s of nsp.sockets.values()) if (s.data?.user) s.emit('robot.state', stateFor(s as RobotSocket, base));
     },
     observers: () => [...nsp.sockets.values()].filter((s) => !rt.lock.isHolder(s.id)).length,
   });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { raiseAlert } from '../alerts/raise.ts';
 import type { AuthUser } from '../auth/roles.ts';
 import type { Config } from '../config/config.ts';
-import { isDomainError } from '../errors.ts';
+import { conflict, isDomainError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -73,6 +73,7 @@ export class RobotRuntime {
   #droppedLogs = 0;
   #logTimer: ReturnType<typeof setTimeout> | null = null;
   #updating = false;
+  #installing = false;
   #warnedEvents = new Set<string>();
   /** Pushes delivered since start (the bench reads it). */
   pushes = 0;
@@ -365,6 +366,16 @@ export class RobotRuntime {
 
   /** Admin: installs the current project's requirements.txt into its venv and restarts the worker. */
   async installRequirements(by: AuthUser) {
+    if (this.#installing) throw conflict('a requirements install is already running', 'install_in_progress');
+    this.#installing = true;
+    try {
+      return await this.#installRequirements(by);
+    } finally {
+      this.#installing = false;
+    }
+  }
+
+  async #installRequirements(by: AuthUser) {
     this.log('system', `requirements install started by ${by.username}`);
     const result = await installRequirements({
       python: this.config.robotPython,
