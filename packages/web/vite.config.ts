@@ -11,6 +11,8 @@ export default defineConfig({
   server: {
     proxy: {
       '/api': { target: apiTarget, changeOrigin: true, ws: true },
+      // The robot console's Socket.IO (namespace /robot) on the same server.
+      '/socket.io': { target: apiTarget, changeOrigin: true, ws: true },
     },
   },
   build: {

@@ -22,6 +22,7 @@ import { queueInfoProvider } from './queue/printer-info.ts';
 import { QueueService } from './queue/queue-service.ts';
 import { queueRoutes } from './queue/routes.ts';
 import { presentPrinter, presentState } from './printers/presenter.ts';
+import { type RobotPart, createRobot } from './robot/index.ts';
 import { CapabilityRegistry } from './registry/capabilities.ts';
 import { openStorage } from './storage/db.ts';
 import { SecretBox, loadOrCreateKey } from './storage/secrets.ts';
@@ -55,6 +56,7 @@ export interface RunningServer {
   broker: AgentBroker;
   library: FileLibrary;
   queue: QueueService;
+  robot: RobotPart;
   close(): Promise<void>;
 }
 
@@ -116,6 +118,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const queueInfo = queueInfoProvider(queue);
     const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
 
+    // The robot runtime; in a demo data dir the default project (simulated quadruped) loads at once.
+    const demoData = demo || (config.demo !== false && !!(await storage.db.selectFrom('kv').select('key').where('key', '=', 'demo_seeded').executeTakeFirst()));
+    const robot = createRobot({ infra, auth, autostart: demoData });
+    closers.push(() => robot.close());
+
     const routes: RouteModule[] = [
       { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
       { prefix: '/api/v1', plugin: fileRoutes, opts: { library } },
@@ -129,6 +136,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         },
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
+      robot.routes,
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -161,6 +169,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       },
     });
     closers.push(() => app.close());
+    robot.attach(app.server);
+    closers.push(() => robot.close());
 
     const broker = new AgentBroker({
       host: config.host,
@@ -203,6 +213,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       broker,
       library,
       queue,
+      robot,
       close: () => (closed ??= closeAll()),
     };
   } catch (err) {

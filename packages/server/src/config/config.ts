@@ -40,6 +40,23 @@ export interface Config {
   /** PEM files for the MQTT TLS listener; unset = a self-signed pair made in the data dir. */
   mqttTlsCert: string | null;
   mqttTlsKey: string | null;
+  /** Robot runtime (robot/): its storage root; null = <dataDir>/robot (seed 003 `worker.storage_dir`). */
+  robotStorageDir: string | null;
+  /** Largest robot project ZIP, bytes; the Socket.IO message limit follows it (seed 003 `max_message_size`). */
+  robotMaxProjectBytes: number;
+  /** Largest unpacked robot project, bytes, and most files in it. */
+  robotMaxUnpackedBytes: number;
+  robotMaxProjectFiles: number;
+  /** Longest one `process` call may run, seconds (seed 003 `worker.max_execution_time`). */
+  robotMaxExecutionSeconds: number;
+  /** Time box of a project's stop() before its worker is terminated, seconds. */
+  robotStopTimeoutSeconds: number;
+  /** Controller silence after a motion call before stop() runs, milliseconds. */
+  robotDeadmanMs: number;
+  /** Python used for Python robot projects (and to create their venvs). */
+  robotPython: string;
+  /** Extra pip arguments for an admin-approved requirements install (e.g. "--no-index --find-links /wheels"). */
+  robotPipArgs: string;
 }
 
 export class ConfigError extends Error {
@@ -69,6 +86,15 @@ const defaults: Config = {
   mqttTlsPort: null,
   mqttTlsCert: null,
   mqttTlsKey: null,
+  robotStorageDir: null,
+  robotMaxProjectBytes: 100 * 1024 ** 2,
+  robotMaxUnpackedBytes: 512 * 1024 ** 2,
+  robotMaxProjectFiles: 2000,
+  robotMaxExecutionSeconds: 300,
+  robotStopTimeoutSeconds: 3,
+  robotDeadmanMs: 500,
+  robotPython: 'python3',
+  robotPipArgs: '',
 };
 
 const envNames: Partial<Record<keyof Config, string>> = {
@@ -94,6 +120,15 @@ const envNames: Partial<Record<keyof Config, string>> = {
   mqttTlsPort: 'RWC_MQTT_TLS_PORT',
   mqttTlsCert: 'RWC_MQTT_TLS_CERT',
   mqttTlsKey: 'RWC_MQTT_TLS_KEY',
+  robotStorageDir: 'RWC_ROBOT_STORAGE_DIR',
+  robotMaxProjectBytes: 'RWC_ROBOT_MAX_PROJECT_BYTES',
+  robotMaxUnpackedBytes: 'RWC_ROBOT_MAX_UNPACKED_BYTES',
+  robotMaxProjectFiles: 'RWC_ROBOT_MAX_PROJECT_FILES',
+  robotMaxExecutionSeconds: 'RWC_ROBOT_MAX_EXECUTION_TIME',
+  robotStopTimeoutSeconds: 'RWC_ROBOT_STOP_TIMEOUT',
+  robotDeadmanMs: 'RWC_ROBOT_DEADMAN_MS',
+  robotPython: 'RWC_ROBOT_PYTHON',
+  robotPipArgs: 'RWC_ROBOT_PIP_ARGS',
 };
 
 function parseInteger(name: string, raw: unknown, min: number, max: number): number {
@@ -163,6 +198,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!!mqttTlsCert !== !!mqttTlsKey) {
     throw new ConfigError(`${label('mqttTlsCert')} and ${label('mqttTlsKey')} go together: set both or neither`);
   }
+  const robotStorageDir = get('robotStorageDir') as string | null;
+  const robotPython = String(get('robotPython'));
+  if (!robotPython.trim()) throw new ConfigError(`${label('robotPython')} must name a Python executable`);
   return {
     port: parseInteger(label('port'), get('port'), 0, 65535),
     host,
@@ -189,5 +227,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
         : parseInteger(label('mqttTlsPort'), tlsPortRaw, 0, 65535),
     mqttTlsCert,
     mqttTlsKey,
+    robotStorageDir: robotStorageDir ? path.resolve(cwd, String(robotStorageDir)) : null,
+    robotMaxProjectBytes: parseInteger(label('robotMaxProjectBytes'), get('robotMaxProjectBytes'), 1024, 2 ** 31),
+    robotMaxUnpackedBytes: parseInteger(label('robotMaxUnpackedBytes'), get('robotMaxUnpackedBytes'), 1024, 2 ** 40),
+    robotMaxProjectFiles: parseInteger(label('robotMaxProjectFiles'), get('robotMaxProjectFiles'), 1, 1_000_000),
+    robotMaxExecutionSeconds: parseInteger(label('robotMaxExecutionSeconds'), get('robotMaxExecutionSeconds'), 1, 86400),
+    robotStopTimeoutSeconds: parseInteger(label('robotStopTimeoutSeconds'), get('robotStopTimeoutSeconds'), 1, 600),
+    robotDeadmanMs: parseInteger(label('robotDeadmanMs'), get('robotDeadmanMs'), 50, 600_000),
+    robotPython,
+    robotPipArgs: String(get('robotPipArgs')),
   };
 }

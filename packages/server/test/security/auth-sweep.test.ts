@@ -5,7 +5,7 @@
  * answer with success; spellings that have no single meaning are refused outright (400).
  */
 import { SignJWT } from 'jose';
-import { Server as SocketIoServer } from 'socket.io';
+import type { Server as SocketIoServer } from 'socket.io';
 import { io as ioClient } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authenticateNamespace } from '../../src/http/socket-auth.ts';
@@ -17,7 +17,7 @@ import { rawRequest } from './raw-http.ts';
  * namespace guarded by the shared middleware (http/socket-auth.ts) proves the sweep itself; add the
  * robot namespace with one line when it exists: `'/robot'`.
  */
-const SOCKET_IO_NAMESPACES: string[] = ['/sweep-probe'];
+const SOCKET_IO_NAMESPACES: string[] = ['/sweep-probe', '/robot'];
 
 const PUBLIC = new Set(['get /api/v1/health', 'get /api/v1/setup', 'post /api/v1/setup', 'post /api/v1/auth/login', 'post /api/v1/auth/refresh']);
 
@@ -56,7 +56,7 @@ describe.each<TestDialect>(['sqlite', 'postgres'])('401 sweep over every route, 
   let admin: { accessToken: string };
   const creds: Array<{ name: string; headers: Record<string, string>; token: string | null }> = [];
   let routes: Array<{ method: string; path: string }> = [];
-  let io: SocketIoServer;
+  let io: SocketIoServer | null;
 
   beforeAll(async () => {
     s = await startTestServer({ dialect });
@@ -106,11 +106,12 @@ describe.each<TestDialect>(['sqlite', 'postgres'])('401 sweep over every route, 
     }
     routes = routes.filter((r) => r.path.startsWith('/api/'));
     // The probe namespace for the Socket.IO part of the sweep (see SOCKET_IO_NAMESPACES).
-    io = new SocketIoServer(s.app.server);
-    authenticateNamespace(io.of('/sweep-probe'), { auth: s.auth, bus: s.infra.bus, role: 'viewer' });
+    // The server's own Socket.IO server (the robot part attaches it); a second one on the same
+    // HTTP server would fight it for /socket.io/.
+    io = s.robot.io;
+    authenticateNamespace(io!.of('/sweep-probe'), { auth: s.auth, bus: s.infra.bus, role: 'viewer' });
   });
   afterAll(async () => {
-    await new Promise<void>((r) => (io ? io.close(() => r()) : r()));
     await s?.destroy();
   });
 
