@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from '../../src/config/config.ts';
 import { type RunningServer, startServer } from '../../src/main.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import type { PluginHostOptions } from '../../src/plugins/host.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { createTempDatabase } from './pg.ts';
 
@@ -26,7 +27,15 @@ export function tempDir(prefix = 'rwc-test-'): string {
 }
 
 export async function startTestServer(
-  opts: { dialect?: TestDialect; config?: Partial<Config>; clock?: Clock; dataDir?: string; databaseUrl?: string; dropDb?: () => Promise<void> } = {},
+  opts: {
+    dialect?: TestDialect;
+    config?: Partial<Config>;
+    clock?: Clock;
+    dataDir?: string;
+    databaseUrl?: string;
+    dropDb?: () => Promise<void>;
+    plugins?: PluginHostOptions;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
   let databaseUrl = opts.databaseUrl ?? null;
@@ -51,6 +60,7 @@ export async function startTestServer(
     clock: opts.clock,
     logger: silentLogger(),
     webDist: null,
+    plugins: opts.plugins,
   });
   const api: TestServer['api'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };
