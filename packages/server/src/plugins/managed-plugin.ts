@@ -380,6 +380,8 @@ export class ManagedPlugin {
         .then(
           (value) => this.#inflight.get(runId)?.settle({ ok: true, value }) ?? settle({ ok: true, value }),
           (err: { code?: string; message?: string }) => {
+            // The pipe closes a moment before the exit is seen: the exit settles with the real reason.
+            if (err.code === 'channel_closed') return;
             const error = callError(typeof err.code === 'string' ? err.code : 'plugin_error', err.message ?? String(err), 'unavailable');
             if (this.#inflight.has(runId)) this.#inflight.get(runId)!.settle({ ok: false, error });
             else settle({ ok: false, error });
