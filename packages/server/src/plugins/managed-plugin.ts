@@ -109,8 +109,20 @@ export class ManagedPlugin {
     this.h.logs.write(this.id, 'host', `${kind}${Object.keys(detail).length ? ` ${JSON.stringify(detail)}` : ''}`);
   }
 
+  #startInFlight: Promise<void> | null = null;
+
   /** Starts the process (if enabled); resolves once it is running or has failed/crashed. */
-  async start(reason: 'start' | 'restart' | 'reload' = 'start'): Promise<void> {
+  start(reason: 'start' | 'restart' | 'reload' = 'start'): Promise<void> {
+    // A start already under way is the one the caller waits for.
+    if (this.#startInFlight) return this.#startInFlight;
+    const p = this.#start(reason).finally(() => {
+      if (this.#startInFlight === p) this.#startInFlight = null;
+    });
+    this.#startInFlight = p;
+    return p;
+  }
+
+  async #start(reason: 'start' | 'restart' | 'reload'): Promise<void> {
     if (!this.enabled) return this.#setState('disabled', this.reason);
     if (this.process?.alive) return;
     this.h.clock.clearTimeout(this.#restartTimer);

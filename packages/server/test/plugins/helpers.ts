@@ -32,7 +32,7 @@ export interface PluginServer {
 
 export async function startPluginServer(
   names: string[],
-  opts: { host?: PluginHostOptions; dialect?: TestDialect; from?: string; config?: Parameters<typeof startTestServer>[0]['config'] } = {},
+  opts: { host?: PluginHostOptions; dialect?: TestDialect; from?: string; config?: NonNullable<Parameters<typeof startTestServer>[0]>['config'] } = {},
 ): Promise<PluginServer> {
   const dir = pluginFolder(names, opts.from);
   const server = await startTestServer({ dialect: opts.dialect, config: opts.config, plugins: { ...fastHost, builtinDirs: [dir], ...(opts.host ?? {}) } });
