@@ -201,6 +201,7 @@ export class PluginHost {
   /** Reads what is installed and starts every enabled plugin (in the background: see whenStarted). */
   async start(): Promise<void> {
     this.repo.start();
+    this.runs.start();
     await this.repo.failOrphanedRuns();
     await this.repo.prune().catch((err) => this.#infra.logger.warn({ err }, 'plugin retention failed'));
     this.#pruneTimer = this.#infra.clock.setInterval(() => void this.repo.prune().catch(() => {}), 10 * 60_000);
@@ -222,7 +223,7 @@ export class PluginHost {
     await this.#starting.catch(() => {});
     await Promise.allSettled([...this.#plugins.values()].map((mp) => mp.stop()));
     for (const r of this.runs.liveRuns()) this.runs.finish(r.id, { status: 'failed', error: { code: 'server_stopping', message: 'the server stopped' } });
-    await this.runs.settle();
+    await this.runs.stop();
     await this.repo.stop();
     this.logs.close();
   }
@@ -651,6 +652,7 @@ export class PluginHost {
 
   async listRuns(pluginId: string, q: { status?: string; limit?: number }) {
     this.#target(pluginId);
+    await this.runs.flush();
     const live = this.runs.liveRuns(pluginId);
     const stored = await this.repo.listRuns({ pluginId, status: q.status, limit: q.limit });
     const ids = new Set(live.map((r) => r.id));
@@ -669,6 +671,7 @@ export class PluginHost {
     const since = typeof q.since === 'string' ? q.since : undefined;
     const type = typeof q.type === 'string' ? q.type : undefined;
     if (topic === 'runs') {
+      await this.runs.flush();
       const runs = await this.repo.listRuns({ pluginId, status: type, since, limit });
       return runs.map((r) => ({ id: r.id, pluginId: r.pluginId, type: r.status, at: r.createdAt, data: publicRun(r) }));
     }

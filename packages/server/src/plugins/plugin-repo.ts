@@ -164,13 +164,15 @@ export class PluginRepo {
 
   // ---- runs ----
 
-  async insertRun(r: RunRecord): Promise<void> {
-    await this.o.db.insertInto('plugin_runs').values(toRow(r)).execute();
-  }
-
-  async updateRun(r: RunRecord): Promise<void> {
-    const { id: _id, ...rest } = toRow(r);
-    await this.o.db.updateTable('plugin_runs').set(rest).where('id', '=', r.id).execute();
+  /** Inserts or updates runs, all in one transaction. */
+  async upsertRuns(runs: RunRecord[]): Promise<void> {
+    await this.o.db.transaction().execute(async (tx) => {
+      for (const r of runs) {
+        const row = toRow(r);
+        const { id: _id, ...rest } = row;
+        await tx.insertInto('plugin_runs').values(row).onConflict((oc) => oc.column('id').doUpdateSet(rest)).execute();
+      }
+    });
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {

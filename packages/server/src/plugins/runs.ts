@@ -40,8 +40,6 @@ const PROGRESS_EVENT_MS = 250;
 
 interface Live {
   record: RunRecord;
-  /** Database writes of this run, in order. */
-  writes: Promise<void>;
   lastEventAt: number;
   eventTimer: ReturnType<typeof setTimeout> | null;
   onCancel: (() => void) | null;
@@ -51,18 +49,43 @@ export class RunTracker {
   #live = new Map<string, Live>();
   /** Recently ended runs, answered from memory until their last write is surely on disk. */
   #recent = new Map<string, RunRecord>();
+  /** Run states waiting for the next batched write (one upsert per run per flush). */
+  #dirty = new Map<string, RunRecord>();
+  #flushing: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly o: { repo: PluginRepo; bus: EventBus; clock: Clock; logger: Logger }) {}
+  constructor(private readonly o: { repo: PluginRepo; bus: EventBus; clock: Clock; logger: Logger; flushMs?: number }) {}
+
+  start(): void {
+    this.#timer = setInterval(() => void this.flush(), this.o.flushMs ?? 250);
+    this.#timer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    await this.flush();
+  }
 
   #iso(): string {
     return new Date(this.o.clock.now()).toISOString();
   }
 
-  #write(l: Live, what: 'insert' | 'update'): void {
-    const snapshot = { ...l.record };
-    l.writes = l.writes
-      .then(() => (what === 'insert' ? this.o.repo.insertRun(snapshot) : this.o.repo.updateRun(snapshot)))
-      .catch((err) => this.o.logger.error({ err, runId: snapshot.id }, 'run write failed'));
+  #write(l: Live): void {
+    this.#dirty.set(l.record.id, { ...l.record });
+  }
+
+  /**
+   * Writes every changed run in one transaction. Batched because SQLite commits are synchronous
+   * and durable (synchronous=FULL): three commits per call would stall the event loop.
+   */
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(async () => {
+      if (!this.#dirty.size) return;
+      const batch = [...this.#dirty.values()];
+      this.#dirty.clear();
+      await this.o.repo.upsertRuns(batch).catch((err) => this.o.logger.error({ err, runs: batch.length }, 'run write failed'));
+    });
+    return this.#flushing;
   }
 
   #emit(l: Live): void {
@@ -91,9 +114,9 @@ export class RunTracker {
       startedAt: null,
       endedAt: null,
     };
-    const l: Live = { record, writes: Promise.resolve(), lastEventAt: 0, eventTimer: null, onCancel: null };
+    const l: Live = { record, lastEventAt: 0, eventTimer: null, onCancel: null };
     this.#live.set(record.id, l);
-    this.#write(l, 'insert');
+    this.#write(l);
     this.#emit(l);
     return record;
   }
@@ -108,7 +131,7 @@ export class RunTracker {
     l.record.status = 'running';
     l.record.startedAt = this.#iso();
     l.onCancel = onCancel;
-    this.#write(l, 'update');
+    this.#write(l);
     this.#emit(l);
   }
 
@@ -147,7 +170,7 @@ export class RunTracker {
       r.result = outcome.result === undefined ? null : outcome.result;
       r.progress = 1;
     } else r.error = outcome.error;
-    this.#write(l, 'update');
+    this.#write(l);
     this.#emit(l);
   }
 
@@ -168,14 +191,14 @@ export class RunTracker {
   async get(id: string): Promise<RunRecord | undefined> {
     const l = this.#live.get(id);
     if (l) return { ...l.record };
-    const recent = this.#recent.get(id);
+    const recent = this.#recent.get(id) ?? this.#dirty.get(id);
     if (recent) return { ...recent };
     return this.o.repo.getRun(id);
   }
 
-  /** Waits for every pending database write (tests, shutdown). */
-  async settle(): Promise<void> {
-    await Promise.all([...this.#live.values()].map((l) => l.writes));
+  /** Waits until every change so far is written (tests, benchmarks). */
+  settle(): Promise<void> {
+    return this.flush();
   }
 }
 
