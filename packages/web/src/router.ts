@@ -21,6 +21,7 @@ export const router = createRouter({
         { path: 'library', name: 'library', component: () => import('./views/LibraryView.vue') },
         { path: 'queue', name: 'queue', component: () => import('./views/QueueView.vue') },
         { path: 'alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
+        { path: 'plugins', name: 'plugins', component: () => import('./views/PluginsView.vue') },
         { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
       ],
     },
