@@ -127,9 +127,13 @@ export class RpcChannel {
     try {
       msg = JSON.parse(line);
     } catch {
-      return this.#fail(new Error(`not JSON on the plugin channel: ${line.slice(0, 80)}`));
+      this.#fail(new Error(`not JSON on the plugin channel: ${line.slice(0, 80)}`));
+      return;
     }
-    if (!msg || typeof msg !== 'object') return this.#fail(new Error('a channel message must be a JSON object'));
+    if (!msg || typeof msg !== 'object') {
+      this.#fail(new Error('a channel message must be a JSON object'));
+      return;
+    }
     if (typeof msg.method === 'string') {
       if (typeof msg.id === 'number') void this.#answer(msg.id, msg.method, msg.params);
       else {

@@ -7,7 +7,7 @@
 import type { LoadedInfo, RunUpdate } from '@rwc/plugin-sdk/protocol';
 import { MAX_CALL_DEPTH } from '@rwc/plugin-sdk/protocol';
 import { raiseAlert } from '../alerts/raise.ts';
-import { DomainError, ValidationError } from '../errors.ts';
+import { DomainError, type ValidationError } from '../errors.ts';
 import type { TimerHandle } from '../util/clock.ts';
 import { CrashGuard } from './crash-guard.ts';
 import type { HostServices } from './host-services.ts';

@@ -127,7 +127,7 @@ export class RunTracker {
 
   markRunning(id: string, onCancel: () => void): void {
     const l = this.#live.get(id);
-    if (!l || l.record.status !== 'queued') return;
+    if (l?.record.status !== 'queued') return;
     l.record.status = 'running';
     l.record.startedAt = this.#iso();
     l.onCancel = onCancel;
