@@ -27,6 +27,8 @@ export interface PluginServer {
   state(id: string): Promise<any>;
   waitState(id: string, state: string, timeoutMs?: number): Promise<any>;
   waitRun(runId: string, timeoutMs?: number): Promise<any>;
+  /** A new server process on the same data (the admin logs in again). */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,9 +39,9 @@ export async function startPluginServer(
   const dir = pluginFolder(names, opts.from);
   const server = await startTestServer({ dialect: opts.dialect, config: opts.config, plugins: { ...fastHost, builtinDirs: [dir], ...(opts.host ?? {}) } });
   const { accessToken: token } = await setupAdmin(server);
-  const api = async (method: string, url: string, body?: unknown) => server.api(method, url, { token, body });
+  const api = async (method: string, url: string, body?: unknown) => out.server.api(method, url, { token: out.token, body });
   const state = async (id: string) => (await api('GET', `/api/v1/plugins/${id}`)).body;
-  return {
+  const out: PluginServer = {
     server,
     token,
     dir,
@@ -55,9 +57,15 @@ export async function startPluginServer(
         const r = (await api('GET', `/api/v1/runs/${runId}`)).body;
         return ['succeeded', 'failed', 'cancelled'].includes(r.status) ? r : null;
       }, `run ${runId} to end`, timeoutMs),
+    restart: async () => {
+      out.server = await out.server.restart();
+      const login = await out.server.api('POST', '/api/v1/auth/login', { body: { username: 'admin', password: 'correct-horse-battery' } });
+      out.token = login.body.accessToken;
+    },
     close: async () => {
-      await server.destroy();
+      await out.server.destroy();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+  return out;
 }
