@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
+import type * as esbuildTypes from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sdkSrc = path.resolve(here, '../../../plugin-sdk/src');
@@ -21,7 +21,7 @@ const sdkModules: Record<string, string> = {
 };
 
 /** Keeps bare imports external (they resolve at run time), except the SDK, which is inlined from this server. */
-const externals: esbuild.Plugin = {
+const externals: esbuildTypes.Plugin = {
   name: 'rwc-externals',
   setup(build) {
     build.onResolve({ filter: /^[^./]/ }, (args) => {
@@ -32,6 +32,8 @@ const externals: esbuild.Plugin = {
 };
 
 async function bundle(entry: string, outFile: string): Promise<void> {
+  // Loaded on first use: a server without plugins to build never pays for it at start.
+  const esbuild = await import('esbuild');
   const result = await esbuild.build({
     entryPoints: [entry],
     bundle: true,

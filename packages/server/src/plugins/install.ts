@@ -8,7 +8,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import * as tar from 'tar';
 import { badRequest, conflict, tooLarge } from '../errors.ts';
 import { type PluginManifest, readManifest } from './manifest.ts';
 
@@ -44,6 +43,8 @@ export async function unpackTgz(file: string, maxBytes: number): Promise<{ root:
   const cleanup = () => fs.rmSync(scratch, { recursive: true, force: true });
   let total = 0;
   let refused: string | null = null;
+  // Loaded on first use: most servers never install a plugin archive.
+  const tar = await import('tar');
   try {
     await tar.x({
       file,

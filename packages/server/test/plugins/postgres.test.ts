@@ -6,7 +6,7 @@ import { type PluginServer, startPluginServer } from './helpers.ts';
 describe('plugins on PostgreSQL', () => {
   let s: PluginServer;
   beforeAll(async () => {
-    s = await startPluginServer(['echo'], { dialect: 'postgres' });
+    s = await startPluginServer(['echo'], { dialect: 'postgres', host: { retention: { recordsPerTopic: 3 } } });
     await s.waitState('echo', 'running');
   });
   afterAll(async () => s?.close());
@@ -23,8 +23,11 @@ describe('plugins on PostgreSQL', () => {
     expect(put.body.secrets.token).toBe(true);
     await s.waitState('echo', 'running');
     expect((await run('echo', { text: 'x' })).result).toBe('pg x');
+    for (const text of ['m1', 'm2', 'm3', 'm4']) await run('say', { text });
     await s.server.plugins.repo.prune();
-    expect((await s.api('GET', '/api/v1/plugins/echo/lifecycle')).body.length).toBeGreaterThan(0);
+    // Retention: the newest 3 per plugin and topic stay.
+    expect((await s.api('GET', '/api/v1/plugins/echo/messages')).body.map((m: { data: { text: string } }) => m.data.text)).toEqual(['m4', 'm3', 'm2']);
+    expect((await s.api('GET', '/api/v1/plugins/echo/lifecycle')).body.length).toBeLessThanOrEqual(3);
   });
 
   it('survives a restart: disabled stays disabled, a run left running is failed', async () => {
