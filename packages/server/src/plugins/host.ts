@@ -16,7 +16,6 @@ import type { Infra } from '../app-context.ts';
 import { DomainError, ValidationError, badRequest, conflict, notFound } from '../errors.ts';
 import type { DomainEvent } from '../events/bus.ts';
 import type { FleetPrinter } from '../printers/fleet-types.ts';
-import { SecretBox } from '../storage/secrets.ts';
 import { PluginBuilder } from './build.ts';
 import { judgeDependencies, startOrder } from './dependencies.ts';
 import { type Broken, type Found, type PluginSource, discover } from './discovery.ts';
@@ -25,11 +24,14 @@ import { copyInto, inspectFolder, unpackTgz } from './install.ts';
 import { compileSchema, validateAgainst } from './json-schema.ts';
 import { type CallOptions, ManagedPlugin, callError } from './managed-plugin.ts';
 import { type PluginManifest, readManifest } from './manifest.ts';
-import type { MetricsView } from './metrics.ts';
+import { PluginConfigs } from './plugin-config.ts';
 import { PluginLogs } from './plugin-logs.ts';
 import { PluginRepo, type RecordTopic, type Retention, defaultRetention } from './plugin-repo.ts';
 import { CapabilityBridge } from './proxies/capability-bridge.ts';
 import { RunTracker, publicRun } from './runs.ts';
+import { type PluginView, brokenView, pluginView } from './plugin-view.ts';
+
+export type { PluginView };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The plugins that ship with the server (packages/plugins). */
@@ -54,30 +56,6 @@ export interface PluginHostOptions extends Partial<HostOptions> {
   maxInstallBytes?: number;
 }
 
-/** A plugin as GET /api/v1/plugins shows it. */
-export interface PluginView {
-  id: string;
-  name: string;
-  version: string;
-  description: string;
-  state: string;
-  reason: string | null;
-  enabled: boolean;
-  source: PluginSource;
-  runtime: string;
-  provides: string[];
-  requires: string[];
-  dependencies: PluginManifest['dependencies'];
-  entries: Array<{ name: string; description?: string; input?: Record<string, unknown>; timeout?: number }>;
-  timers: Array<{ name: string; every: number }>;
-  subscriptions: string[];
-  printerDrivers: string[];
-  health: { pid: number | null; uptimeSeconds: number | null; lastHeartbeatAt: string | null; restarts: number; recentCrashes: number; inflight: number };
-  metrics: MetricsView;
-  limits: PluginManifest['limits'];
-  hasConfig: boolean;
-}
-
 const notDelivered = new Set(['auth.revoked', 'plugin.run']);
 
 export class PluginHost {
@@ -90,6 +68,7 @@ export class PluginHost {
   #opts: PluginHostOptions;
   #hostOptions: HostOptions;
   #builder: PluginBuilder;
+  #configs: PluginConfigs;
   #plugins = new Map<string, ManagedPlugin>();
   #broken: Broken[] = [];
   #cyclic = new Set<string>();
@@ -119,6 +98,7 @@ export class PluginHost {
     this.runs = new RunTracker({ repo: this.repo, bus: infra.bus, clock: infra.clock, logger: infra.logger });
     this.logs = new PluginLogs({ dir: path.join(dataDir, 'plugin-logs'), maxBytes: 1024 * 1024, keep: 3, memoryLines: 500, now: () => infra.clock.now() });
     this.#builder = new PluginBuilder(path.join(dataDir, 'plugin-cache'));
+    this.#configs = new PluginConfigs(infra.secrets);
     this.bridge = new CapabilityBridge({
       registry: infra.registry,
       logger: infra.logger.child({ part: 'plugins' }),
@@ -250,7 +230,7 @@ export class PluginHost {
         row = await this.repo.insertPlugin({
           id: f.manifest.id,
           enabled: enabled ? 1 : 0,
-          config_json: JSON.stringify(this.#defaults(f.manifest)),
+          config_json: JSON.stringify(this.#configs.defaults(f.manifest)),
           source: f.source,
           dir: f.dir,
           disabled_reason: null,
@@ -264,7 +244,7 @@ export class PluginHost {
         dir: f.dir,
         source,
         enabled: row.enabled === 1,
-        config: this.#unseal(f.manifest, row.config_json),
+        config: this.#configs.unseal(f.manifest, row.config_json),
         disabledReason: row.disabled_reason,
       });
       this.#plugins.set(mp.id, mp);
@@ -282,14 +262,6 @@ export class PluginHost {
   }
 
   // ---- checks ----
-
-  #defaults(m: PluginManifest): Record<string, unknown> {
-    try {
-      return validateAgainst<Record<string, unknown>>(m.config.schema, {}, 'config');
-    } catch {
-      return {};
-    }
-  }
 
   #preflight(mp: ManagedPlugin): string | null {
     if (this.#cyclic.has(mp.id)) return `needs plugins that depend on it in turn (dependency cycle)`;
@@ -369,44 +341,12 @@ export class PluginHost {
 
   // ---- config ----
 
-  #secretFields(m: PluginManifest): string[] {
-    return m.config.secretFields;
-  }
-
-  #seal(m: PluginManifest, config: Record<string, unknown>): string {
-    const sealed = { ...config };
-    for (const f of this.#secretFields(m)) {
-      const v = sealed[f];
-      if (typeof v === 'string' && v !== '') sealed[f] = this.#infra.secrets.encrypt(v);
-    }
-    return JSON.stringify(sealed);
-  }
-
-  #unseal(m: PluginManifest, json: string): Record<string, unknown> {
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(json);
-    } catch {
-      return this.#defaults(m);
-    }
-    for (const [k, v] of Object.entries(raw)) {
-      if (SecretBox.isSealed(v)) {
-        try {
-          raw[k] = this.#infra.secrets.decrypt(v);
-        } catch {
-          delete raw[k];
-        }
-      }
-    }
-    return raw;
-  }
-
   /** The config as the API shows it: secret fields left out, with whether each is set. */
   getConfig(id: string): { config: Record<string, unknown>; schema: Record<string, unknown>; secrets: Record<string, boolean> } {
     const mp = this.#target(id);
     const config = { ...mp.config };
     const secrets: Record<string, boolean> = {};
-    for (const f of this.#secretFields(mp.manifest)) {
+    for (const f of this.#configs.secretFields(mp.manifest)) {
       secrets[f] = config[f] !== undefined && config[f] !== null && config[f] !== '';
       delete config[f];
     }
@@ -422,7 +362,7 @@ export class PluginHost {
     const mp = this.#target(id);
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('config', 'must be an object');
     const next: Record<string, unknown> = { ...(body as Record<string, unknown>) };
-    for (const f of this.#secretFields(mp.manifest)) {
+    for (const f of this.#configs.secretFields(mp.manifest)) {
       if (!(f in next)) {
         if (mp.config[f] !== undefined) next[f] = mp.config[f];
       } else if (next[f] === null) delete next[f];
@@ -440,7 +380,7 @@ export class PluginHost {
       throw err;
     }
     mp.config = valid;
-    await this.repo.updatePlugin(mp.id, { config_json: this.#seal(mp.manifest, valid) });
+    await this.repo.updatePlugin(mp.id, { config_json: this.#configs.seal(mp.manifest, valid) });
     this.repo.record(mp.id, 'lifecycle', 'config_changed', { by });
     this.logs.write(mp.id, 'host', `config changed (by ${by})`);
     if (by === 'api') {
@@ -467,39 +407,7 @@ export class PluginHost {
   }
 
   view(id: string): PluginView {
-    const mp = this.#target(id);
-    const m = mp.manifest;
-    const proc = mp.process?.alive ? mp.process : null;
-    const now = this.#infra.clock.now();
-    return {
-      id: mp.id,
-      name: m.name,
-      version: m.version,
-      description: m.description,
-      state: mp.state,
-      reason: mp.reason,
-      enabled: mp.enabled,
-      source: mp.source as PluginSource,
-      runtime: m.runtime,
-      provides: m.provides.map((c) => `${c.kind}@${c.version}`),
-      requires: m.requires.map((c) => `${c.kind}@${c.version}${c.optional ? '?' : ''}`),
-      dependencies: m.dependencies,
-      entries: mp.loaded?.entries ?? [],
-      timers: mp.loaded?.timers ?? [],
-      subscriptions: mp.loaded?.subscriptions ?? [],
-      printerDrivers: (mp.loaded?.printerDrivers ?? []).map((d) => d.name),
-      health: {
-        pid: proc?.pid ?? null,
-        uptimeSeconds: proc && mp.state === 'running' && mp.startedAt ? Math.round((now - mp.startedAt) / 1000) : null,
-        lastHeartbeatAt: proc?.lastPongAt ? new Date(proc.lastPongAt).toISOString() : null,
-        restarts: mp.metrics.restarts,
-        recentCrashes: mp.crashGuard.recent(now),
-        inflight: mp.inflightCount,
-      },
-      metrics: mp.metrics.view(proc),
-      limits: m.limits,
-      hasConfig: Object.keys((m.config.schema.properties as object) ?? {}).length > 0,
-    };
+    return pluginView(this.#target(id), this.#infra.clock.now());
   }
 
   /** A notifier plugin's `alerts` setting (categories, codes, `*`), or null when it has none. */
@@ -580,7 +488,7 @@ export class PluginHost {
     const row = await this.repo.insertPlugin({
       id: manifest.id,
       enabled: 1,
-      config_json: JSON.stringify(this.#defaults(manifest)),
+      config_json: JSON.stringify(this.#configs.defaults(manifest)),
       source: 'installed',
       dir,
       disabled_reason: null,
@@ -590,7 +498,7 @@ export class PluginHost {
       dir,
       source: 'installed',
       enabled: true,
-      config: this.#unseal(manifest, row.config_json),
+      config: this.#configs.unseal(manifest, row.config_json),
       disabledReason: null,
     });
     this.#plugins.set(mp.id, mp);
@@ -692,29 +600,4 @@ export class PluginHost {
   call(pluginId: string, entry: string, args: unknown, opts: Partial<CallOptions> = {}): Promise<unknown> {
     return this.#target(pluginId).call(entry, args, { trigger: 'capability', ...opts }).result;
   }
-}
-
-function brokenView(id: string, b: Broken): PluginView {
-  return {
-    id,
-    name: id,
-    version: '0.0.0',
-    description: '',
-    state: 'failed',
-    reason: b.error,
-    enabled: false,
-    source: b.source,
-    runtime: 'unknown',
-    provides: [],
-    requires: [],
-    dependencies: [],
-    entries: [],
-    timers: [],
-    subscriptions: [],
-    printerDrivers: [],
-    health: { pid: null, uptimeSeconds: null, lastHeartbeatAt: null, restarts: 0, recentCrashes: 0, inflight: 0 },
-    metrics: { calls: 0, errors: 0, timeouts: 0, latencyMs: { p50: null, p99: null }, restarts: 0, eventsDelivered: 0, eventsDropped: 0, memoryBytes: null, cpuPercent: null },
-    limits: {} as PluginManifest['limits'],
-    hasConfig: false,
-  };
 }
