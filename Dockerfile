@@ -7,6 +7,8 @@ COPY package.json package-lock.json ./
 COPY packages/server/package.json packages/server/
 COPY packages/simulators/package.json packages/simulators/
 COPY packages/web/package.json packages/web/
+COPY packages/plugin-sdk/package.json packages/plugin-sdk/
+COPY packages/plugins/package.json packages/plugins/
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build:web

@@ -21,6 +21,9 @@ import { fileRoutes, octoprintCompatRoutes } from './library/routes.ts';
 import { queueInfoProvider } from './queue/printer-info.ts';
 import { QueueService } from './queue/queue-service.ts';
 import { queueRoutes } from './queue/routes.ts';
+import { NotificationRouter } from './notify/notification-router.ts';
+import { PluginHost, type PluginHostOptions } from './plugins/host.ts';
+import { pluginRoutes } from './plugins/routes.ts';
 import { presentPrinter, presentState } from './printers/presenter.ts';
 import { type RobotPart, createRobot } from './robot/index.ts';
 import { CapabilityRegistry } from './registry/capabilities.ts';
@@ -43,6 +46,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Web UI folder; default packages/web/dist. */
   webDist?: string | null;
+  /** Plugin host knobs (timings, where to look for plugins); tests shorten them. */
+  plugins?: PluginHostOptions;
 }
 
 export interface RunningServer {
@@ -57,6 +62,8 @@ export interface RunningServer {
   library: FileLibrary;
   queue: QueueService;
   robot: RobotPart;
+  plugins: PluginHost;
+  notifications: NotificationRouter;
   close(): Promise<void>;
 }
 
@@ -115,6 +122,23 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
     await queue.start();
     closers.push(() => queue.stop());
+    // Plugins run in their own processes; their capabilities (printer drivers, notifiers, detectors)
+    // join the registry as they come online, in the background.
+    const plugins = new PluginHost(infra, fleet, {
+      ...(opts.plugins ?? {}),
+      enableOnFirstSight: [...(opts.plugins?.enableOnFirstSight ?? []), ...(demo ? ['demo-detector'] : [])],
+    });
+    await plugins.start();
+    closers.push(() => plugins.stop());
+    const notifications = new NotificationRouter({
+      bus,
+      registry,
+      fleet,
+      logger: logger.child({ part: 'notify' }),
+      subscriptionOf: (_name, provider) => (provider.startsWith('plugin:') ? plugins.subscriptionOf(provider.slice(7)) : null),
+    });
+    notifications.start();
+    closers.push(() => notifications.stop());
     const queueInfo = queueInfoProvider(queue);
     const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
 
@@ -137,6 +161,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       robot.routes,
+      { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -214,6 +239,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       library,
       queue,
       robot,
+      plugins,
+      notifications,
       close: () => (closed ??= closeAll()),
     };
   } catch (err) {

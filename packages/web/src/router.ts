@@ -22,6 +22,7 @@ export const router = createRouter({
         { path: 'queue', name: 'queue', component: () => import('./views/QueueView.vue') },
         { path: 'alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
         { path: 'robot', name: 'robot', component: () => import('./views/RobotView.vue') },
+        { path: 'plugins', name: 'plugins', component: () => import('./views/PluginsView.vue') },
         { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
       ],
     },

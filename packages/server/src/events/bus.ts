@@ -21,6 +21,14 @@ export interface DomainEvents {
    * every open socket authenticated by them closes at once. Either field names what was revoked.
    */
   'auth.revoked': { userId?: string; apiKeyId?: string; reason: string };
+  /** A plugin changed state (plugins/): running, starting, stopped, crashed, disabled, failed. */
+  'plugin.state': { pluginId: string; state: string; reason: string | null };
+  /** A plugin run was created, started, moved or ended (throttled while it moves). */
+  'plugin.run': { run: Record<string, unknown> & { id: string; pluginId: string; status: string } };
+  /** A plugin pushed a message for people (ctx.pushMessage). */
+  'plugin.message': { pluginId: string; message: Record<string, unknown> };
+  /** The queue ran out of work: its last waiting or printing item ended. */
+  'queue.finished': { done: number; failed: number; cancelled: number };
 }
 
 export type EventType = keyof DomainEvents;

@@ -39,7 +39,8 @@ export class EventLog {
   }
 
   #record(e: DomainEvent): void {
-    if (e.type === 'printer.log') return;
+    // Plugin runs have their own table (plugins/runs.ts); their progress would flood this log.
+    if (e.type === 'printer.log' || e.type === 'plugin.run') return;
     if (e.type === 'printer.state') {
       const d = e.data as DomainEvent<'printer.state'>['data'];
       if (this.#lastStatus.get(d.printerId) === d.state.status) return;

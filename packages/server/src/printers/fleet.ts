@@ -169,6 +169,24 @@ export class Fleet implements FleetView {
     this.#infra.bus.emit('printer.state', { printerId: p.summary.id, state });
   }
 
+  /**
+   * A driver kind was registered or replaced after the fleet started (a plugin's printer driver came
+   * online): printers of that kind start with it. Their old driver (none, or the replaced one) stops.
+   */
+  async refreshDriver(driver: string): Promise<void> {
+    const cap = this.#infra.registry.get('printer-driver', driver);
+    if (!cap || this.#stopping) return;
+    for (const p of [...this.#printers.values()]) {
+      if (p.summary.driver !== driver || p.capability === cap) continue;
+      const row = await this.#infra.storage.db.selectFrom('printers').selectAll().where('id', '=', p.summary.id).executeTakeFirst();
+      if (!row || this.#printers.get(p.summary.id) !== p) continue;
+      await p.driver.stop().catch(() => {});
+      const next = this.#fromRow(row);
+      this.#printers.set(row.id, next);
+      await this.#startDriver(next);
+    }
+  }
+
   async add(input: NewPrinter): Promise<FleetPrinter> {
     const cap = this.#capability(input.driver);
     checkConnectionShape(cap.connectionSchema ?? connectionSchemas[input.driver], input.connection ?? {});

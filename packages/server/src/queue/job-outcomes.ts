@@ -79,8 +79,10 @@ export class JobOutcomes {
     this.d.clearHold(job.printerId);
     const fileName = this.#fileNameOf(job.queueItemId);
     const base = { printerId: job.printerId, queueItemId: job.queueItemId, jobId: job.jobId, fileName };
-    if (to === 'finished') bus.emit('job.finished', base);
-    else {
+    if (to === 'finished') {
+      bus.emit('job.finished', base);
+      this.#announceIfQueueFinished();
+    } else {
       bus.emit('job.failed', { ...base, reason: reason ?? to });
       if (to !== 'unknown') {
         raiseAlert(bus, {
@@ -92,6 +94,25 @@ export class JobOutcomes {
       }
     }
     return true;
+  }
+
+  /**
+   * After the last job of the queue finished (nothing waiting or printing any more): a
+   * `queue.finished` event and an info alert, which notifiers can send ("queue finished").
+   */
+  #announceIfQueueFinished(): void {
+    const { store, bus } = this.d;
+    const items = [...store.items.values()];
+    if (items.some((i) => i.status === 'waiting' || i.status === 'printing') || store.activeCountByItem().size > 0) return;
+    const count = (s: string) => items.filter((i) => i.status === s).length;
+    const summary = { done: count('done'), failed: count('failed'), cancelled: count('cancelled') };
+    bus.emit('queue.finished', summary);
+    raiseAlert(bus, {
+      level: 'info',
+      code: 'queue_finished',
+      message: `The queue is finished: ${summary.done} done, ${summary.failed} failed, ${summary.cancelled} cancelled`,
+      params: summary,
+    });
   }
 
   #fileNameOf(itemId: string): string {

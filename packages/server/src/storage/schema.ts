@@ -119,6 +119,56 @@ export interface KvTable {
   value: string;
 }
 
+export interface PluginsTable {
+  id: string;
+  enabled: number;
+  /** JSON; secret fields are encrypted (see storage/secrets.ts). */
+  config_json: string;
+  /** `builtin`, `folder` (the data dir's plugins folder), `npm`, `installed`. */
+  source: string;
+  dir: string;
+  /** Why the host disabled it (`crash_loop`), or null when a person did or it is enabled. */
+  disabled_reason: string | null;
+  installed_at: string;
+  updated_at: string;
+}
+
+export interface PluginStoreTable {
+  plugin_id: string;
+  key: string;
+  value_json: string;
+  updated_at: string;
+}
+
+export interface PluginRecordsTable {
+  id: Generated<number>;
+  plugin_id: string;
+  /** `messages`, `events`, `lifecycle`. */
+  topic: string;
+  type: string;
+  data_json: string;
+  at: string;
+}
+
+export interface PluginRunsTable {
+  id: string;
+  plugin_id: string;
+  entry: string;
+  trigger: string;
+  status: string;
+  progress: number | null;
+  stage: string | null;
+  message: string | null;
+  metrics_json: string;
+  exports_json: string;
+  result_json: string | null;
+  error_json: string | null;
+  parent_run_id: string | null;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -130,6 +180,10 @@ export interface Database {
   jobs: JobsTable;
   printer_uploads: PrinterUploadsTable;
   kv: KvTable;
+  plugins: PluginsTable;
+  plugin_store: PluginStoreTable;
+  plugin_records: PluginRecordsTable;
+  plugin_runs: PluginRunsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Config } from '../../src/config/config.ts';
 import { type RunningServer, startServer } from '../../src/main.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import type { PluginHostOptions } from '../../src/plugins/host.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { createTempDatabase } from './pg.ts';
 
@@ -35,6 +36,7 @@ export async function startTestServer(
     dropDb?: () => Promise<void>;
     /** A built web UI folder to serve (default: none). */
     webDist?: string | null;
+    plugins?: PluginHostOptions;
   } = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? tempDir();
@@ -60,6 +62,7 @@ export async function startTestServer(
     clock: opts.clock,
     logger: silentLogger(),
     webDist: opts.webDist ?? null,
+    plugins: opts.plugins,
   });
   const api: TestServer['api'] = async (method, url, o = {}) => {
     const headers: Record<string, string> = { ...(o.headers ?? {}) };

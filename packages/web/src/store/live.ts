@@ -143,7 +143,16 @@ function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;
 }
 
+type LiveListener = (event: LiveEvent) => void;
+const liveListeners = new Set<LiveListener>();
+/** Every realtime event, for pages that follow their own kinds (the plugins page: plugin.*). */
+export function onLiveEvent(listener: LiveListener): () => void {
+  liveListeners.add(listener);
+  return () => liveListeners.delete(listener);
+}
+
 export function handleEvent(event: LiveEvent): void {
+  for (const l of liveListeners) l(event);
   const data = event.data ?? {};
   switch (event.type) {
     case 'snapshot': {

@@ -4,6 +4,7 @@ import { initial } from './001_initial.ts';
 import { queueSafety } from './002_queue.ts';
 import { jobSentMarker } from './003_job_sent.ts';
 import { securityHardening } from './004_security.ts';
+import { pluginTables } from './010_plugins.ts';
 
 /** Every migration, in order. One list for SQLite and PostgreSQL; append, never edit a shipped one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -12,5 +13,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '002_queue': queueSafety(dialect),
     '003_job_sent': jobSentMarker(),
     '004_security': securityHardening(),
+    '010_plugins': pluginTables(dialect),
   };
 }
