@@ -7,7 +7,7 @@ import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { LoginRateLimiter } from './auth/rate-limit.ts';
 import { type Config, ConfigError, loadConfig } from './config/config.ts';
-import { seedDemoFleet } from './demo.ts';
+import { seedDemoFleet, seedDemoVision } from './demo.ts';
 import { EventBus } from './events/bus.ts';
 import { EventLog } from './events/event-log.ts';
 import { type RouteModule, buildApp } from './http/app.ts';
@@ -26,6 +26,7 @@ import { CapabilityRegistry } from './registry/capabilities.ts';
 import { openStorage } from './storage/db.ts';
 import { SecretBox, loadOrCreateKey } from './storage/secrets.ts';
 import { type Clock, systemClock } from './util/clock.ts';
+import { type Vision, startVision, visionRoutes } from './vision/index.ts';
 import { type Logger, createLogger } from './util/logger.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -54,6 +55,7 @@ export interface RunningServer {
   broker: AgentBroker;
   library: FileLibrary;
   queue: QueueService;
+  vision: Vision;
   close(): Promise<void>;
 }
 
@@ -104,6 +106,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     closers.push(() => queue.stop());
     const queueInfo = queueInfoProvider(queue);
     const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
+    const vision = await startVision({ infra, fleet, pauseQueue: async () => void (await queue.setRunning(false)), env: opts.env ?? process.env });
+    closers.push(() => vision.stop());
+    if (demo) await seedDemoVision(vision, fleet);
 
     const routes: RouteModule[] = [
       { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
@@ -115,6 +120,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         opts: { library, onPrintRequested: async (fileId: string) => void (await queue.onPrintRequested(fileId)) },
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
+      { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -164,6 +170,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const port = typeof address === 'object' && address ? address.port : config.port;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+    vision.setListeningUrl(url);
     logger.info({ url, dataDir: config.dataDir, database: storage.dialect }, 'RealWorldClaw is running');
     let closed: Promise<void> | null = null;
     return {
@@ -177,6 +184,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       broker,
       library,
       queue,
+      vision,
       close: () => (closed ??= closeAll()),
     };
   } catch (err) {
