@@ -7,7 +7,9 @@
  * print's own baseline) and a lifetime mean (7200 frames, the camera/scene baseline, kept across
  * prints). A frame is failing when the EWM's excess over the lifetime baseline, times the
  * sensitivity, is above HIGH, or above LOW and also 3.8× the print's own excess; the pause test is
- * the same with thresholds ×1.75. On top of Obico, what its users miss (§4.3):
+ * the same with thresholds ×1.75. The scene baseline learns only from frames that are not failing
+ * and at most 1/100 per frame, so a failure never becomes "normal" and a new camera's first
+ * frames do not set it. On top of Obico, what its users miss (§4.3):
  * - a resume resets the excess to the baseline and re-arms only after a few frames, so a resumed
  *   print is not paused again at once by the score that paused it;
  * - "not a failure" feedback raises this print's baseline to the level the user accepted;
@@ -25,6 +27,12 @@ export interface RuleParams {
   shortWindow: number;
   /** Window of the lifetime (scene) mean, in frames. */
   longWindow: number;
+  /**
+   * Ours: the lifetime mean moves at most 1/this per frame, so a fresh printer's first frames do
+   * not make its baseline (Obico's divides by count + 1: after 10 frames one spaghetti frame moves
+   * the baseline 1/11 of the way and a new camera never sees a failure).
+   */
+  longMinWindow: number;
   /** Below this excess a frame is never failing. */
   low: number;
   /** Above this excess a frame is always failing. */
@@ -46,6 +54,7 @@ export const defaultRuleParams: RuleParams = {
   ewmSpan: 12,
   shortWindow: 310,
   longWindow: 7200,
+  longMinWindow: 100,
   low: 0.38,
   high: 0.78,
   shortMultiple: 3.8,
@@ -205,9 +214,13 @@ export function stepRule(state: RuleState, p: number, opts: StepOptions): StepRe
     lifetimeFrameNum: state.lifetimeFrameNum + 1,
     ewm: alpha * score + (1 - alpha) * state.ewm,
     shortMean: state.shortMean + (score - state.shortMean) / Math.min(params.shortWindow, state.frameNum + 1),
-    longMean: state.longMean + (score - state.longMean) / Math.min(params.longWindow, state.lifetimeFrameNum + 1),
     framesSinceResume: state.framesSinceResume === null ? null : state.framesSinceResume + 1,
   };
+  // The scene baseline learns from this frame only when it does not look like a failure.
+  if (!isFailing(next, opts.sensitivity, 1, params)) {
+    const win = Math.min(params.longWindow, Math.max(params.longMinWindow, state.lifetimeFrameNum + 1));
+    next.longMean = state.longMean + (score - state.longMean) / win;
+  }
   const adjusted = (next.ewm - next.longMean - next.baselineBoost) * opts.sensitivity;
   const failing = isFailing(next, opts.sensitivity, 1, params);
   const failingPause = isFailing(next, opts.sensitivity, params.pauseFactor, params);
