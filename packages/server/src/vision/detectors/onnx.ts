@@ -33,12 +33,15 @@ type Ort = typeof import('onnxruntime-node');
 let ortPromise: Promise<Ort | null> | null = null;
 let ortError = '';
 
+const missing = (err: Error) =>
+  `onnxruntime-node is not installed (optional dependency; npm install onnxruntime-node@1.30.0 with ONNXRUNTIME_NODE_INSTALL=skip): ${err.message.split('\n')[0]}`;
+
 /** Loads onnxruntime-node once; null (with the reason in `onnxRuntimeProblem()`) when it is not installed. */
 export function loadOnnxRuntime(): Promise<Ort | null> {
   ortPromise ??= import('onnxruntime-node').then(
     (m) => ((m as { default?: Ort }).default ?? m) as Ort,
     (err: Error) => {
-      ortError = `onnxruntime-node is not installed (optional dependency; npm install onnxruntime-node@1.30.0 with ONNXRUNTIME_NODE_INSTALL=skip): ${err.message.split('\n')[0]}`;
+      ortError = missing(err);
       return null;
     },
   );
@@ -47,6 +50,22 @@ export function loadOnnxRuntime(): Promise<Ort | null> {
 
 export function onnxRuntimeProblem(): string {
   return ortError;
+}
+
+/** How the detector gets the runtime; tests pass a loader that fails, as on a machine without it. */
+export type RuntimeLoader = () => Promise<{ ort: Ort | null; problem: string }>;
+
+const defaultLoader: RuntimeLoader = async () => ({ ort: await loadOnnxRuntime(), problem: onnxRuntimeProblem() });
+
+/** A loader for a runtime that cannot be imported (what a server without the optional package sees). */
+export function failingLoader(importer: () => Promise<unknown>): RuntimeLoader {
+  return async () => {
+    try {
+      return { ort: ((await importer()) as { default?: Ort }).default ?? null, problem: '' };
+    } catch (err) {
+      return { ort: null, problem: missing(err as Error) };
+    }
+  };
 }
 
 /** Intersection over union of two [x, y, w, h] boxes. */
@@ -91,8 +110,8 @@ export function decodeYolo(
   if (dims.length !== 3 || dims[0] !== 1) throw new DetectorError('detector_bad_answer', `model output has shape [${dims.join(', ')}]; expected [1, N, K] or [1, K, N]`);
   const a = dims[1]!;
   const b = dims[2]!;
-  // N (boxes) is the larger trailing dimension; rowsFirst = [1, N, K].
-  const rowsFirst = a >= b;
+  // rowsFirst = [1, N, K]: YOLOv5's layout; YOLOv8 transposes it. `auto`: N (boxes) is the larger.
+  const rowsFirst = opts.format === 'yolov5' ? true : opts.format === 'yolov8' ? false : a >= b;
   const n = rowsFirst ? a : b;
   const k = rowsFirst ? b : a;
   const at = (i: number, j: number) => (rowsFirst ? data[i * k + j]! : data[j * n + i]!);
@@ -161,14 +180,14 @@ export interface OnnxDetector extends DetectorCapability {
   problem(): Promise<string | null>;
 }
 
-export function onnxDetector(config: OnnxConfig): OnnxDetector {
+export function onnxDetector(config: OnnxConfig, loadRuntime: RuntimeLoader = defaultLoader): OnnxDetector {
   const labels = config.labels?.length ? config.labels : ['failure'];
   let session: Promise<{ run: (x: Float32Array) => Promise<{ data: Float32Array; dims: readonly number[] }>; side: number }> | null = null;
 
   const open = () => {
     session ??= (async () => {
-      const ort = await loadOnnxRuntime();
-      if (!ort) throw new DetectorError('detector_unavailable', onnxRuntimeProblem());
+      const { ort, problem } = await loadRuntime();
+      if (!ort) throw new DetectorError('detector_unavailable', problem);
       let model: Buffer;
       try {
         model = await fs.promises.readFile(config.modelPath);
