@@ -62,6 +62,15 @@ describe('AI pause of a simulated printer whose print turns into spaghetti', () 
     await sim?.stop();
   });
 
+  it('seed endpoints act on the only printer when printerId is left out', async () => {
+    const st = await api('GET', '/api/v1/printer/status');
+    expect(st.status).toBe(200);
+    expect(st.body).toMatchObject({ status: 'idle', printerId });
+    const snap = await api('POST', '/api/v1/camera/snapshot', {});
+    expect(snap.status, JSON.stringify(snap.body)).toBe(200);
+    expect(snap.body.printerId).toBe(printerId);
+  });
+
   it('watches the clean print, then pauses it once when spaghetti appears', async () => {
     const form = new FormData();
     form.append('file', new Blob([plainGcode(4000, 1200)]), 'tower.gcode');
