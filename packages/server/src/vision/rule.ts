@@ -39,8 +39,10 @@ export interface RuleParams {
   high: number;
   /** Between LOW and HIGH: failing when the excess is above this multiple of the print's own excess. */
   shortMultiple: number;
-  /** The pause test divides the excess by this (thresholds effectively × 1.75). */
+  /** The pause test divides the excess by this (Obico 1.75; ours 1.5, see docs/decisions.md). */
   pauseFactor: number;
+  /** Ours: consecutive frames the pause test must hold, so one extreme frame never pauses. */
+  pauseFrames: number;
   /** No pause this long after the user acknowledged an alert or gave feedback (ms). */
   quietAfterAckMs: number;
   /** At most one warning this often (ms). */
@@ -58,7 +60,8 @@ export const defaultRuleParams: RuleParams = {
   low: 0.38,
   high: 0.78,
   shortMultiple: 3.8,
-  pauseFactor: 1.75,
+  pauseFactor: 1.5,
+  pauseFrames: 2,
   quietAfterAckMs: 90_000,
   alertCooldownMs: 90_000,
   rearmFrames: 3,
@@ -87,6 +90,8 @@ export interface RuleState {
   framesSinceResume: number | null;
   /** Raised by "not a failure": excess the user accepted for this print. */
   baselineBoost: number;
+  /** Consecutive frames the pause test has held. */
+  pauseStreak: number;
 }
 
 export function initialRuleState(): RuleState {
@@ -103,6 +108,7 @@ export function initialRuleState(): RuleState {
     acknowledgedAt: null,
     framesSinceResume: null,
     baselineBoost: 0,
+    pauseStreak: 0,
   };
 }
 
@@ -158,7 +164,8 @@ export type VerdictReason =
   | 'rearming_after_resume'
   | 'alert_cooldown'
   | 'alert_unanswered'
-  | 'warn_only';
+  | 'warn_only'
+  | 'confirming';
 
 export interface StepResult {
   state: RuleState;
@@ -224,6 +231,7 @@ export function stepRule(state: RuleState, p: number, opts: StepOptions): StepRe
   const adjusted = (next.ewm - next.longMean - next.baselineBoost) * opts.sensitivity;
   const failing = isFailing(next, opts.sensitivity, 1, params);
   const failingPause = isFailing(next, opts.sensitivity, params.pauseFactor, params);
+  next.pauseStreak = failingPause ? (state.pauseStreak ?? 0) + 1 : 0;
   const result = (verdict: Verdict, reason: VerdictReason, s = next): StepResult => ({
     state: s,
     verdict,
@@ -239,7 +247,9 @@ export function stepRule(state: RuleState, p: number, opts: StepOptions): StepRe
 
   if (failingPause && opts.action === 'pause') {
     const blocked: VerdictReason | null =
-      next.pausedAt !== null
+      next.pauseStreak < params.pauseFrames
+        ? 'confirming'
+        : next.pausedAt !== null
         ? 'already_paused'
         : next.acknowledgedAt !== null && opts.now - next.acknowledgedAt < params.quietAfterAckMs
           ? 'quiet_after_ack'

@@ -32,7 +32,7 @@ export interface VisionSettings {
 }
 
 /** Rule parameters a printer may override. */
-export const tunableRuleParams = ['warmupFrames', 'low', 'high', 'shortMultiple', 'pauseFactor', 'rearmFrames'] as const;
+export const tunableRuleParams = ['warmupFrames', 'low', 'high', 'shortMultiple', 'pauseFactor', 'pauseFrames', 'rearmFrames'] as const;
 export type TunableRuleParam = (typeof tunableRuleParams)[number];
 
 export const defaultVisionSettings: VisionSettings = {
@@ -104,6 +104,7 @@ export function mergeVisionSettings(current: VisionSettings, patch: Record<strin
       high: [0.01, 10],
       shortMultiple: [0, 100],
       pauseFactor: [1, 10],
+      pauseFrames: [1, 30],
       rearmFrames: [0, 1000],
     };
     const [min, max] = limits[k as TunableRuleParam];
