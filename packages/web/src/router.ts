@@ -21,9 +21,11 @@ export const router = createRouter({
         { path: 'library', name: 'library', component: () => import('./views/LibraryView.vue') },
         { path: 'queue', name: 'queue', component: () => import('./views/QueueView.vue') },
         { path: 'alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
+        { path: 'ai', name: 'ai-history', component: () => import('./views/AiHistoryView.vue') },
         { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
       ],
     },
+    { path: '/kiosk/:id?', name: 'kiosk', component: () => import('./views/KioskView.vue'), props: true },
     { path: '/:rest(.*)*', redirect: '/printers' },
   ],
 });

@@ -17,7 +17,7 @@ import { waitFor } from '../helpers/wait.ts';
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void | Promise<void>;
 
 async function standIn(): Promise<{ url: string; handle: (h: Handler) => void; requests: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }>; close(): Promise<void> }> {
-  let handler: Handler = (_q, _b, res) => res.end();
+  let handler: Handler = (_q, _b, res) => void res.end();
   const requests: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   const server = http.createServer(async (req, res) => {
     let body = '';
@@ -122,7 +122,7 @@ describe('remote detectors against stand-ins over HTTP', () => {
   });
 
   it('callbacks: only the credential issued for that pending task is accepted, once', async () => {
-    let captured: { task_id: string; callback_url: string; image_url: string } | null = null;
+    let captured = null as { task_id: string; callback_url: string; image_url: string } | null;
     svc.handle((_q, body, res) => {
       captured = JSON.parse(body);
       json(res, 200, { status: 'accepted' });
@@ -158,7 +158,7 @@ describe('remote detectors against stand-ins over HTTP', () => {
     // Replays with the same credential: refused, the task is finished.
     const replay = await post(`${cb}?token=${tokenOf}`, result);
     expect(replay.status).toBe(409);
-    expect((await replay.json()).error.code).toBe('task_finished');
+    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe("task_finished");
     expect((await post(cb, raw, { 'x-rwc-signature': sig })).status).toBe(403);
     expect((await fetch(task.image_url)).status).toBe(403);
   });
