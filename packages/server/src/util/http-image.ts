@@ -6,7 +6,12 @@
 
 export class HttpImageError extends Error {
   constructor(
-    readonly code: 'camera_timeout' | 'camera_http_error' | 'camera_too_large' | 'camera_unreachable' | 'camera_bad_image',
+    readonly code:
+      | 'camera_timeout'
+      | 'camera_http_error'
+      | 'camera_too_large'
+      | 'camera_unreachable'
+      | 'camera_bad_image',
     message: string,
     readonly status?: number,
   ) {
@@ -35,7 +40,10 @@ export async function fetchImage(url: string, opts: FetchImageOptions = {}): Pro
   const timeoutMs = opts.timeoutMs ?? 5000;
   const maxBytes = opts.maxBytes ?? 16 * 1024 * 1024;
   const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(new HttpImageError('camera_timeout', `no picture from the camera within ${timeoutMs} ms`)), timeoutMs);
+  const timer = setTimeout(
+    () => ctrl.abort(new HttpImageError('camera_timeout', `no picture from the camera within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
   const onOuterAbort = () => ctrl.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   try {
@@ -54,7 +62,10 @@ export async function fetchImage(url: string, opts: FetchImageOptions = {}): Pro
     const stream = /multipart\/x-mixed-replace/i.test(res.headers.get('content-type') ?? '');
     if (!stream && Number.isFinite(declared) && declared > maxBytes) {
       await res.body?.cancel().catch(() => {});
-      throw new HttpImageError('camera_too_large', `camera picture of ${declared} bytes is over the ${maxBytes}-byte limit`);
+      throw new HttpImageError(
+        'camera_too_large',
+        `camera picture of ${declared} bytes is over the ${maxBytes}-byte limit`,
+      );
     }
     const chunks: Buffer[] = [];
     let size = 0;

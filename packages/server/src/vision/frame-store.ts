@@ -44,9 +44,16 @@ export interface StoredFrame {
 const ID = /^f_[0-9a-z]+_[0-9a-f]{12}$/;
 
 /** Decodes the header, re-encodes when needed; refuses what is not an image. */
-export async function normaliseImage(input: Buffer, limits: FrameLimits): Promise<{ jpeg: Buffer; width: number; height: number }> {
+export async function normaliseImage(
+  input: Buffer,
+  limits: FrameLimits,
+): Promise<{ jpeg: Buffer; width: number; height: number }> {
   if (input.length > limits.maxInputBytes) {
-    throw new DomainError('too_large', 'image_too_large', `image of ${input.length} bytes is over the ${limits.maxInputBytes}-byte limit`);
+    throw new DomainError(
+      'too_large',
+      'image_too_large',
+      `image of ${input.length} bytes is over the ${limits.maxInputBytes}-byte limit`,
+    );
   }
   let meta: Metadata;
   try {
@@ -98,7 +105,15 @@ export class FrameStore {
     const when = at ?? this.#clock.now();
     const id = `f_${when.toString(36)}_${crypto.randomBytes(6).toString('hex')}`;
     await fs.promises.writeFile(this.#file(id), jpeg);
-    const row = { id, printer_id: printerId, at: new Date(when).toISOString(), bytes: jpeg.length, width, height, kept: 0 };
+    const row = {
+      id,
+      printer_id: printerId,
+      at: new Date(when).toISOString(),
+      bytes: jpeg.length,
+      width,
+      height,
+      kept: 0,
+    };
     await this.#db.insertInto('vision_frames').values(row).execute();
     void this.prune();
     return { id, printerId, at: row.at, bytes: jpeg.length, width, height, jpeg };
@@ -111,7 +126,14 @@ export class FrameStore {
     try {
       const jpeg = await fs.promises.readFile(this.#file(id));
       return {
-        frame: { id, printerId: row.printer_id, at: row.at, bytes: row.bytes, width: row.width ?? 0, height: row.height ?? 0 },
+        frame: {
+          id,
+          printerId: row.printer_id,
+          at: row.at,
+          bytes: row.bytes,
+          width: row.width ?? 0,
+          height: row.height ?? 0,
+        },
         jpeg,
       };
     } catch {

@@ -47,7 +47,8 @@ export async function startVision(opts: {
   const env = opts.env ?? {};
   const logger = infra.logger.child({ part: 'vision' });
   const publicUrl = env.RWC_PUBLIC_URL?.replace(/\/+$/, '') || null;
-  if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl)) throw new ConfigError(`RWC_PUBLIC_URL must be an http(s) URL (got "${publicUrl}")`);
+  if (publicUrl && !/^https?:\/\/[^/]+/.test(publicUrl))
+    throw new ConfigError(`RWC_PUBLIC_URL must be an http(s) URL (got "${publicUrl}")`);
   const frames = new FrameStore({
     db: infra.storage.db,
     dataDir: infra.config.dataDir,
@@ -60,18 +61,37 @@ export async function startVision(opts: {
   });
   const tasks = new TaskBroker({ db: infra.storage.db, clock: infra.clock, baseUrl: publicUrl ?? undefined });
   await tasks.start();
-  const detectors = new DetectorHub({ db: infra.storage.db, registry: infra.registry, secrets: infra.secrets, tasks, clock: infra.clock });
+  const detectors = new DetectorHub({
+    db: infra.storage.db,
+    registry: infra.registry,
+    secrets: infra.secrets,
+    tasks,
+    clock: infra.clock,
+  });
   await detectors.start();
   const monitor = new VisionMonitor({ infra, fleet, frames, detectors, pauseQueue: opts.pauseQueue });
   infra.registry.register('snapshot-source', PRINTER_SOURCE, printerCameraSource(fleet, infra.clock));
-  infra.registry.register('snapshot-source', URL_SOURCE, urlCameraSource((id) => monitor.cameraUrl(id), infra.clock, frames.limits.maxInputBytes));
+  infra.registry.register(
+    'snapshot-source',
+    URL_SOURCE,
+    urlCameraSource((id) => monitor.cameraUrl(id), infra.clock, frames.limits.maxInputBytes),
+  );
   await monitor.start();
   return {
     monitor,
     frames,
     tasks,
     detectors,
-    routeOptions: { fleet, monitor, frames, tasks, detectors, registry: infra.registry, logger, now: () => infra.clock.now() },
+    routeOptions: {
+      fleet,
+      monitor,
+      frames,
+      tasks,
+      detectors,
+      registry: infra.registry,
+      logger,
+      now: () => infra.clock.now(),
+    },
     setListeningUrl(url) {
       if (!publicUrl) tasks.baseUrl = url;
     },

@@ -103,7 +103,13 @@ export class VisionMonitor {
   #watched(printerId: string): Watched {
     let w = this.#printers.get(printerId);
     if (!w) {
-      w = { settings: { ...defaultVisionSettings }, rule: initialRuleState(), lastStatus: null, busy: false, lastRunAt: 0 };
+      w = {
+        settings: { ...defaultVisionSettings },
+        rule: initialRuleState(),
+        lastStatus: null,
+        busy: false,
+        lastRunAt: 0,
+      };
       this.#printers.set(printerId, w);
     }
     return w;
@@ -143,7 +149,15 @@ export class VisionMonitor {
     await db
       .insertInto('vision_printers')
       .values(values)
-      .onConflict((oc) => oc.column('printer_id').doUpdateSet({ settings_json: values.settings_json, state_json: values.state_json, updated_at: values.updated_at }))
+      .onConflict((oc) =>
+        oc
+          .column('printer_id')
+          .doUpdateSet({
+            settings_json: values.settings_json,
+            state_json: values.state_json,
+            updated_at: values.updated_at,
+          }),
+      )
       .execute();
   }
 
@@ -182,7 +196,9 @@ export class VisionMonitor {
       const p = this.#o.fleet.get(printerId);
       if (p?.state.status !== 'printing') continue;
       w.lastRunAt = now;
-      const run = this.analyse(printerId, 'auto').catch((err) => this.#infra.logger.warn({ err, printerId }, 'AI check failed'));
+      const run = this.analyse(printerId, 'auto').catch((err) =>
+        this.#infra.logger.warn({ err, printerId }, 'AI check failed'),
+      );
       this.#inflight.add(run);
       void run.finally(() => this.#inflight.delete(run));
     }
@@ -192,7 +208,11 @@ export class VisionMonitor {
    * One check. `auto` feeds the rule and may warn or pause; `manual` (the "AI check now" button,
    * seed §3 step 1) only records what the detector sees: one frame never pauses a print.
    */
-  async analyse(printerId: string, trigger: 'auto' | 'manual', given?: StoredFrame & { jpeg: Buffer }): Promise<AnalysisView> {
+  async analyse(
+    printerId: string,
+    trigger: 'auto' | 'manual',
+    given?: StoredFrame & { jpeg: Buffer },
+  ): Promise<AnalysisView> {
     const p = this.#o.fleet.get(printerId);
     if (!p) throw notFound('printer');
     const w = this.#watched(printerId);
@@ -204,7 +224,12 @@ export class VisionMonitor {
     }
   }
 
-  async #analyse(printerId: string, w: Watched, trigger: 'auto' | 'manual', given?: StoredFrame & { jpeg: Buffer }): Promise<AnalysisView> {
+  async #analyse(
+    printerId: string,
+    w: Watched,
+    trigger: 'auto' | 'manual',
+    given?: StoredFrame & { jpeg: Buffer },
+  ): Promise<AnalysisView> {
     const clock = this.#infra.clock;
     const s = w.settings;
     const detectorName = s.detector ?? (await this.#o.detectors.defaultName());
@@ -236,11 +261,22 @@ export class VisionMonitor {
         frame = await this.#o.frames.save(shot.jpeg, printerId);
       }
     } catch (err) {
-      return this.#record({ ...base, status: 'error', error: `camera: ${(err as Error).message}`, reason: 'camera_failed' });
+      return this.#record({
+        ...base,
+        status: 'error',
+        error: `camera: ${(err as Error).message}`,
+        reason: 'camera_failed',
+      });
     }
     Object.assign(base, { frame_id: frame.id, width: frame.width, height: frame.height, at: frame.at });
     const detector = this.#o.detectors.get(detectorName);
-    if (!detector) return this.#record({ ...base, status: 'error', error: `detector "${detectorName}" is not available`, reason: 'detector_missing' });
+    if (!detector)
+      return this.#record({
+        ...base,
+        status: 'error',
+        error: `detector "${detectorName}" is not available`,
+        reason: 'detector_missing',
+      });
     let detections: Detection[];
     const ctrl = new AbortController();
     const limit = this.#o.detectTimeoutMs ?? 30_000;
@@ -249,17 +285,31 @@ export class VisionMonitor {
       const answer = await Promise.race([
         detector.detect({ jpeg: frame.jpeg, printerId }, { signal: ctrl.signal }),
         new Promise<never>((_, reject) =>
-          ctrl.signal.addEventListener('abort', () => reject(new Error(`the detector gave no answer within ${Math.round(limit / 1000)} s`)), { once: true }),
+          ctrl.signal.addEventListener(
+            'abort',
+            () => reject(new Error(`the detector gave no answer within ${Math.round(limit / 1000)} s`)),
+            { once: true },
+          ),
         ),
       ]);
       detections = sanitise(answer.detections);
       base.model = typeof answer.model === 'string' ? answer.model.slice(0, 200) : null;
     } catch (err) {
-      return this.#record({ ...base, status: 'error', error: `detector: ${(err as Error).message}`.slice(0, 1000), reason: 'detector_failed' });
+      return this.#record({
+        ...base,
+        status: 'error',
+        error: `detector: ${(err as Error).message}`.slice(0, 1000),
+        reason: 'detector_failed',
+      });
     } finally {
       clock.clearTimeout(timer);
     }
-    const scoreOpts = { confidenceThreshold: s.confidenceThreshold, width: frame.width, height: frame.height, regions: s.regions };
+    const scoreOpts = {
+      confidenceThreshold: s.confidenceThreshold,
+      width: frame.width,
+      height: frame.height,
+      regions: s.regions,
+    };
     const score = frameScore(detections, scoreOpts);
     base.detections_json = JSON.stringify(detections);
     base.score = round(score);
@@ -285,7 +335,10 @@ export class VisionMonitor {
   async #record(row: VisionAnalysesTable): Promise<AnalysisView> {
     await this.#infra.storage.db.insertInto('vision_analyses').values(row).execute();
     const view = presentAnalysis(row);
-    this.#infra.bus.emit('ai.analysis', { printerId: row.printer_id ?? '', analysis: view as unknown as Record<string, unknown> });
+    this.#infra.bus.emit('ai.analysis', {
+      printerId: row.printer_id ?? '',
+      analysis: view as unknown as Record<string, unknown>,
+    });
     return view;
   }
 
@@ -356,14 +409,30 @@ export class VisionMonitor {
   }
 
   async latest(printerId: string | null): Promise<AnalysisView | null> {
-    let q = this.#infra.storage.db.selectFrom('vision_analyses').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(1);
+    let q = this.#infra.storage.db
+      .selectFrom('vision_analyses')
+      .selectAll()
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1);
     if (printerId) q = q.where('printer_id', '=', printerId);
     const row = await q.executeTakeFirst();
     return row ? presentAnalysis(row) : null;
   }
 
-  async history(f: { printerId?: string | null; jobId?: string | null; limit?: number; before?: string | null; verdict?: string | null }): Promise<AnalysisView[]> {
-    let q = this.#infra.storage.db.selectFrom('vision_analyses').selectAll().orderBy('at', 'desc').orderBy('id', 'desc').limit(Math.min(1000, f.limit ?? 50));
+  async history(f: {
+    printerId?: string | null;
+    jobId?: string | null;
+    limit?: number;
+    before?: string | null;
+    verdict?: string | null;
+  }): Promise<AnalysisView[]> {
+    let q = this.#infra.storage.db
+      .selectFrom('vision_analyses')
+      .selectAll()
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(Math.min(1000, f.limit ?? 50));
     if (f.printerId) q = q.where('printer_id', '=', f.printerId);
     if (f.jobId) q = q.where('job_id', '=', f.jobId);
     if (f.before) q = q.where('at', '<', f.before);
@@ -385,7 +454,14 @@ export class VisionMonitor {
       .limit(2000);
     q = key === null ? q.where('print_key', 'is', null) : q.where('print_key', '=', key);
     const rows = await q.execute();
-    return rows.reverse().map((r) => ({ at: r.at, score: r.score, adjusted: r.adjusted, verdict: (r.verdict as AnalysisView['verdict']) ?? null }));
+    return rows
+      .reverse()
+      .map((r) => ({
+        at: r.at,
+        score: r.score,
+        adjusted: r.adjusted,
+        verdict: (r.verdict as AnalysisView['verdict']) ?? null,
+      }));
   }
 }
 
@@ -406,5 +482,9 @@ function sanitise(list: unknown): Detection[] {
         (d as Detection).box.every((v) => typeof v === 'number' && Number.isFinite(v)),
     )
     .slice(0, 200)
-    .map((d) => ({ label: typeof d.label === 'string' ? d.label.slice(0, 100) : 'failure', confidence: Math.max(0, Math.min(1, d.confidence)), box: d.box.map((v) => Math.round(v * 10) / 10) as Detection['box'] }));
+    .map((d) => ({
+      label: typeof d.label === 'string' ? d.label.slice(0, 100) : 'failure',
+      confidence: Math.max(0, Math.min(1, d.confidence)),
+      box: d.box.map((v) => Math.round(v * 10) / 10) as Detection['box'],
+    }));
 }

@@ -22,7 +22,10 @@ export interface PredictRequest {
 /** Boxes at or over this confidence make `has_defect` true in the seed's summary. */
 const DEFECT_CONFIDENCE = 0.2;
 
-export async function analyseForCallback(req: PredictRequest, deps: { detectors: DetectorHub; limits: FrameLimits }): Promise<SeedCallbackBody> {
+export async function analyseForCallback(
+  req: PredictRequest,
+  deps: { detectors: DetectorHub; limits: FrameLimits },
+): Promise<SeedCallbackBody> {
   try {
     const image = await fetchImage(req.image_url, { timeoutMs: 15_000, maxBytes: deps.limits.maxInputBytes });
     const { jpeg } = await normaliseImage(image, deps.limits);
@@ -31,7 +34,10 @@ export async function analyseForCallback(req: PredictRequest, deps: { detectors:
     if (!detector) throw new Error(`local detector ${name} is not available`);
     const answer = await detector.detect({ jpeg });
     const counted = answer.detections.filter((d) => d.confidence >= DEFECT_CONFIDENCE);
-    const top = counted.reduce<(typeof counted)[number] | null>((b, d) => (!b || d.confidence > b.confidence ? d : b), null);
+    const top = counted.reduce<(typeof counted)[number] | null>(
+      (b, d) => (!b || d.confidence > b.confidence ? d : b),
+      null,
+    );
     return {
       task_id: req.task_id,
       status: 'success',
@@ -49,7 +55,12 @@ export async function analyseForCallback(req: PredictRequest, deps: { detectors:
 }
 
 /** Posts the result to the callback, retrying network errors and 5xx (1 s, 2 s, 4 s). */
-export async function deliverCallback(url: string, body: SeedCallbackBody, logger: Logger, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<number | null> {
+export async function deliverCallback(
+  url: string,
+  body: SeedCallbackBody,
+  logger: Logger,
+  sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<number | null> {
   for (let attempt = 0; attempt < 4; attempt++) {
     try {
       const res = await fetch(url, {

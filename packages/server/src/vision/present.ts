@@ -73,7 +73,12 @@ export function seedResult(a: AnalysisView, threshold: number) {
   const top = counted.reduce<Detection | null>((best, d) => (!best || d.confidence > best.confidence ? d : best), null);
   return {
     confidence: top ? top.confidence : 0,
-    defects: counted.map((d) => ({ type: d.label, location: locationOf(d.box, a.width ?? 0, a.height ?? 0), confidence: d.confidence, box: d.box })),
+    defects: counted.map((d) => ({
+      type: d.label,
+      location: locationOf(d.box, a.width ?? 0, a.height ?? 0),
+      confidence: d.confidence,
+      box: d.box,
+    })),
     has_defect: counted.length > 0,
     defect_type: top ? top.label : null,
     predict_model: a.model,

@@ -85,7 +85,10 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
       schema: {
         body: Type.Optional(
           Type.Object(
-            { printerId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), camera_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) },
+            {
+              printerId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              camera_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+            },
             { additionalProperties: false },
           ),
         ),
@@ -99,7 +102,9 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
       const shot = await takeSnapshot(opts.registry, p.summary.id, source);
       const frame = await frames.save(shot.jpeg, p.summary.id);
       // Seed §3 step 2: the picture goes on to analysis; the result lands in /ai/analysis/latest.
-      void monitor.analyse(p.summary.id, 'manual', frame).catch((err) => opts.logger.warn({ err }, 'AI check after snapshot failed'));
+      void monitor
+        .analyse(p.summary.id, 'manual', frame)
+        .catch((err) => opts.logger.warn({ err }, 'AI check after snapshot failed'));
       return {
         status: 'success',
         message: 'Image captured and uploaded successfully.',
@@ -120,11 +125,20 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
   // ---- for detector services: the task's frame and the callback (task credential, not a user) ----
   const needTaskCredential = async (request: FastifyRequest) => {
     const c = taskCredential(request);
-    if (!c.token && !c.signature) throw unauthorized('this route needs the credential issued for its task (?token=, Bearer or X-RWC-Signature)');
+    if (!c.token && !c.signature)
+      throw unauthorized('this route needs the credential issued for its task (?token=, Bearer or X-RWC-Signature)');
   };
   app.get(
     '/ai/tasks/:id/image.jpg',
-    { config: { role: 'public' }, onRequest: needTaskCredential, schema: { params: IdParams, querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }), ...jpeg } },
+    {
+      config: { role: 'public' },
+      onRequest: needTaskCredential,
+      schema: {
+        params: IdParams,
+        querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }),
+        ...jpeg,
+      },
+    },
     async (request, reply) => {
       const image = tasks.image((request.params as { id: string }).id, taskCredential(request).token);
       return reply.type('image/jpeg').header('Cache-Control', 'no-store').send(image);
@@ -147,11 +161,18 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
       {
         config: { role: 'public' },
         onRequest: needTaskCredential,
-        schema: { querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }), body: Any, response: { 200: Seed, ...errorResponses } },
+        schema: {
+          querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 200 })) }),
+          body: Any,
+          response: { 200: Seed, ...errorResponses },
+        },
       },
       async (request) => {
         const cred = taskCredential(request);
-        await tasks.callback(request.body as SeedCallbackBody, { ...cred, rawBody: (request as FastifyRequest & { rawBody?: string }).rawBody });
+        await tasks.callback(request.body as SeedCallbackBody, {
+          ...cred,
+          rawBody: (request as FastifyRequest & { rawBody?: string }).rawBody,
+        });
         return { status: 'success', message: 'Callback received and processed.' };
       },
     );
@@ -180,22 +201,29 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
         try {
           u = new URL(body[f]);
         } catch {}
-        if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) throw badRequest(`body.${f} must be an http(s) URL`, 'validation_error', { field: f });
+        if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+          throw badRequest(`body.${f} must be an http(s) URL`, 'validation_error', { field: f });
       }
-      void analyseForCallback(body, { detectors, limits: frames.limits }).then((result) => deliverCallback(body.callback_url, result, opts.logger));
+      void analyseForCallback(body, { detectors, limits: frames.limits }).then((result) =>
+        deliverCallback(body.callback_url, result, opts.logger),
+      );
       return reply.status(202).send({ status: 'accepted', message: 'Analysis request received.' });
     },
   );
 
   // ---- seed 002 §4.6 and history ----
-  app.get('/ai/analysis/latest', { schema: { querystring: PrinterQuery, response: { 200: Any, ...errorResponses } } }, async (request) => {
-    const { printerId } = request.query as { printerId?: string };
-    if (printerId && !fleet.get(printerId)) throw notFound('printer');
-    const a = await monitor.latest(printerId ?? null);
-    if (!a) return { status: 'success', message: 'no analysis yet', result: null };
-    const threshold = a.printerId && fleet.get(a.printerId) ? monitor.settings(a.printerId).confidenceThreshold : 0.2;
-    return { status: 'success', message: 'latest analysis', result: seedResult(a, threshold), analysis: a };
-  });
+  app.get(
+    '/ai/analysis/latest',
+    { schema: { querystring: PrinterQuery, response: { 200: Any, ...errorResponses } } },
+    async (request) => {
+      const { printerId } = request.query as { printerId?: string };
+      if (printerId && !fleet.get(printerId)) throw notFound('printer');
+      const a = await monitor.latest(printerId ?? null);
+      if (!a) return { status: 'success', message: 'no analysis yet', result: null };
+      const threshold = a.printerId && fleet.get(a.printerId) ? monitor.settings(a.printerId).confidenceThreshold : 0.2;
+      return { status: 'success', message: 'latest analysis', result: seedResult(a, threshold), analysis: a };
+    },
+  );
 
   app.get(
     '/ai/analysis',
@@ -212,10 +240,21 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
       },
     },
     async (request) => {
-      const q = request.query as { printerId?: string; jobId?: string; limit?: number; before?: string; verdict?: string };
+      const q = request.query as {
+        printerId?: string;
+        jobId?: string;
+        limit?: number;
+        before?: string;
+        verdict?: string;
+      };
       if (q.printerId && !fleet.get(q.printerId)) throw notFound('printer');
       const items = await monitor.history({ ...q, limit: q.limit ?? 50 });
-      return { status: 'success', message: `${items.length} analyses`, items, next: items.length === (q.limit ?? 50) ? (items.at(-1)?.at ?? null) : null };
+      return {
+        status: 'success',
+        message: `${items.length} analyses`,
+        items,
+        next: items.length === (q.limit ?? 50) ? (items.at(-1)?.at ?? null) : null,
+      };
     },
   );
 
@@ -237,8 +276,13 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
     async (request) => {
       const { command, printerId } = request.body as { command: 'pause' | 'resume' | 'cancel'; printerId?: string };
       const p = resolvePrinter(fleet, printerId);
-      const allowed = { pause: ['printing', 'preparing'], resume: ['paused'], cancel: ['printing', 'preparing', 'paused', 'error'] };
-      if (!allowed[command].includes(p.state.status)) throw conflict(`cannot ${command} a printer that is ${p.state.status}`, 'invalid_printer_state');
+      const allowed = {
+        pause: ['printing', 'preparing'],
+        resume: ['paused'],
+        cancel: ['printing', 'preparing', 'paused', 'error'],
+      };
+      if (!allowed[command].includes(p.state.status))
+        throw conflict(`cannot ${command} a printer that is ${p.state.status}`, 'invalid_printer_state');
       try {
         await p.driver[command]();
       } catch (err) {
@@ -249,47 +293,63 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
     },
   );
 
-  app.get('/printer/status', { schema: { querystring: PrinterQuery, response: { 200: Any, ...errorResponses } } }, async (request) => {
-    const p = resolvePrinter(fleet, (request.query as { printerId?: string }).printerId);
-    const s = p.state;
-    return {
-      status: s.status,
-      details: {
-        temperature: { bed: s.temperatures.bed?.actual ?? null, tool0: s.temperatures.nozzle?.actual ?? null },
-        progress: s.progress,
-        remaining_time: hhmmss(s.remainingSeconds),
-      },
-      printerId: p.summary.id,
-      name: p.summary.name,
-    };
-  });
+  app.get(
+    '/printer/status',
+    { schema: { querystring: PrinterQuery, response: { 200: Any, ...errorResponses } } },
+    async (request) => {
+      const p = resolvePrinter(fleet, (request.query as { printerId?: string }).printerId);
+      const s = p.state;
+      return {
+        status: s.status,
+        details: {
+          temperature: { bed: s.temperatures.bed?.actual ?? null, tool0: s.temperatures.nozzle?.actual ?? null },
+          progress: s.progress,
+          remaining_time: hhmmss(s.remainingSeconds),
+        },
+        printerId: p.summary.id,
+        name: p.summary.name,
+      };
+    },
+  );
 
   // ---- per-printer AI: settings, state, check now, feedback ----
-  app.get('/ai/printers/:id', { schema: { params: IdParams, response: { 200: Any, ...errorResponses } } }, async (request) => {
-    const { id } = request.params as { id: string };
-    const settings = monitor.settings(id);
-    const rule = monitor.ruleState(id);
-    const params = { ...defaultRuleParams, ...settings.rule };
-    return {
-      printerId: id,
-      settings,
-      detector: settings.detector ?? (await detectors.defaultName()),
-      rule: { frameNum: rule.frameNum, warmupFrames: params.warmupFrames, pausedAt: rule.pausedAt ? new Date(rule.pausedAt).toISOString() : null, baselineBoost: rule.baselineBoost },
-      lines: { warn: params.high, pause: Math.round(params.high * params.pauseFactor * 1000) / 1000 },
-      latest: await monitor.latest(id),
-      series: await monitor.series(id),
-      simulated: !!simulatorOf(fleet.get(id)),
-    };
-  });
+  app.get(
+    '/ai/printers/:id',
+    { schema: { params: IdParams, response: { 200: Any, ...errorResponses } } },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const settings = monitor.settings(id);
+      const rule = monitor.ruleState(id);
+      const params = { ...defaultRuleParams, ...settings.rule };
+      return {
+        printerId: id,
+        settings,
+        detector: settings.detector ?? (await detectors.defaultName()),
+        rule: {
+          frameNum: rule.frameNum,
+          warmupFrames: params.warmupFrames,
+          pausedAt: rule.pausedAt ? new Date(rule.pausedAt).toISOString() : null,
+          baselineBoost: rule.baselineBoost,
+        },
+        lines: { warn: params.high, pause: Math.round(params.high * params.pauseFactor * 1000) / 1000 },
+        latest: await monitor.latest(id),
+        series: await monitor.series(id),
+        simulated: !!simulatorOf(fleet.get(id)),
+      };
+    },
+  );
 
   app.put(
     '/ai/printers/:id/settings',
     { schema: { params: IdParams, body: Any, response: { 200: Any, ...errorResponses } } },
-    async (request) => monitor.updateSettings((request.params as { id: string }).id, request.body as Record<string, unknown>),
+    async (request) =>
+      monitor.updateSettings((request.params as { id: string }).id, request.body as Record<string, unknown>),
   );
 
-  app.post('/ai/printers/:id/check', { schema: { params: IdParams, response: { 200: Any, ...errorResponses } } }, async (request) =>
-    monitor.analyse((request.params as { id: string }).id, 'manual'),
+  app.post(
+    '/ai/printers/:id/check',
+    { schema: { params: IdParams, response: { 200: Any, ...errorResponses } } },
+    async (request) => monitor.analyse((request.params as { id: string }).id, 'manual'),
   );
 
   app.post(
@@ -297,38 +357,58 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
     {
       schema: {
         params: IdParams,
-        body: Type.Object({ verdict: Type.Union([Type.Literal('not_failure'), Type.Literal('acknowledge')]) }, { additionalProperties: false }),
+        body: Type.Object(
+          { verdict: Type.Union([Type.Literal('not_failure'), Type.Literal('acknowledge')]) },
+          { additionalProperties: false },
+        ),
         response: { 200: Any, ...errorResponses },
       },
     },
     async (request) => {
-      const rule = await monitor.feedback((request.params as { id: string }).id, (request.body as { verdict: 'not_failure' | 'acknowledge' }).verdict);
+      const rule = await monitor.feedback(
+        (request.params as { id: string }).id,
+        (request.body as { verdict: 'not_failure' | 'acknowledge' }).verdict,
+      );
       return { ok: true, baselineBoost: rule.baselineBoost };
     },
   );
 
   /** Demo: makes a simulated printer's print turn into spaghetti, so the AI can be seen at work. */
-  app.post('/ai/printers/:id/demo-fault', { schema: { params: IdParams, response: { 200: Any, ...errorResponses } } }, async (request) => {
-    const p = fleet.get((request.params as { id: string }).id);
-    if (!p) throw notFound('printer');
-    const sim = simulatorOf(p);
-    if (!sim) throw conflict('only simulated printers can be made to fail on purpose', 'not_simulated');
-    sim.startSpaghetti();
-    return { ok: true };
-  });
+  app.post(
+    '/ai/printers/:id/demo-fault',
+    { schema: { params: IdParams, response: { 200: Any, ...errorResponses } } },
+    async (request) => {
+      const p = fleet.get((request.params as { id: string }).id);
+      if (!p) throw notFound('printer');
+      const sim = simulatorOf(p);
+      if (!sim) throw conflict('only simulated printers can be made to fail on purpose', 'not_simulated');
+      sim.startSpaghetti();
+      return { ok: true };
+    },
+  );
 
   // ---- detectors ----
-  app.get('/ai/detectors', { schema: { response: { 200: Type.Array(Any), ...errorResponses } } }, async () => detectors.list());
+  app.get('/ai/detectors', { schema: { response: { 200: Type.Array(Any), ...errorResponses } } }, async () =>
+    detectors.list(),
+  );
   app.post(
     '/ai/detectors',
     {
       config: { role: 'admin' },
       schema: {
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 41 }), kind: Type.String({ minLength: 1, maxLength: 40 }), config: Any }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 41 }),
+            kind: Type.String({ minLength: 1, maxLength: 40 }),
+            config: Any,
+          },
+          { additionalProperties: false },
+        ),
         response: { 201: Any, ...errorResponses },
       },
     },
-    async (request, reply) => reply.status(201).send(await detectors.add(request.body as never, new Date(opts.now()).toISOString())),
+    async (request, reply) =>
+      reply.status(201).send(await detectors.add(request.body as never, new Date(opts.now()).toISOString())),
   );
   app.patch(
     '/ai/detectors/:name',

@@ -204,9 +204,9 @@ export function isFailing(state: RuleState, sensitivity: number, factor: number,
 function normalize(adjusted: number, params: RuleParams): number {
   const { low, high } = params;
   if (adjusted <= 0) return 0;
-  if (adjusted < low) return (adjusted / low) / 3;
-  if (adjusted < high) return 1 / 3 + ((adjusted - low) / (high - low)) / 3;
-  return Math.min(1, 2 / 3 + ((adjusted - high) / high) / 3);
+  if (adjusted < low) return adjusted / low / 3;
+  if (adjusted < high) return 1 / 3 + (adjusted - low) / (high - low) / 3;
+  return Math.min(1, 2 / 3 + (adjusted - high) / high / 3);
 }
 
 /** Folds one frame score `p` (≥ 0) into the state and decides what to do. */
@@ -250,14 +250,19 @@ export function stepRule(state: RuleState, p: number, opts: StepOptions): StepRe
       next.pauseStreak < params.pauseFrames
         ? 'confirming'
         : next.pausedAt !== null
-        ? 'already_paused'
-        : next.acknowledgedAt !== null && opts.now - next.acknowledgedAt < params.quietAfterAckMs
-          ? 'quiet_after_ack'
-          : next.framesSinceResume !== null && next.framesSinceResume <= params.rearmFrames
-            ? 'rearming_after_resume'
-            : null;
+          ? 'already_paused'
+          : next.acknowledgedAt !== null && opts.now - next.acknowledgedAt < params.quietAfterAckMs
+            ? 'quiet_after_ack'
+            : next.framesSinceResume !== null && next.framesSinceResume <= params.rearmFrames
+              ? 'rearming_after_resume'
+              : null;
     if (!blocked) {
-      return result('pause', 'failing_pause', { ...next, pausedAt: opts.now, lastAlertAt: opts.now, alertAcknowledged: false });
+      return result('pause', 'failing_pause', {
+        ...next,
+        pausedAt: opts.now,
+        lastAlertAt: opts.now,
+        alertAcknowledged: false,
+      });
     }
     // A pause that may not happen still deserves a warning when one is allowed.
     const warned = warnIfAllowed(next, opts.now, params);

@@ -32,7 +32,15 @@ export interface VisionSettings {
 }
 
 /** Rule parameters a printer may override. */
-export const tunableRuleParams = ['warmupFrames', 'low', 'high', 'shortMultiple', 'pauseFactor', 'pauseFrames', 'rearmFrames'] as const;
+export const tunableRuleParams = [
+  'warmupFrames',
+  'low',
+  'high',
+  'shortMultiple',
+  'pauseFactor',
+  'pauseFrames',
+  'rearmFrames',
+] as const;
 export type TunableRuleParam = (typeof tunableRuleParams)[number];
 
 export const defaultVisionSettings: VisionSettings = {
@@ -68,7 +76,8 @@ export function mergeVisionSettings(current: VisionSettings, patch: Record<strin
   if (s.action !== 'pause' && s.action !== 'warn') throw new ValidationError('action', 'must be "pause" or "warn"');
   num(s.sensitivity, 'sensitivity', 0.8, 1.2);
   num(s.intervalSeconds, 'intervalSeconds', 2, 3600);
-  if (!Array.isArray(s.regions) || s.regions.length > 8) throw new ValidationError('regions', 'must be a list of at most 8 regions');
+  if (!Array.isArray(s.regions) || s.regions.length > 8)
+    throw new ValidationError('regions', 'must be a list of at most 8 regions');
   s.regions = s.regions.map((r, i) => {
     if (!r || typeof r !== 'object') throw new ValidationError(`regions.${i}`, 'must be {x, y, w, h}');
     const out = {
@@ -77,7 +86,8 @@ export function mergeVisionSettings(current: VisionSettings, patch: Record<strin
       w: num(r.w, `regions.${i}.w`, 0.01, 1),
       h: num(r.h, `regions.${i}.h`, 0.01, 1),
     };
-    if (out.x + out.w > 1.0001 || out.y + out.h > 1.0001) throw new ValidationError(`regions.${i}`, 'must lie inside the frame');
+    if (out.x + out.w > 1.0001 || out.y + out.h > 1.0001)
+      throw new ValidationError(`regions.${i}`, 'must lie inside the frame');
     return out;
   });
   if (typeof s.snapshotSource !== 'string' || !/^[\w.@:-]{1,100}$/.test(s.snapshotSource)) {
@@ -91,13 +101,16 @@ export function mergeVisionSettings(current: VisionSettings, patch: Record<strin
     } catch {
       throw new ValidationError('cameraUrl', 'must be an http(s) URL or null');
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ValidationError('cameraUrl', 'must be an http(s) URL or null');
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new ValidationError('cameraUrl', 'must be an http(s) URL or null');
     if (s.cameraUrl.length > 2000) throw new ValidationError('cameraUrl', 'is too long');
   }
-  if (!s.rule || typeof s.rule !== 'object' || Array.isArray(s.rule)) throw new ValidationError('rule', 'must be an object');
+  if (!s.rule || typeof s.rule !== 'object' || Array.isArray(s.rule))
+    throw new ValidationError('rule', 'must be an object');
   const rule: VisionSettings['rule'] = {};
   for (const [k, v] of Object.entries(s.rule)) {
-    if (!(tunableRuleParams as readonly string[]).includes(k)) throw new ValidationError(`rule.${k}`, `is not a tunable parameter (${tunableRuleParams.join(', ')})`);
+    if (!(tunableRuleParams as readonly string[]).includes(k))
+      throw new ValidationError(`rule.${k}`, `is not a tunable parameter (${tunableRuleParams.join(', ')})`);
     const limits: Record<TunableRuleParam, [number, number]> = {
       warmupFrames: [0, 1000],
       low: [0.01, 10],

@@ -28,7 +28,11 @@ export function printerCameraSource(fleet: FleetView, clock: Clock): SnapshotSou
   };
 }
 
-export function urlCameraSource(cameraUrl: (printerId: string) => string | null, clock: Clock, maxBytes: number): SnapshotSourceCapability {
+export function urlCameraSource(
+  cameraUrl: (printerId: string) => string | null,
+  clock: Clock,
+  maxBytes: number,
+): SnapshotSourceCapability {
   return {
     covers: (printerId) => !!cameraUrl(printerId),
     async snapshot(printerId, opts) {

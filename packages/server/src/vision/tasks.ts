@@ -88,7 +88,13 @@ export class TaskBroker {
   }
 
   /** Issues a task for one frame; `timeoutMs` bounds how long the result may take. */
-  async create(opts: { detector: string; printerId: string | null; jpeg: Buffer; timeoutMs: number; signal?: AbortSignal }): Promise<IssuedTask> {
+  async create(opts: {
+    detector: string;
+    printerId: string | null;
+    jpeg: Buffer;
+    timeoutMs: number;
+    signal?: AbortSignal;
+  }): Promise<IssuedTask> {
     const now = this.#clock.now();
     const stamp = new Date(now).toISOString().replace(/\D/g, '').slice(0, 14);
     const id = `PT${stamp}${crypto.randomBytes(5).toString('hex')}`;
@@ -124,7 +130,10 @@ export class TaskBroker {
       void this.#finish(id, 'expired', null);
       reject(new Error(reason));
     };
-    pending.timer = this.#clock.setTimeout(() => fail(`no result within ${Math.round(opts.timeoutMs / 1000)} s`), opts.timeoutMs);
+    pending.timer = this.#clock.setTimeout(
+      () => fail(`no result within ${Math.round(opts.timeoutMs / 1000)} s`),
+      opts.timeoutMs,
+    );
     opts.signal?.addEventListener('abort', () => fail('analysis cancelled'), { once: true });
     const q = `token=${encodeURIComponent(token)}`;
     return {
@@ -164,14 +173,23 @@ export class TaskBroker {
    * Accepts a callback. `credential` is the token (query or Bearer) and/or the signature header
    * with the raw body it signs. Throws 400/401/403/409 as described at the top of this file.
    */
-  async callback(body: SeedCallbackBody, credential: { token?: string; signature?: string; rawBody?: string }): Promise<void> {
-    if (!body || typeof body.task_id !== 'string' || !body.task_id) throw badRequest('body.task_id is required', 'validation_error', { field: 'task_id' });
-    if (body.status !== 'success' && body.status !== 'error') throw badRequest('body.status must be "success" or "error"');
+  async callback(
+    body: SeedCallbackBody,
+    credential: { token?: string; signature?: string; rawBody?: string },
+  ): Promise<void> {
+    if (!body || typeof body.task_id !== 'string' || !body.task_id)
+      throw badRequest('body.task_id is required', 'validation_error', { field: 'task_id' });
+    if (body.status !== 'success' && body.status !== 'error')
+      throw badRequest('body.status must be "success" or "error"');
     const id = body.task_id;
     if (!credential.token && !credential.signature) {
       throw unauthorized('this callback needs the credential issued for its task (?token=, Bearer or X-RWC-Signature)');
     }
-    const row = await this.#db.selectFrom('vision_tasks').select(['status', 'token_hash']).where('id', '=', id).executeTakeFirst();
+    const row = await this.#db
+      .selectFrom('vision_tasks')
+      .select(['status', 'token_hash'])
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!row) throw new DomainError('forbidden', 'unknown_task', `no task ${id} was issued`);
     const p = this.#pending.get(id);
     let ok = false;
@@ -182,7 +200,11 @@ export class TaskBroker {
     }
     if (!ok) throw new DomainError('forbidden', 'bad_task_credential', 'the credential does not belong to this task');
     if (row.status !== 'pending' || !p) {
-      throw new DomainError('conflict', 'task_finished', `task ${id} is already ${row.status === 'pending' ? 'closed' : row.status}; a result is taken once`);
+      throw new DomainError(
+        'conflict',
+        'task_finished',
+        `task ${id} is already ${row.status === 'pending' ? 'closed' : row.status}; a result is taken once`,
+      );
     }
     this.#pending.delete(id);
     this.#clock.clearTimeout(p.timer);

@@ -24,7 +24,9 @@ let base: string;
 let jpeg: Buffer;
 
 beforeAll(async () => {
-  jpeg = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#884422' } }).jpeg().toBuffer();
+  jpeg = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#884422' } })
+    .jpeg()
+    .toBuffer();
   camera = http.createServer((req, res) => {
     const u = new URL(req.url ?? '/', 'http://x');
     if (u.pathname === '/snapshot') {
@@ -82,10 +84,14 @@ describe('camera pictures over HTTP', () => {
 
   it('refuses 4xx, huge, slow and broken answers with a clear reason', async () => {
     await expect(fetchImage(`${base}/nope`)).rejects.toMatchObject({ code: 'camera_http_error', status: 404 });
-    await expect(fetchImage(`${base}/huge`, { maxBytes: 8 * 1024 * 1024 })).rejects.toMatchObject({ code: 'camera_too_large' });
+    await expect(fetchImage(`${base}/huge`, { maxBytes: 8 * 1024 * 1024 })).rejects.toMatchObject({
+      code: 'camera_too_large',
+    });
     await expect(fetchImage(`${base}/slow`, { timeoutMs: 300 })).rejects.toMatchObject({ code: 'camera_timeout' });
     await expect(fetchImage(`${base}/broken-stream`)).rejects.toMatchObject({ code: 'camera_bad_image' });
-    await expect(fetchImage('http://127.0.0.1:1/x', { timeoutMs: 2000 })).rejects.toMatchObject({ code: 'camera_unreachable' });
+    await expect(fetchImage('http://127.0.0.1:1/x', { timeoutMs: 2000 })).rejects.toMatchObject({
+      code: 'camera_unreachable',
+    });
   });
 
   it('the Moonraker simulator announces its webcam and serves the print scene', async () => {
@@ -105,7 +111,9 @@ describe('camera pictures over HTTP', () => {
 
 describe('frame normalisation', () => {
   it('scales a huge picture down to the longest side and re-encodes other formats as JPEG', async () => {
-    const png = await sharp({ create: { width: 8000, height: 4000, channels: 3, background: '#00ff00' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 8000, height: 4000, channels: 3, background: '#00ff00' } })
+      .png()
+      .toBuffer();
     const out = await normaliseImage(png, defaultFrameLimits);
     expect([out.width, out.height]).toEqual([1920, 960]);
     expect(out.jpeg.subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
@@ -114,8 +122,12 @@ describe('frame normalisation', () => {
   });
 
   it('refuses what is not an image, and images over the byte limit before decoding', async () => {
-    await expect(normaliseImage(Buffer.from('<html>camera login</html>'), defaultFrameLimits)).rejects.toMatchObject({ code: 'not_an_image' });
-    await expect(normaliseImage(Buffer.alloc(20, 1), { ...defaultFrameLimits, maxInputBytes: 10 })).rejects.toMatchObject({ code: 'image_too_large' });
+    await expect(normaliseImage(Buffer.from('<html>camera login</html>'), defaultFrameLimits)).rejects.toMatchObject({
+      code: 'not_an_image',
+    });
+    await expect(
+      normaliseImage(Buffer.alloc(20, 1), { ...defaultFrameLimits, maxInputBytes: 10 }),
+    ).rejects.toMatchObject({ code: 'image_too_large' });
   });
 });
 
@@ -133,7 +145,13 @@ describe('frame store retention', () => {
 
   it('keeps at most N frames and B bytes, oldest first, and spares kept frames', async () => {
     const clock = new FakeClock();
-    const store = new FrameStore({ db: storage.db, dataDir: dir, clock, logger: silentLogger(), limits: { maxFrames: 5, maxBytes: jpeg.length * 4 + 10, maxKeptFrames: 2 } });
+    const store = new FrameStore({
+      db: storage.db,
+      dataDir: dir,
+      clock,
+      logger: silentLogger(),
+      limits: { maxFrames: 5, maxBytes: jpeg.length * 4 + 10, maxKeptFrames: 2 },
+    });
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) {
       clock.advance(1000);

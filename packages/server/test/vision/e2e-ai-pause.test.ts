@@ -46,7 +46,10 @@ describe('AI pause of a simulated printer whose print turns into spaghetti', () 
     });
     expect(res.status).toBe(201);
     printerId = res.body.id;
-    await waitFor(async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'idle', 'printer idle');
+    await waitFor(
+      async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'idle',
+      'printer idle',
+    );
     const put = await api('PUT', `/api/v1/ai/printers/${printerId}/settings`, {
       enabled: true,
       detector: 'standin',
@@ -78,14 +81,22 @@ describe('AI pause of a simulated printer whose print turns into spaghetti', () 
     expect(up.status).toBe(201);
     const q = await api('POST', '/api/v1/queue', { fileId: up.body.id });
     expect(q.status).toBe(201);
-    await waitFor(async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'printing', 'printing', 30_000);
+    await waitFor(
+      async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'printing',
+      'printing',
+      30_000,
+    );
 
     // The clean print: checks run, the warm-up passes, nothing is flagged.
-    const clean = await waitFor(async () => {
-      const h = (await api('GET', `/api/v1/ai/analysis?printerId=${printerId}&limit=50`)).body.items as any[];
-      const auto = h.filter((a) => a.trigger === 'auto' && a.status === 'ok');
-      return auto.length >= 5 ? auto : null;
-    }, 'five clean checks', 60_000);
+    const clean = await waitFor(
+      async () => {
+        const h = (await api('GET', `/api/v1/ai/analysis?printerId=${printerId}&limit=50`)).body.items as any[];
+        const auto = h.filter((a) => a.trigger === 'auto' && a.status === 'ok');
+        return auto.length >= 5 ? auto : null;
+      },
+      'five clean checks',
+      60_000,
+    );
     expect(clean.every((a) => a.verdict === 'ok' && a.score === 0)).toBe(true);
     expect(clean.some((a) => a.reason === 'below_threshold')).toBe(true);
 
@@ -101,31 +112,45 @@ describe('AI pause of a simulated printer whose print turns into spaghetti', () 
     expect(pauseAlert.params.boxes.length).toBeGreaterThan(0);
     expect(pauseAlert.params.frameUrl).toMatch(/^\/api\/v1\/ai\/frames\/f_/);
     // The frame behind the pause is served (authenticated) as a JPEG.
-    const frame = await fetch(server.url + pauseAlert.params.frameUrl, { headers: { authorization: `Bearer ${token}` } });
+    const frame = await fetch(server.url + pauseAlert.params.frameUrl, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(frame.status).toBe(200);
     expect(frame.headers.get('content-type')).toBe('image/jpeg');
     expect(Buffer.from(await frame.arrayBuffer()).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     expect((await fetch(server.url + pauseAlert.params.frameUrl)).status).toBe(401);
 
     // The printer's own pause went through Moonraker; the queue is paused.
-    await waitFor(async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'paused', 'printer paused');
+    await waitFor(
+      async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'paused',
+      'printer paused',
+    );
     expect(sim.calls).toContain('printer.print.pause');
     expect((await api('GET', '/api/v1/queue')).body.running).toBe(false);
     const latest = (await api('GET', `/api/v1/ai/analysis/latest?printerId=${printerId}`)).body;
     expect(latest.status).toBe('success');
     expect(latest.result.has_defect).toBe(true);
-    expect(latest.result.defects[0]).toEqual(expect.objectContaining({ type: 'failure', location: expect.any(String) }));
+    expect(latest.result.defects[0]).toEqual(
+      expect.objectContaining({ type: 'failure', location: expect.any(String) }),
+    );
 
     // Resumed with the spaghetti still there: checks go on, warnings may come, no second pause.
     const resumed = await api('POST', '/api/v1/printer/control', { command: 'resume', printerId });
     expect(resumed.status, JSON.stringify(resumed.body)).toBe(200);
-    await waitFor(async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'printing', 'printing again');
+    await waitFor(
+      async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'printing',
+      'printing again',
+    );
     const pausedAt = pauseAlert.params.analysisId;
-    await waitFor(async () => {
-      const h = (await api('GET', `/api/v1/ai/analysis?printerId=${printerId}&limit=100`)).body.items as any[];
-      const idx = h.findIndex((a) => a.id === pausedAt);
-      return idx >= 6 ? h : null; // six more checks after the pause
-    }, 'six checks after the resume', 60_000);
+    await waitFor(
+      async () => {
+        const h = (await api('GET', `/api/v1/ai/analysis?printerId=${printerId}&limit=100`)).body.items as any[];
+        const idx = h.findIndex((a) => a.id === pausedAt);
+        return idx >= 6 ? h : null; // six more checks after the pause
+      },
+      'six checks after the resume',
+      60_000,
+    );
     expect(events.filter((e) => e.type === 'alert' && e.data.code === 'ai_paused_print')).toHaveLength(1);
     expect((await api('GET', `/api/v1/printers/${printerId}`)).body.state.status).toBe('printing');
     expect(sim.calls.filter((c) => c === 'printer.print.pause')).toHaveLength(1);

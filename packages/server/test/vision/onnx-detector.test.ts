@@ -18,11 +18,18 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const F = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
 const tensor = (name: string, dims: number[], values: number[], type = F) =>
-  onnx.TensorProto.create(type === F ? { name, dims, dataType: F, floatData: values } : { name, dims, dataType: I64, int64Data: values });
+  onnx.TensorProto.create(
+    type === F ? { name, dims, dataType: F, floatData: values } : { name, dims, dataType: I64, int64Data: values },
+  );
 const vinfo = (name: string, dims: number[]) =>
   onnx.ValueInfoProto.create({
     name,
-    type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: F, shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => ({ dimValue: d })) }) }) }),
+    type: onnx.TypeProto.create({
+      tensorType: onnx.TypeProto.Tensor.create({
+        elemType: F,
+        shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => ({ dimValue: d })) }),
+      }),
+    }),
   });
 
 /**
@@ -43,21 +50,37 @@ function buildModel(side: number, outDims: number[], a: number[], b: number[]): 
       tensor('B', outDims, b),
     ],
     node: [
-      onnx.NodeProto.create({ opType: 'ReduceMean', input: ['images'], output: ['means'], attribute: [{ name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [2, 3] }, { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] }),
+      onnx.NodeProto.create({
+        opType: 'ReduceMean',
+        input: ['images'],
+        output: ['means'],
+        attribute: [
+          { name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [2, 3] },
+          { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 },
+        ],
+      }),
       onnx.NodeProto.create({ opType: 'Slice', input: ['means', 'starts', 'ends', 'axes'], output: ['red'] }),
       onnx.NodeProto.create({ opType: 'Reshape', input: ['red', 'shape'], output: ['r'] }),
       onnx.NodeProto.create({ opType: 'Mul', input: ['A', 'r'], output: ['ar'] }),
       onnx.NodeProto.create({ opType: 'Add', input: ['ar', 'B'], output: ['output0'] }),
     ],
   });
-  const model = onnx.ModelProto.create({ irVersion: 7, opsetImport: [{ domain: '', version: 13 }], producerName: 'rwc-test', graph });
+  const model = onnx.ModelProto.create({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'rwc-test',
+    graph,
+  });
   const file = path.join(dir, `m${Math.random().toString(36).slice(2)}.onnx`);
   fs.writeFileSync(file, onnx.ModelProto.encode(model).finish());
   return file;
 }
 
 /** A 128×64 picture of one colour: letterboxed into 64×64 it fills rows 16–48 (scale 0.5). */
-const picture = (r: number, g: number, b: number) => sharp({ create: { width: 128, height: 64, channels: 3, background: { r, g, b } } }).jpeg().toBuffer();
+const picture = (r: number, g: number, b: number) =>
+  sharp({ create: { width: 128, height: 64, channels: 3, background: { r, g, b } } })
+    .jpeg()
+    .toBuffer();
 
 describe('local ONNX detector (YOLO output, NMS)', () => {
   // YOLOv5 layout [1, 8, 6]: cx, cy, w, h, objectness, class score.
@@ -82,43 +105,67 @@ describe('local ONNX detector (YOLO output, NMS)', () => {
     const [first, second] = red.detections;
     expect(first!.confidence).toBeCloseTo(0.81, 2);
     // Row 2: centre (10, 20), 8 px in the input = (20, 8), 16 px in the frame; clipped at the top.
-    first!.box.forEach((v, i) => expect(v).toBeCloseTo([12, 0, 16, 16][i]!, 0));
+    first!.box.forEach((v, i) => {
+      expect(v).toBeCloseTo([12, 0, 16, 16][i]!, 0);
+    });
     expect(second!.confidence).toBeGreaterThan(0.65);
     expect(second!.confidence).toBeLessThan(0.8);
     // Row 0: centre (32, 32) in the 64×64 input = (64, 32) in the 128×64 frame; 16 px = 32 px.
-    second!.box.forEach((v, i) => expect(v).toBeCloseTo([48, 16, 32, 32][i]!, 0));
+    second!.box.forEach((v, i) => {
+      expect(v).toBeCloseTo([48, 16, 32, 32][i]!, 0);
+    });
 
     const blue = await det.detect({ jpeg: await picture(0, 0, 255) });
     // Now row 0 scores ≈ 0.22 and row 1 (0.5) wins the overlap.
     expect(blue.detections).toHaveLength(2);
     const overlap = blue.detections.find((d) => d.box[0] > 40)!;
     expect(overlap.confidence).toBeCloseTo(0.5, 3);
-    overlap.box.forEach((v, i) => expect(v).toBeCloseTo([50, 16, 32, 32][i]!, 0));
+    overlap.box.forEach((v, i) => {
+      expect(v).toBeCloseTo([50, 16, 32, 32][i]!, 0);
+    });
   });
 
   it('reads the YOLOv8 layout [1, 4 + classes, N] (class scores, no objectness)', async () => {
     const n = 10;
     const labels = ['spaghetti', 'blob'];
     const out = new Array((4 + labels.length) * n).fill(0);
-    const set = (row: number, values: number[]) => values.forEach((v, k) => (out[k * n + row] = v));
+    const set = (row: number, values: number[]) => {
+      for (const [k, v] of values.entries()) out[k * n + row] = v;
+    };
     set(0, [20, 30, 10, 10, 0.1, 0.7]); // a blob
     set(1, [40, 30, 10, 10, 0.6, 0.2]); // spaghetti
-    const det = onnxDetector({ modelPath: buildModel(64, [1, 4 + labels.length, n], new Array(out.length).fill(0), out), labels });
-    const res = await det.detect({ jpeg: await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).jpeg().toBuffer() });
+    const det = onnxDetector({
+      modelPath: buildModel(64, [1, 4 + labels.length, n], new Array(out.length).fill(0), out),
+      labels,
+    });
+    const res = await det.detect({
+      jpeg: await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } })
+        .jpeg()
+        .toBuffer(),
+    });
     expect(res.detections.map((d) => [d.label, Math.round(d.confidence * 10) / 10])).toEqual([
       ['blob', 0.7],
       ['spaghetti', 0.6],
     ]);
-    res.detections[0]!.box.forEach((v, i) => expect(v).toBeCloseTo([15, 25, 10, 10][i]!, 4));
+    res.detections[0]!.box.forEach((v, i) => {
+      expect(v).toBeCloseTo([15, 25, 10, 10][i]!, 4);
+    });
   });
 
   it('says clearly why it is unavailable: no runtime, no file, not a model', async () => {
     const model = buildModel(64, [1, 8, 6], a, b);
-    const noRuntime = onnxDetector({ modelPath: model }, failingLoader(() => import('onnxruntime-node-not-installed' as string)));
+    const noRuntime = onnxDetector(
+      { modelPath: model },
+      failingLoader(() => import('onnxruntime-node-not-installed' as string)),
+    );
     expect(await noRuntime.problem()).toMatch(/onnxruntime-node is not installed \(optional dependency/);
-    await expect(noRuntime.detect({ jpeg: await picture(1, 2, 3) })).rejects.toThrow(/onnxruntime-node is not installed/);
+    await expect(noRuntime.detect({ jpeg: await picture(1, 2, 3) })).rejects.toThrow(
+      /onnxruntime-node is not installed/,
+    );
 
-    expect(await onnxDetector({ modelPath: path.join(dir, 'missing.onnx') }).problem()).toMatch(/cannot be read: ENOENT/);
+    expect(await onnxDetector({ modelPath: path.join(dir, 'missing.onnx') }).problem()).toMatch(
+      /cannot be read: ENOENT/,
+    );
     const junk = path.join(dir, 'junk.onnx');
     fs.writeFileSync(junk, 'not a model');
     expect(await onnxDetector({ modelPath: junk }).problem()).toMatch(/cannot be loaded/);
@@ -126,15 +173,27 @@ describe('local ONNX detector (YOLO output, NMS)', () => {
 
   it('decodes against a hand-made tensor and refuses shapes it does not know', () => {
     const letterbox = { scale: 1, padX: 0, padY: 0, width: 100, height: 100 };
-    const dets = decodeYolo(new Float32Array([50, 50, 20, 20, 0.9, 1, 52, 50, 20, 20, 0.8, 1, 10, 10, 4, 4, 0.05, 1]), [1, 3, 6], {
-      labels: ['failure'],
-      format: 'yolov5',
-      scoreThreshold: 0.08,
-      iouThreshold: 0.45,
-      letterbox,
-    });
+    const dets = decodeYolo(
+      new Float32Array([50, 50, 20, 20, 0.9, 1, 52, 50, 20, 20, 0.8, 1, 10, 10, 4, 4, 0.05, 1]),
+      [1, 3, 6],
+      {
+        labels: ['failure'],
+        format: 'yolov5',
+        scoreThreshold: 0.08,
+        iouThreshold: 0.45,
+        letterbox,
+      },
+    );
     expect(dets).toEqual([{ label: 'failure', confidence: expect.closeTo(0.9, 5), box: [40, 40, 20, 20] }]);
-    expect(() => decodeYolo(new Float32Array(6), [6], { labels: ['x'], format: 'auto', scoreThreshold: 0.1, iouThreshold: 0.5, letterbox })).toThrow(/shape/);
+    expect(() =>
+      decodeYolo(new Float32Array(6), [6], {
+        labels: ['x'],
+        format: 'auto',
+        scoreThreshold: 0.1,
+        iouThreshold: 0.5,
+        letterbox,
+      }),
+    ).toThrow(/shape/);
     expect(nms([], 0.5)).toEqual([]);
   });
 });

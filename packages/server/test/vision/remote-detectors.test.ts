@@ -16,7 +16,12 @@ import { waitFor } from '../helpers/wait.ts';
 
 type Handler = (req: http.IncomingMessage, body: string, res: http.ServerResponse) => void | Promise<void>;
 
-async function standIn(): Promise<{ url: string; handle: (h: Handler) => void; requests: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }>; close(): Promise<void> }> {
+async function standIn(): Promise<{
+  url: string;
+  handle: (h: Handler) => void;
+  requests: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }>;
+  close(): Promise<void>;
+}> {
   let handler: Handler = (_q, _b, res) => void res.end();
   const requests: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   const server = http.createServer(async (req, res) => {
@@ -54,7 +59,9 @@ describe('remote detectors against stand-ins over HTTP', () => {
     s = await startTestServer();
     ({ accessToken: token } = await setupAdmin(s));
     svc = await standIn();
-    frame = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#336699' } }).jpeg().toBuffer();
+    frame = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#336699' } })
+      .jpeg()
+      .toBuffer();
     for (const body of [
       { name: 'cloud', kind: 'seed-service', config: { url: svc.url, token: 'svc-secret', timeoutSeconds: 2 } },
       { name: 'obico', kind: 'obico', config: { url: svc.url, token: 'ml-token', timeoutSeconds: 1 } },
@@ -79,7 +86,12 @@ describe('remote detectors against stand-ins over HTTP', () => {
       json(res, 200, { status: 'accepted', message: 'Analysis request received.' });
       const image = Buffer.from(await (await fetch(image_url)).arrayBuffer());
       const answer = result({ task_id, image });
-      if (answer !== null) await fetch(callback_url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(answer) });
+      if (answer !== null)
+        await fetch(callback_url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(answer),
+        });
     });
   }
 
@@ -90,19 +102,36 @@ describe('remote detectors against stand-ins over HTTP', () => {
       return {
         task_id,
         status: 'success',
-        result: { predict_model: 'YOLO11', has_defect: true, defect_type: 'spaghetti', confidence: 0.95, detections: [{ label: 'spaghetti', confidence: 0.95, box: [10, 20, 30, 40] }] },
+        result: {
+          predict_model: 'YOLO11',
+          has_defect: true,
+          defect_type: 'spaghetti',
+          confidence: 0.95,
+          detections: [{ label: 'spaghetti', confidence: 0.95, box: [10, 20, 30, 40] }],
+        },
       };
     });
     const res = await detector('cloud').detect({ jpeg: frame, printerId: 'p1' });
-    expect(res).toEqual({ model: 'YOLO11', detections: [{ label: 'spaghetti', confidence: 0.95, box: [10, 20, 30, 40] }] });
+    expect(res).toEqual({
+      model: 'YOLO11',
+      detections: [{ label: 'spaghetti', confidence: 0.95, box: [10, 20, 30, 40] }],
+    });
     expect(seen).toEqual(frame); // the service got exactly our frame through its task URL
   });
 
   it('seed service: a seed-only answer (no boxes) becomes one box over the frame', async () => {
-    acceptThen(({ task_id }) => ({ task_id, status: 'success', result: { predict_model: 'YOLO11', has_defect: true, defect_type: 'stringing', confidence: 0.8 } }));
+    acceptThen(({ task_id }) => ({
+      task_id,
+      status: 'success',
+      result: { predict_model: 'YOLO11', has_defect: true, defect_type: 'stringing', confidence: 0.8 },
+    }));
     const res = await detector('cloud').detect({ jpeg: frame });
     expect(res.detections).toEqual([{ label: 'stringing', confidence: 0.8, box: [0, 0, 640, 360] }]);
-    acceptThen(({ task_id }) => ({ task_id, status: 'success', result: { predict_model: 'YOLO11', has_defect: false, confidence: 0.1 } }));
+    acceptThen(({ task_id }) => ({
+      task_id,
+      status: 'success',
+      result: { predict_model: 'YOLO11', has_defect: false, confidence: 0.1 },
+    }));
     expect((await detector('cloud').detect({ jpeg: frame })).detections).toEqual([]);
   });
 
@@ -133,14 +162,24 @@ describe('remote detectors against stand-ins over HTTP', () => {
     const good = new URL(task.callback_url);
     const tokenOf = good.searchParams.get('token')!;
     const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-    const result = { task_id: task.task_id, status: 'success', result: { predict_model: 'X', has_defect: false, confidence: 0 } };
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+    const result = {
+      task_id: task.task_id,
+      status: 'success',
+      result: { predict_model: 'X', has_defect: false, confidence: 0 },
+    };
     const cb = `${s.url}/api/v1/ai/callback`;
 
     expect((await post(cb, result)).status).toBe(401); // no credential
     expect((await post(`${cb}?token=forged`, result)).status).toBe(403); // forged credential
     expect((await post(cb, result, { authorization: 'Bearer forged' })).status).toBe(403);
-    expect((await post(`${cb}?token=${tokenOf}`, { ...result, task_id: 'PT20260101000000abcdef0123' })).status).toBe(403); // unknown task
+    expect((await post(`${cb}?token=${tokenOf}`, { ...result, task_id: 'PT20260101000000abcdef0123' })).status).toBe(
+      403,
+    ); // unknown task
     expect((await post(cb, result, { 'x-rwc-signature': 'sha256=00' })).status).toBe(403); // bad signature
     expect((await post(`${cb}?token=${tokenOf}`, '{"task_id": ')).status).toBe(400); // not JSON
     // The task's frame is served to its credential only.
@@ -148,7 +187,15 @@ describe('remote detectors against stand-ins over HTTP', () => {
     expect((await fetch(task.image_url.split('?')[0]!)).status).toBe(401);
 
     // The right credential, as an HMAC over the exact body: accepted.
-    const raw = JSON.stringify({ ...result, result: { ...result.result, has_defect: true, confidence: 0.7, detections: [{ label: 'failure', confidence: 0.7, box: [1, 2, 3, 4] }] } });
+    const raw = JSON.stringify({
+      ...result,
+      result: {
+        ...result.result,
+        has_defect: true,
+        confidence: 0.7,
+        detections: [{ label: 'failure', confidence: 0.7, box: [1, 2, 3, 4] }],
+      },
+    });
     const sig = `sha256=${crypto.createHmac('sha256', tokenOf).update(raw).digest('hex')}`;
     const ok = await post(cb, raw, { 'x-rwc-signature': sig });
     expect(ok.status).toBe(200);
@@ -158,7 +205,7 @@ describe('remote detectors against stand-ins over HTTP', () => {
     // Replays with the same credential: refused, the task is finished.
     const replay = await post(`${cb}?token=${tokenOf}`, result);
     expect(replay.status).toBe(409);
-    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe("task_finished");
+    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe('task_finished');
     expect((await post(cb, raw, { 'x-rwc-signature': sig })).status).toBe(403);
     expect((await fetch(task.image_url)).status).toBe(403);
   });
@@ -189,13 +236,17 @@ describe('remote detectors against stand-ins over HTTP', () => {
     svc.handle(async (req, _b, res) => {
       const u = new URL(req.url ?? '', 'http://x');
       expect(u.pathname).toBe('/p/');
-      if (req.headers.authorization !== 'Bearer ml-token') return json(res, 401, { detections: [], message: 'bad token' });
+      if (req.headers.authorization !== 'Bearer ml-token')
+        return json(res, 401, { detections: [], message: 'bad token' });
       const img = await fetch(u.searchParams.get('img')!);
       const meta = await sharp(Buffer.from(await img.arrayBuffer())).metadata();
       json(res, 200, { detections: [['failure', 0.62, [meta.width! / 2, meta.height! / 2, 100, 50]]] });
     });
     const res = await detector('obico').detect({ jpeg: frame });
-    expect(res).toEqual({ model: 'obico-ml-api', detections: [{ label: 'failure', confidence: 0.62, box: [270, 155, 100, 50] }] });
+    expect(res).toEqual({
+      model: 'obico-ml-api',
+      detections: [{ label: 'failure', confidence: 0.62, box: [270, 155, 100, 50] }],
+    });
   });
 
   it('Obico ML API: 4xx/5xx, garbage and slowness are clear errors', async () => {
@@ -212,16 +263,25 @@ describe('remote detectors against stand-ins over HTTP', () => {
   });
 
   it('detector configuration: admin only, validated, secrets never returned', async () => {
-    const bad = await api('POST', '/api/v1/ai/detectors', { name: 'x', kind: 'seed-service', config: { url: 'ftp://nope' } });
+    const bad = await api('POST', '/api/v1/ai/detectors', {
+      name: 'x',
+      kind: 'seed-service',
+      config: { url: 'ftp://nope' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/config.url/);
     const kind = await api('POST', '/api/v1/ai/detectors', { name: 'y', kind: 'magic', config: {} });
     expect(kind.status).toBe(400);
     const list = await api('GET', '/api/v1/ai/detectors');
-    expect(list.body.map((d: { name: string }) => d.name)).toEqual(expect.arrayContaining(['standin', 'cloud', 'obico']));
+    expect(list.body.map((d: { name: string }) => d.name)).toEqual(
+      expect.arrayContaining(['standin', 'cloud', 'obico']),
+    );
     expect(JSON.stringify(list.body)).not.toContain('svc-secret');
     const key = await api('POST', '/api/v1/api-keys', { name: 'op', role: 'operator' });
-    const asOperator = await s.api('POST', '/api/v1/ai/detectors', { apiKey: key.body.key, body: { name: 'z', kind: 'obico', config: { url: svc.url } } });
+    const asOperator = await s.api('POST', '/api/v1/ai/detectors', {
+      apiKey: key.body.key,
+      body: { name: 'z', kind: 'obico', config: { url: svc.url } },
+    });
     expect(asOperator.status).toBe(403);
   });
 });

@@ -24,12 +24,19 @@ function seasoned(): RuleState {
   return startPrint({ ...initialRuleState(), lifetimeFrameNum: 7200, longMean: 0.02 }, 'job-1');
 }
 
-function play(seq: number[], opts: { sensitivity?: number; action?: 'pause' | 'warn'; state?: RuleState; startFrame?: number } = {}) {
+function play(
+  seq: number[],
+  opts: { sensitivity?: number; action?: 'pause' | 'warn'; state?: RuleState; startFrame?: number } = {},
+) {
   let state = opts.state ?? seasoned();
   const verdicts: Verdict[] = [];
   const reasons: string[] = [];
   seq.forEach((p, i) => {
-    const r = stepRule(state, p, { now: T0 + ((opts.startFrame ?? 0) + i) * FRAME_MS, sensitivity: opts.sensitivity ?? 1, action: opts.action ?? 'pause' });
+    const r = stepRule(state, p, {
+      now: T0 + ((opts.startFrame ?? 0) + i) * FRAME_MS,
+      sensitivity: opts.sensitivity ?? 1,
+      action: opts.action ?? 'pause',
+    });
     state = r.state;
     verdicts.push(r.verdict);
     reasons.push(r.reason);
@@ -51,15 +58,63 @@ describe('temporal rule: which sequences warn and pause, and when', () => {
     pauseWithin: [number, number] | null;
   }> = [
     { name: 'a clean print never warns', seq: clean(400), warnWithin: null, pauseWithin: null },
-    { name: 'a failure during the 30-frame warm-up is ignored', seq: [...constant(25, 2), ...clean(3)], warnWithin: null, pauseWithin: null },
-    { name: 'p = 0.4 sustained warns at sensitivity 1.2 only', seq: [...clean(60), ...constant(40, 0.4)], sensitivity: 1.2, warnWithin: [60, 75], pauseWithin: null },
-    { name: 'p = 0.4 sustained is quiet at sensitivity 1.0', seq: [...clean(60), ...constant(40, 0.4)], warnWithin: null, pauseWithin: null },
-    { name: 'p = 0.6 warns within about a minute, never pauses', seq: [...clean(60), ...constant(60, 0.6)], warnWithin: [61, 70], pauseWithin: null },
-    { name: 'p = 1.5 warns at once and pauses within a minute', seq: [...clean(60), ...constant(30, 1.5)], warnWithin: [60, 63], pauseWithin: [61, 66] },
-    { name: 'p = 2.0 at sensitivity 0.8 still pauses', seq: [...clean(60), ...constant(40, 2)], sensitivity: 0.8, warnWithin: [60, 63], pauseWithin: [61, 75] },
-    { name: 'warn-only printers are never paused', seq: [...clean(60), ...constant(40, 2.5)], action: 'warn', warnWithin: [60, 63], pauseWithin: null },
-    { name: 'a single bright frame (flash, hand in view) is not a failure', seq: [...clean(60), 1.5, ...clean(40)], warnWithin: null, pauseWithin: null },
-    { name: 'a single extreme frame may warn but never pauses', seq: [...clean(60), 4, ...clean(40)], warnWithin: [60, 61], pauseWithin: null },
+    {
+      name: 'a failure during the 30-frame warm-up is ignored',
+      seq: [...constant(25, 2), ...clean(3)],
+      warnWithin: null,
+      pauseWithin: null,
+    },
+    {
+      name: 'p = 0.4 sustained warns at sensitivity 1.2 only',
+      seq: [...clean(60), ...constant(40, 0.4)],
+      sensitivity: 1.2,
+      warnWithin: [60, 75],
+      pauseWithin: null,
+    },
+    {
+      name: 'p = 0.4 sustained is quiet at sensitivity 1.0',
+      seq: [...clean(60), ...constant(40, 0.4)],
+      warnWithin: null,
+      pauseWithin: null,
+    },
+    {
+      name: 'p = 0.6 warns within about a minute, never pauses',
+      seq: [...clean(60), ...constant(60, 0.6)],
+      warnWithin: [61, 70],
+      pauseWithin: null,
+    },
+    {
+      name: 'p = 1.5 warns at once and pauses within a minute',
+      seq: [...clean(60), ...constant(30, 1.5)],
+      warnWithin: [60, 63],
+      pauseWithin: [61, 66],
+    },
+    {
+      name: 'p = 2.0 at sensitivity 0.8 still pauses',
+      seq: [...clean(60), ...constant(40, 2)],
+      sensitivity: 0.8,
+      warnWithin: [60, 63],
+      pauseWithin: [61, 75],
+    },
+    {
+      name: 'warn-only printers are never paused',
+      seq: [...clean(60), ...constant(40, 2.5)],
+      action: 'warn',
+      warnWithin: [60, 63],
+      pauseWithin: null,
+    },
+    {
+      name: 'a single bright frame (flash, hand in view) is not a failure',
+      seq: [...clean(60), 1.5, ...clean(40)],
+      warnWithin: null,
+      pauseWithin: null,
+    },
+    {
+      name: 'a single extreme frame may warn but never pauses',
+      seq: [...clean(60), 4, ...clean(40)],
+      warnWithin: [60, 61],
+      pauseWithin: null,
+    },
   ];
 
   for (const row of rows) {
@@ -192,15 +247,32 @@ describe('frame score: threshold and regions of interest', () => {
     { label: 'failure', confidence: 0.5, box: [50, 40, 40, 40] as [number, number, number, number] }, // the end-stop, top left
     { label: 'failure', confidence: 0.1, box: [640, 400, 10, 10] as [number, number, number, number] },
   ];
-  const rows: Array<{ name: string; threshold: number; regions?: Array<{ x: number; y: number; w: number; h: number }>; want: number }> = [
+  const rows: Array<{
+    name: string;
+    threshold: number;
+    regions?: Array<{ x: number; y: number; w: number; h: number }>;
+    want: number;
+  }> = [
     { name: 'sum of confidences over the threshold', threshold: 0.2, want: 1.4 },
     { name: 'a high threshold keeps only the strong box', threshold: 0.6, want: 0.9 },
-    { name: 'a region over the bed masks the background box', threshold: 0.2, regions: [{ x: 0.3, y: 0.3, w: 0.6, h: 0.6 }], want: 0.9 },
-    { name: 'a region elsewhere counts nothing', threshold: 0.05, regions: [{ x: 0, y: 0.8, w: 0.2, h: 0.2 }], want: 0 },
+    {
+      name: 'a region over the bed masks the background box',
+      threshold: 0.2,
+      regions: [{ x: 0.3, y: 0.3, w: 0.6, h: 0.6 }],
+      want: 0.9,
+    },
+    {
+      name: 'a region elsewhere counts nothing',
+      threshold: 0.05,
+      regions: [{ x: 0, y: 0.8, w: 0.2, h: 0.2 }],
+      want: 0,
+    },
   ];
   for (const row of rows) {
     it(row.name, () => {
-      expect(frameScore(dets, { confidenceThreshold: row.threshold, width: 1280, height: 720, regions: row.regions })).toBeCloseTo(row.want, 6);
+      expect(
+        frameScore(dets, { confidenceThreshold: row.threshold, width: 1280, height: 720, regions: row.regions }),
+      ).toBeCloseTo(row.want, 6);
     });
   }
 });

@@ -34,10 +34,23 @@ describe('seed 002 endpoints', () => {
     await Promise.all([bambu.start(), moon.start()]);
     s = await startTestServer();
     ({ accessToken: token } = await setupAdmin(s));
-    bambuId = (await api('POST', '/api/v1/printers', { name: 'A1-cam', driver: 'bambu', model: 'A1', connection: bambu.connectionInfo() })).body.id;
-    moonId = (await api('POST', '/api/v1/printers', { name: 'Klipper-cam', driver: 'moonraker', connection: { url: moon.url } })).body.id;
+    bambuId = (
+      await api('POST', '/api/v1/printers', {
+        name: 'A1-cam',
+        driver: 'bambu',
+        model: 'A1',
+        connection: bambu.connectionInfo(),
+      })
+    ).body.id;
+    moonId = (
+      await api('POST', '/api/v1/printers', { name: 'Klipper-cam', driver: 'moonraker', connection: { url: moon.url } })
+    ).body.id;
     for (const id of [bambuId, moonId]) {
-      await waitFor(async () => (await api('GET', `/api/v1/printers/${id}`)).body.state.status === 'idle', `printer ${id} idle`, 30_000);
+      await waitFor(
+        async () => (await api('GET', `/api/v1/printers/${id}`)).body.state.status === 'idle',
+        `printer ${id} idle`,
+        30_000,
+      );
     }
     spaghetti = await renderPrintScene({ state: 'printing', progress: 40, spaghetti: 0.5 });
     receiver = http.createServer(async (req, res) => {
@@ -84,7 +97,11 @@ describe('seed 002 endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       status: 'idle',
-      details: { temperature: { bed: expect.any(Number), tool0: expect.any(Number) }, progress: expect.toSatisfy((v: unknown) => v === null || typeof v === 'number'), remaining_time: null },
+      details: {
+        temperature: { bed: expect.any(Number), tool0: expect.any(Number) },
+        progress: expect.toSatisfy((v: unknown) => v === null || typeof v === 'number'),
+        remaining_time: null,
+      },
       printerId: moonId,
       name: 'Klipper-cam',
     });
@@ -93,7 +110,12 @@ describe('seed 002 endpoints', () => {
   it('camera/snapshot takes a picture through the Bambu port-6000 camera and serves it authenticated', async () => {
     const res = await api('POST', '/api/v1/camera/snapshot', { printerId: bambuId });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ status: 'success', message: expect.any(String), printerId: bambuId, camera: 'printer' });
+    expect(res.body).toMatchObject({
+      status: 'success',
+      message: expect.any(String),
+      printerId: bambuId,
+      camera: 'printer',
+    });
     expect(res.body.image_url).toMatch(new RegExp(`^${s.url}/api/v1/ai/frames/f_`));
     const img = await fetch(res.body.image_url, { headers: { authorization: `Bearer ${token}` } });
     expect(img.headers.get('content-type')).toBe('image/jpeg');
@@ -105,7 +127,10 @@ describe('seed 002 endpoints', () => {
       const l = (await api('GET', `/api/v1/ai/analysis/latest?printerId=${bambuId}`)).body;
       return l.result ? l : null;
     }, 'the analysis of the snapshot');
-    expect(latest).toMatchObject({ status: 'success', result: { has_defect: false, confidence: 0, defects: [], predict_model: 'standin-tangle-1' } });
+    expect(latest).toMatchObject({
+      status: 'success',
+      result: { has_defect: false, confidence: 0, defects: [], predict_model: 'standin-tangle-1' },
+    });
     expect((await api('POST', '/api/v1/camera/snapshot', { printerId: bambuId, camera_id: 'nope' })).status).toBe(404);
   });
 
@@ -133,22 +158,51 @@ describe('seed 002 endpoints', () => {
   });
 
   it('offers POST /predict: the local detector answers at the callback', async () => {
-    const res = await api('POST', '/api/v1/predict', { image_url: `${receiverUrl}/img.jpg`, task_id: 'PT202403120001', callback_url: `${receiverUrl}/cb?x=1` });
+    const res = await api('POST', '/api/v1/predict', {
+      image_url: `${receiverUrl}/img.jpg`,
+      task_id: 'PT202403120001',
+      callback_url: `${receiverUrl}/cb?x=1`,
+    });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ status: 'accepted', message: 'Analysis request received.' });
     const cb = await waitFor(() => received.find((r) => r.body.task_id === 'PT202403120001'), 'the callback');
     expect(cb.url).toBe('/cb?x=1');
-    expect(cb.body).toMatchObject({ status: 'success', result: { predict_model: 'standin-tangle-1', has_defect: true, defect_type: 'failure' } });
+    expect(cb.body).toMatchObject({
+      status: 'success',
+      result: { predict_model: 'standin-tangle-1', has_defect: true, defect_type: 'failure' },
+    });
     expect(cb.body.result.confidence).toBeGreaterThan(0.2);
-    expect(cb.body.result.detections[0]).toEqual({ label: 'failure', confidence: expect.any(Number), box: [expect.any(Number), expect.any(Number), expect.any(Number), expect.any(Number)] });
+    expect(cb.body.result.detections[0]).toEqual({
+      label: 'failure',
+      confidence: expect.any(Number),
+      box: [expect.any(Number), expect.any(Number), expect.any(Number), expect.any(Number)],
+    });
 
-    await api('POST', '/api/v1/predict', { image_url: `${receiverUrl}/missing.jpg`, task_id: 'T-missing', callback_url: `${receiverUrl}/cb` });
+    await api('POST', '/api/v1/predict', {
+      image_url: `${receiverUrl}/missing.jpg`,
+      task_id: 'T-missing',
+      callback_url: `${receiverUrl}/cb`,
+    });
     const err = await waitFor(() => received.find((r) => r.body.task_id === 'T-missing'), 'the error callback');
     expect(err.body).toMatchObject({ status: 'error', message: expect.stringMatching(/HTTP 404|camera/) });
 
-    expect((await api('POST', '/api/v1/predict', { image_url: 'file:///etc/passwd', task_id: 'x', callback_url: `${receiverUrl}/cb` })).status).toBe(400);
+    expect(
+      (
+        await api('POST', '/api/v1/predict', {
+          image_url: 'file:///etc/passwd',
+          task_id: 'x',
+          callback_url: `${receiverUrl}/cb`,
+        })
+      ).status,
+    ).toBe(400);
     expect((await api('POST', '/api/v1/predict', { task_id: 'x' })).status).toBe(400);
-    expect((await s.api('POST', '/api/v1/predict', { body: { image_url: 'http://x', task_id: 'x', callback_url: 'http://x' } })).status).toBe(401);
+    expect(
+      (
+        await s.api('POST', '/api/v1/predict', {
+          body: { image_url: 'http://x', task_id: 'x', callback_url: 'http://x' },
+        })
+      ).status,
+    ).toBe(401);
   });
 
   it('per-printer settings are validated and stored', async () => {
@@ -156,34 +210,77 @@ describe('seed 002 endpoints', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/sensitivity/);
     expect((await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, { colour: 'red' })).status).toBe(400);
-    expect((await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, { regions: [{ x: 0.5, y: 0, w: 0.8, h: 1 }] })).status).toBe(400);
-    const ok = await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, { enabled: true, action: 'warn', confidenceThreshold: 0.4, regions: [{ x: 0.1, y: 0.2, w: 0.8, h: 0.7 }] });
+    expect(
+      (await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, { regions: [{ x: 0.5, y: 0, w: 0.8, h: 1 }] }))
+        .status,
+    ).toBe(400);
+    const ok = await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, {
+      enabled: true,
+      action: 'warn',
+      confidenceThreshold: 0.4,
+      regions: [{ x: 0.1, y: 0.2, w: 0.8, h: 0.7 }],
+    });
     expect(ok.status).toBe(200);
     const view = (await api('GET', `/api/v1/ai/printers/${moonId}`)).body;
     expect(view.settings).toMatchObject({ enabled: true, action: 'warn', confidenceThreshold: 0.4, sensitivity: 1 });
     expect(view.lines).toEqual({ warn: 0.78, pause: 1.365 });
-    const asViewer = await api('POST', '/api/v1/users', { username: 'watcher', password: 'watcher-pass-1', role: 'viewer' });
+    const asViewer = await api('POST', '/api/v1/users', {
+      username: 'watcher',
+      password: 'watcher-pass-1',
+      role: 'viewer',
+    });
     expect(asViewer.status).toBe(201);
-    const login = await s.api('POST', '/api/v1/auth/login', { body: { username: 'watcher', password: 'watcher-pass-1' } });
-    expect((await s.api('PUT', `/api/v1/ai/printers/${moonId}/settings`, { token: login.body.accessToken, body: { enabled: false } })).status).toBe(403);
+    const login = await s.api('POST', '/api/v1/auth/login', {
+      body: { username: 'watcher', password: 'watcher-pass-1' },
+    });
+    expect(
+      (
+        await s.api('PUT', `/api/v1/ai/printers/${moonId}/settings`, {
+          token: login.body.accessToken,
+          body: { enabled: false },
+        })
+      ).status,
+    ).toBe(403);
   });
 
   it('a failing detector is recorded and never pauses the print', async () => {
-    const det = await api('POST', '/api/v1/ai/detectors', { name: 'dead', kind: 'obico', config: { url: 'http://127.0.0.1:1', timeoutSeconds: 1 } });
+    const det = await api('POST', '/api/v1/ai/detectors', {
+      name: 'dead',
+      kind: 'obico',
+      config: { url: 'http://127.0.0.1:1', timeoutSeconds: 1 },
+    });
     expect(det.status).toBe(201);
-    await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, { enabled: true, action: 'pause', detector: 'dead', intervalSeconds: 2, regions: [], rule: { warmupFrames: 0 } });
+    await api('PUT', `/api/v1/ai/printers/${moonId}/settings`, {
+      enabled: true,
+      action: 'pause',
+      detector: 'dead',
+      intervalSeconds: 2,
+      regions: [],
+      rule: { warmupFrames: 0 },
+    });
     moon.startSpaghetti();
     const form = new FormData();
     form.append('file', new Blob(['G28\nG1 X10\n']), 'part.gcode');
     form.append('print', 'true');
     expect((await fetch(`${moon.url}/server/files/upload`, { method: 'POST', body: form })).status).toBe(201);
-    await waitFor(async () => (await api('GET', `/api/v1/printers/${moonId}`)).body.state.status === 'printing', 'printing');
-    const errors = await waitFor(async () => {
-      const items = (await api('GET', `/api/v1/ai/analysis?printerId=${moonId}&limit=20`)).body.items as any[];
-      const e = items.filter((a) => a.trigger === 'auto' && a.status === 'error');
-      return e.length >= 3 ? e : null;
-    }, 'three failed checks', 30_000);
-    expect(errors[0]).toMatchObject({ reason: 'detector_failed', verdict: null, error: expect.stringMatching(/^detector: Obico ML API: cannot reach/) });
+    await waitFor(
+      async () => (await api('GET', `/api/v1/printers/${moonId}`)).body.state.status === 'printing',
+      'printing',
+    );
+    const errors = await waitFor(
+      async () => {
+        const items = (await api('GET', `/api/v1/ai/analysis?printerId=${moonId}&limit=20`)).body.items as any[];
+        const e = items.filter((a) => a.trigger === 'auto' && a.status === 'error');
+        return e.length >= 3 ? e : null;
+      },
+      'three failed checks',
+      30_000,
+    );
+    expect(errors[0]).toMatchObject({
+      reason: 'detector_failed',
+      verdict: null,
+      error: expect.stringMatching(/^detector: Obico ML API: cannot reach/),
+    });
     expect((await api('GET', `/api/v1/printers/${moonId}`)).body.state.status).toBe('printing');
     expect(moon.calls).not.toContain('printer.print.pause');
     await api('POST', '/api/v1/printer/control', { command: 'cancel', printerId: moonId });

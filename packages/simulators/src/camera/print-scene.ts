@@ -55,9 +55,12 @@ export function printSceneSvg(input: SceneInput): string {
     `<rect width="${W}" height="${H}" fill="url(#wall)"/>`,
   );
   // Back-wall panel seams and the bright background objects (end-stop switch, white cable).
-  for (let x = 80; x < W; x += 160) parts.push(`<line x1="${x}" y1="0" x2="${x}" y2="${H * 0.55}" stroke="#343a43" stroke-width="2"/>`);
+  for (let x = 80; x < W; x += 160)
+    parts.push(`<line x1="${x}" y1="0" x2="${x}" y2="${H * 0.55}" stroke="#343a43" stroke-width="2"/>`);
   parts.push(`<rect x="${W * 0.08}" y="${H * 0.12}" width="${W * 0.035}" height="${H * 0.07}" rx="4" fill="#e8e8e2"/>`);
-  parts.push(`<path d="M ${W * 0.9} 0 C ${W * 0.86} ${H * 0.2}, ${W * 0.95} ${H * 0.3}, ${W * 0.88} ${H * 0.5}" stroke="#d9d9d4" stroke-width="10" fill="none"/>`);
+  parts.push(
+    `<path d="M ${W * 0.9} 0 C ${W * 0.86} ${H * 0.2}, ${W * 0.95} ${H * 0.3}, ${W * 0.88} ${H * 0.5}" stroke="#d9d9d4" stroke-width="10" fill="none"/>`,
+  );
   // Bed in perspective.
   const bedTop = H * 0.62;
   const bedBottom = H * 0.9;
@@ -73,9 +76,13 @@ export function printSceneSvg(input: SceneInput): string {
   const showPart = input.state !== 'idle' && input.state !== 'preparing';
   if (showPart && partH > 1) {
     const top = baseY - partH;
-    parts.push(`<rect x="${cx - partW / 2}" y="${top}" width="${partW}" height="${partH}" fill="${shade(fil, 0.85)}"/>`);
+    parts.push(
+      `<rect x="${cx - partW / 2}" y="${top}" width="${partW}" height="${partH}" fill="${shade(fil, 0.85)}"/>`,
+    );
     for (let y = baseY - 4; y > top; y -= 6) {
-      parts.push(`<line x1="${cx - partW / 2}" y1="${y}" x2="${cx + partW / 2}" y2="${y}" stroke="${shade(fil, 0.7)}" stroke-width="1.5"/>`);
+      parts.push(
+        `<line x1="${cx - partW / 2}" y1="${y}" x2="${cx + partW / 2}" y2="${y}" stroke="${shade(fil, 0.7)}" stroke-width="1.5"/>`,
+      );
     }
     const d = partW * 0.18;
     parts.push(
@@ -98,11 +105,13 @@ export function printSceneSvg(input: SceneInput): string {
       x = nx;
       y = ny;
     }
-    parts.push(`<path d="${d}" stroke="${shade(fil, 0.8 + rand() * 0.4)}" stroke-width="${(2 + rand() * 2.5).toFixed(1)}" fill="none" stroke-linecap="round"/>`);
+    parts.push(
+      `<path d="${d}" stroke="${shade(fil, 0.8 + rand() * 0.4)}" stroke-width="${(2 + rand() * 2.5).toFixed(1)}" fill="none" stroke-linecap="round"/>`,
+    );
   }
   // Toolhead: over the part while printing, parked at the side otherwise.
   const printing = input.state === 'printing' || input.state === 'paused';
-  const headX = printing ? cx - W * 0.05 + ((progress * 37) % 100) / 100 * W * 0.1 : W * 0.82;
+  const headX = printing ? cx - W * 0.05 + (((progress * 37) % 100) / 100) * W * 0.1 : W * 0.82;
   const headY = printing ? Math.min(partTop, baseY) - H * 0.16 : H * 0.18;
   parts.push(
     `<rect x="${W * 0.05}" y="${headY + H * 0.03}" width="${W * 0.9}" height="${H * 0.025}" fill="#3d4249"/>`,
@@ -117,7 +126,9 @@ export function printSceneSvg(input: SceneInput): string {
 
 /** Renders the scene as a JPEG (about 20–60 ms at 1280×720 on one core). */
 export async function renderPrintScene(input: SceneInput): Promise<Buffer> {
-  return sharp(Buffer.from(printSceneSvg(input))).jpeg({ quality: 80 }).toBuffer();
+  return sharp(Buffer.from(printSceneSvg(input)))
+    .jpeg({ quality: 80 })
+    .toBuffer();
 }
 
 /**
@@ -143,7 +154,11 @@ export class SceneCamera {
 
   /** Renders `input` unless it is what the latest picture shows; resolves when it is drawn. */
   update(input: SceneInput): Promise<void> {
-    const key = JSON.stringify({ ...input, progress: Math.floor(input.progress), spaghetti: Math.round(input.spaghetti * 50) / 50 });
+    const key = JSON.stringify({
+      ...input,
+      progress: Math.floor(input.progress),
+      spaghetti: Math.round(input.spaghetti * 50) / 50,
+    });
     if (key === this.#key) return this.#rendering ?? Promise.resolve();
     this.#key = key;
     this.#pending = input;

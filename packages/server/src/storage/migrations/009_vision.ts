@@ -48,7 +48,11 @@ export function vision() {
         .addColumn('verdict', 'text')
         .addColumn('reason', 'text')
         .execute();
-      await db.schema.createIndex('vision_analyses_printer_idx').on('vision_analyses').columns(['printer_id', 'at']).execute();
+      await db.schema
+        .createIndex('vision_analyses_printer_idx')
+        .on('vision_analyses')
+        .columns(['printer_id', 'at'])
+        .execute();
       await db.schema.createIndex('vision_analyses_at_idx').on('vision_analyses').column('at').execute();
       await db.schema
         .createTable('vision_tasks')

@@ -6,7 +6,13 @@
 
 export class DetectorError extends Error {
   constructor(
-    readonly code: 'detector_timeout' | 'detector_http_error' | 'detector_bad_answer' | 'detector_unreachable' | 'detector_unavailable' | 'detector_failed',
+    readonly code:
+      | 'detector_timeout'
+      | 'detector_http_error'
+      | 'detector_bad_answer'
+      | 'detector_unreachable'
+      | 'detector_unavailable'
+      | 'detector_failed',
     message: string,
   ) {
     super(message);
@@ -18,10 +24,20 @@ const MAX_ANSWER = 4 * 1024 * 1024;
 
 export async function requestJson(
   url: string,
-  opts: { method?: string; headers?: Record<string, string>; body?: unknown; timeoutMs: number; signal?: AbortSignal; what: string },
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: unknown;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    what: string;
+  },
 ): Promise<unknown> {
   const ctrl = new AbortController();
-  const timedOut = new DetectorError('detector_timeout', `${opts.what}: no answer within ${Math.round(opts.timeoutMs / 100) / 10} s`);
+  const timedOut = new DetectorError(
+    'detector_timeout',
+    `${opts.what}: no answer within ${Math.round(opts.timeoutMs / 100) / 10} s`,
+  );
   const timer = setTimeout(() => ctrl.abort(timedOut), opts.timeoutMs);
   const outer = () => ctrl.abort(new DetectorError('detector_failed', `${opts.what}: cancelled`));
   opts.signal?.addEventListener('abort', outer, { once: true });
@@ -30,13 +46,20 @@ export async function requestJson(
     try {
       res = await fetch(url, {
         method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
-        headers: { accept: 'application/json', ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }), ...(opts.headers ?? {}) },
+        headers: {
+          accept: 'application/json',
+          ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(opts.headers ?? {}),
+        },
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
         signal: ctrl.signal,
       });
     } catch (err) {
       if (ctrl.signal.aborted && ctrl.signal.reason instanceof DetectorError) throw ctrl.signal.reason;
-      throw new DetectorError('detector_unreachable', `${opts.what}: cannot reach ${new URL(url).origin}: ${(err as Error).message}`);
+      throw new DetectorError(
+        'detector_unreachable',
+        `${opts.what}: cannot reach ${new URL(url).origin}: ${(err as Error).message}`,
+      );
     }
     let text: string;
     try {
@@ -59,8 +82,13 @@ export async function requestJson(
       json = undefined;
     }
     if (!res.ok) {
-      const msg = (json as { message?: unknown; error?: { message?: unknown } } | undefined)?.message ?? (json as any)?.error?.message;
-      throw new DetectorError('detector_http_error', `${opts.what}: HTTP ${res.status}${typeof msg === 'string' && msg ? ` (${msg.slice(0, 200)})` : ''}`);
+      const msg =
+        (json as { message?: unknown; error?: { message?: unknown } } | undefined)?.message ??
+        (json as any)?.error?.message;
+      throw new DetectorError(
+        'detector_http_error',
+        `${opts.what}: HTTP ${res.status}${typeof msg === 'string' && msg ? ` (${msg.slice(0, 200)})` : ''}`,
+      );
     }
     if (json === undefined) throw new DetectorError('detector_bad_answer', `${opts.what}: the answer is not JSON`);
     return json;

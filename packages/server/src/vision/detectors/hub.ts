@@ -74,7 +74,8 @@ export function validateDetectorConfig(kind: string, input: unknown): Record<str
     }
     for (const f of ['scoreThreshold', 'iouThreshold'] as const) {
       const v = c[f];
-      if (v !== undefined && (typeof v !== 'number' || !(v > 0 && v < 1))) throw new ValidationError(`config.${f}`, 'must be between 0 and 1');
+      if (v !== undefined && (typeof v !== 'number' || !(v > 0 && v < 1)))
+        throw new ValidationError(`config.${f}`, 'must be between 0 and 1');
     }
     const size = c.inputSize;
     if (size !== undefined && (typeof size !== 'number' || !Number.isInteger(size) || size < 32 || size > 2048)) {
@@ -104,7 +105,8 @@ export class DetectorHub {
     const rows = await this.#db.selectFrom('vision_detectors').selectAll().orderBy('created_at').execute();
     for (const row of rows) {
       const config = JSON.parse(row.config_json) as Record<string, unknown>;
-      for (const f of SECRET_FIELDS) if (SecretBox.isSealed(config[f])) config[f] = this.#secrets.decrypt(config[f] as string);
+      for (const f of SECRET_FIELDS)
+        if (SecretBox.isSealed(config[f])) config[f] = this.#secrets.decrypt(config[f] as string);
       this.#install(row.name, row.kind as ConfiguredKind, config);
     }
   }
@@ -149,27 +151,57 @@ export class DetectorHub {
     for (const entry of this.#registry.list('detector')) {
       const c = this.#configured.get(entry.name);
       if (entry.name === STANDIN && !c) {
-        out.push({ name: STANDIN, kind: 'standin', location: 'local', provider: 'builtin', available: true, problem: null, config: {} });
+        out.push({
+          name: STANDIN,
+          kind: 'standin',
+          location: 'local',
+          provider: 'builtin',
+          available: true,
+          problem: null,
+          config: {},
+        });
       } else if (c) {
         const problem = c.kind === 'onnx' ? await (c.impl as OnnxDetector).problem() : null;
         const pub: Record<string, unknown> = { ...c.config };
-        for (const f of SECRET_FIELDS) if (f in pub) {
-          pub[`${f}Set`] = !!pub[f];
-          delete pub[f];
-        }
-        out.push({ name: entry.name, kind: c.kind, location: c.kind === 'onnx' ? 'local' : 'cloud', provider: 'builtin', available: problem === null, problem, config: pub });
+        for (const f of SECRET_FIELDS)
+          if (f in pub) {
+            pub[`${f}Set`] = !!pub[f];
+            delete pub[f];
+          }
+        out.push({
+          name: entry.name,
+          kind: c.kind,
+          location: c.kind === 'onnx' ? 'local' : 'cloud',
+          provider: 'builtin',
+          available: problem === null,
+          problem,
+          config: pub,
+        });
       } else {
-        out.push({ name: entry.name, kind: 'plugin', location: 'local', provider: entry.provider, available: true, problem: null, config: {} });
+        out.push({
+          name: entry.name,
+          kind: 'plugin',
+          location: 'local',
+          provider: entry.provider,
+          available: true,
+          problem: null,
+          config: {},
+        });
       }
     }
     return out;
   }
 
   async add(input: { name: string; kind: string; config: unknown }, now: string): Promise<DetectorInfo> {
-    if (!/^[a-z0-9][a-z0-9_-]{0,40}$/.test(input.name)) throw new ValidationError('name', 'must be 1–41 lower-case letters, digits, - or _');
-    if (this.#registry.get('detector', input.name)) throw conflict(`a detector named ${input.name} exists`, 'detector_exists');
+    if (!/^[a-z0-9][a-z0-9_-]{0,40}$/.test(input.name))
+      throw new ValidationError('name', 'must be 1–41 lower-case letters, digits, - or _');
+    if (this.#registry.get('detector', input.name))
+      throw conflict(`a detector named ${input.name} exists`, 'detector_exists');
     const config = validateDetectorConfig(input.kind, input.config);
-    await this.#db.insertInto('vision_detectors').values({ name: input.name, kind: input.kind, config_json: this.#seal(config), created_at: now }).execute();
+    await this.#db
+      .insertInto('vision_detectors')
+      .values({ name: input.name, kind: input.kind, config_json: this.#seal(config), created_at: now })
+      .execute();
     this.#install(input.name, input.kind as ConfiguredKind, config);
     return (await this.list()).find((d) => d.name === input.name)!;
   }
@@ -180,7 +212,11 @@ export class DetectorHub {
     const p = (patch && typeof patch === 'object' ? patch : {}) as Record<string, unknown>;
     // A secret left out of the patch keeps its stored value (as printer connections do).
     const config = validateDetectorConfig(c.kind, { ...c.config, ...p });
-    await this.#db.updateTable('vision_detectors').set({ config_json: this.#seal(config) }).where('name', '=', name).execute();
+    await this.#db
+      .updateTable('vision_detectors')
+      .set({ config_json: this.#seal(config) })
+      .where('name', '=', name)
+      .execute();
     this.#install(name, c.kind, config);
     return (await this.list()).find((d) => d.name === name)!;
   }
@@ -194,7 +230,8 @@ export class DetectorHub {
 
   #seal(config: Record<string, unknown>): string {
     const sealed = { ...config };
-    for (const f of SECRET_FIELDS) if (typeof sealed[f] === 'string' && sealed[f]) sealed[f] = this.#secrets.encrypt(sealed[f] as string);
+    for (const f of SECRET_FIELDS)
+      if (typeof sealed[f] === 'string' && sealed[f]) sealed[f] = this.#secrets.encrypt(sealed[f] as string);
     return JSON.stringify(sealed);
   }
 }

@@ -19,12 +19,22 @@ export interface ObicoConfig {
 /** Parses Obico's answer; throws a DetectorError for anything that is not its shape. */
 export function parseObicoAnswer(answer: unknown): Detection[] {
   const list = (answer as { detections?: unknown } | null)?.detections;
-  if (!Array.isArray(list)) throw new DetectorError('detector_bad_answer', 'Obico ML API: the answer has no detections list');
+  if (!Array.isArray(list))
+    throw new DetectorError('detector_bad_answer', 'Obico ML API: the answer has no detections list');
   return list.map((d, i) => {
     const [label, conf, box] = Array.isArray(d) ? d : [];
     const confidence = confidenceOf(conf);
-    if (typeof label !== 'string' || confidence === null || !Array.isArray(box) || box.length !== 4 || !box.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-      throw new DetectorError('detector_bad_answer', `Obico ML API: detection ${i} is not [label, confidence, [xc, yc, w, h]]`);
+    if (
+      typeof label !== 'string' ||
+      confidence === null ||
+      !Array.isArray(box) ||
+      box.length !== 4 ||
+      !box.every((v) => typeof v === 'number' && Number.isFinite(v))
+    ) {
+      throw new DetectorError(
+        'detector_bad_answer',
+        `Obico ML API: detection ${i} is not [label, confidence, [xc, yc, w, h]]`,
+      );
     }
     const [xc, yc, w, h] = box as number[];
     return { label, confidence, box: [xc! - w! / 2, yc! - h! / 2, w!, h!] };
@@ -37,7 +47,13 @@ export function obicoDetector(name: string, config: ObicoConfig, tasks: TaskBrok
   return {
     async detect(frame, opts) {
       // The task only serves the image; Obico answers in the same request, so no callback comes.
-      const task = await tasks.create({ detector: name, printerId: frame.printerId ?? null, jpeg: frame.jpeg, timeoutMs: timeoutMs + 5000, signal: opts?.signal });
+      const task = await tasks.create({
+        detector: name,
+        printerId: frame.printerId ?? null,
+        jpeg: frame.jpeg,
+        timeoutMs: timeoutMs + 5000,
+        signal: opts?.signal,
+      });
       try {
         const answer = await requestJson(`${base}/p/?img=${encodeURIComponent(task.imageUrl)}`, {
           headers: config.token ? { authorization: `Bearer ${config.token}` } : {},

@@ -105,9 +105,19 @@ export interface Letterbox {
 export function decodeYolo(
   data: Float32Array,
   dims: readonly number[],
-  opts: { labels: string[]; format: 'auto' | 'yolov5' | 'yolov8'; scoreThreshold: number; iouThreshold: number; letterbox: Letterbox },
+  opts: {
+    labels: string[];
+    format: 'auto' | 'yolov5' | 'yolov8';
+    scoreThreshold: number;
+    iouThreshold: number;
+    letterbox: Letterbox;
+  },
 ): Detection[] {
-  if (dims.length !== 3 || dims[0] !== 1) throw new DetectorError('detector_bad_answer', `model output has shape [${dims.join(', ')}]; expected [1, N, K] or [1, K, N]`);
+  if (dims.length !== 3 || dims[0] !== 1)
+    throw new DetectorError(
+      'detector_bad_answer',
+      `model output has shape [${dims.join(', ')}]; expected [1, N, K] or [1, K, N]`,
+    );
   const a = dims[1]!;
   const b = dims[2]!;
   // rowsFirst = [1, N, K]: YOLOv5's layout; YOLOv8 transposes it. `auto`: N (boxes) is the larger.
@@ -119,7 +129,8 @@ export function decodeYolo(
   if (format === 'auto') format = k === 4 + opts.labels.length ? 'yolov8' : 'yolov5';
   const classStart = format === 'yolov5' ? 5 : 4;
   const classes = k - classStart;
-  if (classes < 0 || (format === 'yolov5' && k < 5)) throw new DetectorError('detector_bad_answer', `model output rows of ${k} values do not fit ${format}`);
+  if (classes < 0 || (format === 'yolov5' && k < 5))
+    throw new DetectorError('detector_bad_answer', `model output rows of ${k} values do not fit ${format}`);
   const { scale, padX, padY, width, height } = opts.letterbox;
   const out: Detection[] = [];
   for (let i = 0; i < n; i++) {
@@ -143,7 +154,11 @@ export function decodeYolo(
     const x1 = Math.min(width, cx + w / 2);
     const y1 = Math.min(height, cy + h / 2);
     if (x1 <= x0 || y1 <= y0) continue;
-    out.push({ label: opts.labels[cls] ?? `class_${cls}`, confidence: Math.min(1, score), box: [x0, y0, x1 - x0, y1 - y0] });
+    out.push({
+      label: opts.labels[cls] ?? `class_${cls}`,
+      confidence: Math.min(1, score),
+      box: [x0, y0, x1 - x0, y1 - y0],
+    });
   }
   return nms(out, opts.iouThreshold);
 }
@@ -162,7 +177,13 @@ export async function letterbox(jpeg: Buffer, side: number): Promise<{ tensor: F
   const { data } = await sharp(jpeg, { limitInputPixels: 40_000_000 })
     .removeAlpha()
     .resize(w, h, { fit: 'fill' })
-    .extend({ top: padY, bottom: side - h - padY, left: padX, right: side - w - padX, background: { r: 114, g: 114, b: 114 } })
+    .extend({
+      top: padY,
+      bottom: side - h - padY,
+      left: padX,
+      right: side - w - padX,
+      background: { r: 114, g: 114, b: 114 },
+    })
     .raw()
     .toBuffer({ resolveWithObject: true });
   const plane = side * side;
@@ -182,7 +203,10 @@ export interface OnnxDetector extends DetectorCapability {
 
 export function onnxDetector(config: OnnxConfig, loadRuntime: RuntimeLoader = defaultLoader): OnnxDetector {
   const labels = config.labels?.length ? config.labels : ['failure'];
-  let session: Promise<{ run: (x: Float32Array) => Promise<{ data: Float32Array; dims: readonly number[] }>; side: number }> | null = null;
+  let session: Promise<{
+    run: (x: Float32Array) => Promise<{ data: Float32Array; dims: readonly number[] }>;
+    side: number;
+  }> | null = null;
 
   const open = () => {
     session ??= (async () => {
@@ -192,13 +216,19 @@ export function onnxDetector(config: OnnxConfig, loadRuntime: RuntimeLoader = de
       try {
         model = await fs.promises.readFile(config.modelPath);
       } catch (err) {
-        throw new DetectorError('detector_unavailable', `model file ${config.modelPath} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new DetectorError(
+          'detector_unavailable',
+          `model file ${config.modelPath} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
       let s: import('onnxruntime-node').InferenceSession;
       try {
         s = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
       } catch (err) {
-        throw new DetectorError('detector_unavailable', `model ${config.modelPath} cannot be loaded: ${(err as Error).message.split('\n')[0]}`);
+        throw new DetectorError(
+          'detector_unavailable',
+          `model ${config.modelPath} cannot be loaded: ${(err as Error).message.split('\n')[0]}`,
+        );
       }
       const inputName = s.inputNames[0]!;
       const outputName = s.outputNames[0]!;

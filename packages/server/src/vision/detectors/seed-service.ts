@@ -21,21 +21,44 @@ export interface SeedServiceConfig {
 
 /** Turns a callback body into detections in pixels of a width×height frame. */
 export function detectionsFromSeedResult(body: SeedCallbackBody, width: number, height: number): Detection[] {
-  if (body.status !== 'success') throw new DetectorError('detector_failed', `the AI service reported an error${body.message ? `: ${body.message}` : ''}`);
+  if (body.status !== 'success')
+    throw new DetectorError(
+      'detector_failed',
+      `the AI service reported an error${body.message ? `: ${body.message}` : ''}`,
+    );
   const r = body.result;
   if (!r || typeof r !== 'object') throw new DetectorError('detector_bad_answer', 'the AI service sent no result');
   if (Array.isArray(r.detections)) {
     return r.detections.flatMap((d) => {
       const confidence = confidenceOf(d?.confidence);
       const box = d?.box;
-      if (confidence === null || !Array.isArray(box) || box.length !== 4 || !box.every((v) => typeof v === 'number' && Number.isFinite(v))) return [];
-      return [{ label: typeof d.label === 'string' && d.label ? d.label : 'failure', confidence, box: box as Detection['box'] }];
+      if (
+        confidence === null ||
+        !Array.isArray(box) ||
+        box.length !== 4 ||
+        !box.every((v) => typeof v === 'number' && Number.isFinite(v))
+      )
+        return [];
+      return [
+        {
+          label: typeof d.label === 'string' && d.label ? d.label : 'failure',
+          confidence,
+          box: box as Detection['box'],
+        },
+      ];
     });
   }
   if (r.has_defect !== true) return [];
   const confidence = confidenceOf(r.confidence);
-  if (confidence === null) throw new DetectorError('detector_bad_answer', 'the AI service sent has_defect without a confidence from 0 to 1');
-  return [{ label: typeof r.defect_type === 'string' && r.defect_type ? r.defect_type : 'failure', confidence, box: [0, 0, width, height] }];
+  if (confidence === null)
+    throw new DetectorError('detector_bad_answer', 'the AI service sent has_defect without a confidence from 0 to 1');
+  return [
+    {
+      label: typeof r.defect_type === 'string' && r.defect_type ? r.defect_type : 'failure',
+      confidence,
+      box: [0, 0, width, height],
+    },
+  ];
 }
 
 export function seedServiceDetector(name: string, config: SeedServiceConfig, tasks: TaskBroker): DetectorCapability {
@@ -44,7 +67,13 @@ export function seedServiceDetector(name: string, config: SeedServiceConfig, tas
   return {
     async detect(frame, opts) {
       const meta = await sharp(frame.jpeg).metadata();
-      const task = await tasks.create({ detector: name, printerId: frame.printerId ?? null, jpeg: frame.jpeg, timeoutMs, signal: opts?.signal });
+      const task = await tasks.create({
+        detector: name,
+        printerId: frame.printerId ?? null,
+        jpeg: frame.jpeg,
+        timeoutMs,
+        signal: opts?.signal,
+      });
       try {
         const answer = (await requestJson(`${base}/api/v1/predict`, {
           body: { image_url: task.imageUrl, task_id: task.id, callback_url: task.callbackUrl },
@@ -53,8 +82,11 @@ export function seedServiceDetector(name: string, config: SeedServiceConfig, tas
           signal: opts?.signal,
           what: 'AI service',
         })) as { status?: unknown } | null;
-        if (!answer || answer.status !== 'accepted') {
-          throw new DetectorError('detector_bad_answer', `AI service did not accept the task (status ${JSON.stringify(answer?.status ?? null)})`);
+        if (answer?.status !== 'accepted') {
+          throw new DetectorError(
+            'detector_bad_answer',
+            `AI service did not accept the task (status ${JSON.stringify(answer?.status ?? null)})`,
+          );
         }
       } catch (err) {
         tasks.cancel(task.id, (err as Error).message);
@@ -67,7 +99,8 @@ export function seedServiceDetector(name: string, config: SeedServiceConfig, tas
         throw new DetectorError('detector_timeout', `AI service: ${(err as Error).message}`);
       }
       const detections = detectionsFromSeedResult(body, meta.width ?? 0, meta.height ?? 0);
-      const model = typeof body.result?.predict_model === 'string' && body.result.predict_model ? body.result.predict_model : name;
+      const model =
+        typeof body.result?.predict_model === 'string' && body.result.predict_model ? body.result.predict_model : name;
       return { detections, model };
     },
   };

@@ -15,13 +15,19 @@ const CELL = 8;
 const TANGLED = 16;
 const WORK_WIDTH = 320;
 
-export async function standinDetections(jpeg: Buffer): Promise<{ detections: Detection[]; width: number; height: number }> {
+export async function standinDetections(
+  jpeg: Buffer,
+): Promise<{ detections: Detection[]; width: number; height: number }> {
   const img = sharp(jpeg, { limitInputPixels: 40_000_000 });
   const meta = await img.metadata();
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
   if (!width || !height) throw new Error('frame has no size');
-  const { data, info } = await img.resize({ width: WORK_WIDTH }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await img
+    .resize({ width: WORK_WIDTH })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const W = info.width;
   const H = info.height;
   const C = info.channels;
@@ -91,7 +97,12 @@ export async function standinDetections(jpeg: Buffer): Promise<{ detections: Det
     detections.push({
       label: 'failure',
       confidence: Math.round(confidence * 1000) / 1000,
-      box: [minX * CELL * scale, minY * CELL * scale, (maxX - minX + 1) * CELL * scale, (maxY - minY + 1) * CELL * scale].map(Math.round) as Detection['box'],
+      box: [
+        minX * CELL * scale,
+        minY * CELL * scale,
+        (maxX - minX + 1) * CELL * scale,
+        (maxY - minY + 1) * CELL * scale,
+      ].map(Math.round) as Detection['box'],
     });
   }
   detections.sort((a, b) => b.confidence - a.confidence);
