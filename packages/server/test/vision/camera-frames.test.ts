@@ -17,6 +17,7 @@ import { fetchImage } from '../../src/util/http-image.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { FrameStore, normaliseImage, defaultFrameLimits } from '../../src/vision/frame-store.ts';
 import { standinDetections } from '../../src/vision/detectors/standin.ts';
+import { createTempDatabase } from '../helpers/pg.ts';
 import { tempDir } from '../helpers/server.ts';
 
 let camera: http.Server;
@@ -131,15 +132,23 @@ describe('frame normalisation', () => {
   });
 });
 
-describe('frame store retention', () => {
+describe.each(['sqlite', 'postgres'] as const)('frame store retention (%s)', (dialect) => {
   let storage: Storage;
   let dir: string;
+  let drop: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     dir = tempDir();
-    storage = await openStorage({ dataDir: dir });
+    let databaseUrl: string | null = null;
+    if (dialect === 'postgres') {
+      const db = await createTempDatabase();
+      databaseUrl = db.url;
+      drop = db.drop;
+    }
+    storage = await openStorage({ dataDir: dir, databaseUrl });
   });
   afterAll(async () => {
-    await storage.close();
+    await storage?.close();
+    await drop?.();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -14,7 +14,7 @@ import { plainGcode } from '../e2e/mixed-fleet-helpers.ts';
 
 const KEY = 'vision-e2e-key';
 
-describe('AI pause of a simulated printer whose print turns into spaghetti', () => {
+describe.each(['sqlite', 'postgres'] as const)('AI pause of a simulated printer whose print turns into spaghetti (%s)', (dialect) => {
   let server: TestServer;
   let sim: MoonrakerSimulator;
   let token: string;
@@ -27,7 +27,7 @@ describe('AI pause of a simulated printer whose print turns into spaghetti', () 
     // A 20-minute print in real time: it is still printing whenever the test looks.
     sim = new MoonrakerSimulator({ apiKey: KEY, timeScale: 1, printSeconds: 1200 });
     await sim.start();
-    server = await startTestServer();
+    server = await startTestServer({ dialect });
     ({ accessToken: token } = await setupAdmin(server));
     ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/api/v1/ws?token=${token}`);
     ws.on('message', (raw) => {
