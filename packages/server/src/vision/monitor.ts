@@ -356,8 +356,10 @@ export class VisionMonitor {
       boxes: counted,
       score: a.score,
       adjusted: a.adjusted,
-      warnLine: params.high,
-      pauseLine: round(params.high * params.pauseFactor),
+      // Where acting starts: warnings above LOW, pauses above LOW × pauseFactor (and only when the
+      // score also stands out against this print's own history, or passes HIGH).
+      warnLine: params.low,
+      pauseLine: round(params.low * params.pauseFactor),
       detector: a.detector,
       model: a.model,
       jobId: a.jobId,
@@ -391,7 +393,7 @@ export class VisionMonitor {
       level: 'error',
       code: paused ? 'ai_paused_print' : 'ai_pause_failed',
       message: paused
-        ? `AI paused ${p.summary.name}: the camera shows a likely print failure (${what}, over the pause line ${common.pauseLine}); the queue is paused. Check the frame, then resume or cancel.`
+        ? `AI paused ${p.summary.name}: the camera shows a likely print failure (${what}, over the pause threshold ${common.pauseLine}); the queue is paused. Check the frame, then resume or cancel.`
         : `AI wanted to pause ${p.summary.name} (${what}) but the printer refused: ${pauseError}. The queue is paused; check the printer now.`,
       params: { ...common, pauseError },
       printerId,

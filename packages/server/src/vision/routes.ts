@@ -331,7 +331,7 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
           pausedAt: rule.pausedAt ? new Date(rule.pausedAt).toISOString() : null,
           baselineBoost: rule.baselineBoost,
         },
-        lines: { warn: params.high, pause: Math.round(params.high * params.pauseFactor * 1000) / 1000 },
+        lines: { warn: params.low, pause: Math.round(params.low * params.pauseFactor * 1000) / 1000 },
         latest: await monitor.latest(id),
         series: await monitor.series(id),
         simulated: !!simulatorOf(fleet.get(id)),

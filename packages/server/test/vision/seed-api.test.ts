@@ -223,7 +223,7 @@ describe('seed 002 endpoints', () => {
     expect(ok.status).toBe(200);
     const view = (await api('GET', `/api/v1/ai/printers/${moonId}`)).body;
     expect(view.settings).toMatchObject({ enabled: true, action: 'warn', confidenceThreshold: 0.4, sensitivity: 1 });
-    expect(view.lines).toEqual({ warn: 0.78, pause: 1.365 });
+    expect(view.lines).toEqual({ warn: 0.38, pause: 0.57 });
     const asViewer = await api('POST', '/api/v1/users', {
       username: 'watcher',
       password: 'watcher-pass-1',

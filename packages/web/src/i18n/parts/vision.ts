@@ -37,6 +37,8 @@ export default {
       warnLine: 'warn',
       pauseLine: 'pause',
       chartLabel: 'AI failure score over this print',
+      linesHelp:
+        'Above a line the AI may warn or pause when the score also stands out from this print so far; far above it always does. A pause needs two checks in a row.',
       historyTitle: 'AI monitoring history',
       allPrinters: 'All printers',
       alertsOnly: 'Warnings and pauses only',
@@ -110,6 +112,7 @@ export default {
       warnLine: '警告线',
       pauseLine: '暂停线',
       chartLabel: '本次打印的 AI 故障评分',
+      linesHelp: '评分超过某条线、且明显高于本次打印此前的水平时，AI 会警告或暂停；远超时一定会。暂停需要连续两次检测确认。',
       historyTitle: 'AI 监控记录',
       allPrinters: '全部打印机',
       alertsOnly: '只看警告和暂停',
