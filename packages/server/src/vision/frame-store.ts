@@ -85,6 +85,7 @@ export class FrameStore {
   readonly #logger: Logger;
   readonly limits: FrameLimits;
   #pruning: Promise<void> | null = null;
+  #again: Promise<void> | null = null;
 
   constructor(opts: { db: Db; dataDir: string; clock: Clock; logger: Logger; limits?: Partial<FrameLimits> }) {
     this.#db = opts.db;
@@ -146,9 +147,19 @@ export class FrameStore {
     await this.#db.updateTable('vision_frames').set({ kept: 1 }).where('id', '=', id).execute();
   }
 
-  /** Applies the retention limits; concurrent calls share one run. */
+  /**
+   * Applies the retention limits. One run at a time; a call during a run is answered by one more
+   * run after it, so frames saved meanwhile are counted.
+   */
   prune(): Promise<void> {
-    this.#pruning ??= this.#prune()
+    if (this.#pruning) {
+      this.#again ??= this.#pruning.then(() => {
+        this.#again = null;
+        return this.prune();
+      });
+      return this.#again;
+    }
+    this.#pruning = this.#prune()
       .catch((err) => this.#logger.warn({ err }, 'frame retention failed'))
       .finally(() => {
         this.#pruning = null;
