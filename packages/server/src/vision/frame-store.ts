@@ -7,7 +7,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { loadSharp } from '../util/sharp-lazy.ts';
 import { DomainError } from '../errors.ts';
 import type { Db } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
@@ -58,7 +59,7 @@ export async function normaliseImage(
   let meta: Metadata;
   try {
     // 40 Mpx caps the memory a hostile image header can make the decoder reserve.
-    meta = await sharp(input, { limitInputPixels: 40_000_000 }).metadata();
+    meta = await (await loadSharp())(input, { limitInputPixels: 40_000_000 }).metadata();
   } catch (err) {
     throw new DomainError('invalid', 'not_an_image', `not a readable image: ${(err as Error).message}`);
   }
@@ -67,7 +68,7 @@ export async function normaliseImage(
   if (!width || !height) throw new DomainError('invalid', 'not_an_image', 'image has no size');
   if (meta.format === 'jpeg' && Math.max(width, height) <= limits.maxSide) return { jpeg: input, width, height };
   try {
-    const { data, info } = await sharp(input, { limitInputPixels: 40_000_000 })
+    const { data, info } = await (await loadSharp())(input, { limitInputPixels: 40_000_000 })
       .rotate()
       .resize({ width: limits.maxSide, height: limits.maxSide, fit: 'inside', withoutEnlargement: true })
       .jpeg({ quality: 85 })

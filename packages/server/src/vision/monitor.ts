@@ -150,13 +150,11 @@ export class VisionMonitor {
       .insertInto('vision_printers')
       .values(values)
       .onConflict((oc) =>
-        oc
-          .column('printer_id')
-          .doUpdateSet({
-            settings_json: values.settings_json,
-            state_json: values.state_json,
-            updated_at: values.updated_at,
-          }),
+        oc.column('printer_id').doUpdateSet({
+          settings_json: values.settings_json,
+          state_json: values.state_json,
+          updated_at: values.updated_at,
+        }),
       )
       .execute();
   }
@@ -456,14 +454,12 @@ export class VisionMonitor {
       .limit(2000);
     q = key === null ? q.where('print_key', 'is', null) : q.where('print_key', '=', key);
     const rows = await q.execute();
-    return rows
-      .reverse()
-      .map((r) => ({
-        at: r.at,
-        score: r.score,
-        adjusted: r.adjusted,
-        verdict: (r.verdict as AnalysisView['verdict']) ?? null,
-      }));
+    return rows.reverse().map((r) => ({
+      at: r.at,
+      score: r.score,
+      adjusted: r.adjusted,
+      verdict: (r.verdict as AnalysisView['verdict']) ?? null,
+    }));
   }
 }
 

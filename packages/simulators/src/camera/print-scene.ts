@@ -5,7 +5,7 @@
  * once a fault is injected, "spaghetti": strands of loose filament that multiply as the failure
  * goes on. Drawn as SVG and encoded to JPEG by sharp (libvips + librsvg), no fonts needed.
  */
-import sharp from 'sharp';
+import { loadSharp } from '@rwc/server/util/sharp-lazy.ts';
 
 export type SceneState = 'idle' | 'preparing' | 'printing' | 'paused' | 'finished' | 'failed';
 
@@ -126,7 +126,7 @@ export function printSceneSvg(input: SceneInput): string {
 
 /** Renders the scene as a JPEG (about 20–60 ms at 1280×720 on one core). */
 export async function renderPrintScene(input: SceneInput): Promise<Buffer> {
-  return sharp(Buffer.from(printSceneSvg(input)))
+  return (await loadSharp())(Buffer.from(printSceneSvg(input)))
     .jpeg({ quality: 80 })
     .toBuffer();
 }

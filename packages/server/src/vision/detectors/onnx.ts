@@ -12,7 +12,7 @@
  * 4 + labels values and YOLOv5 otherwise. Boxes come back in pixels of the original frame.
  */
 import fs from 'node:fs';
-import sharp from 'sharp';
+import { loadSharp } from '../../util/sharp-lazy.ts';
 import type { Detection, DetectorCapability } from '../../registry/capabilities.ts';
 import { DetectorError } from './http.ts';
 
@@ -165,7 +165,7 @@ export function decodeYolo(
 
 /** Letterboxes a JPEG to side×side RGB float32 CHW (0–1). */
 export async function letterbox(jpeg: Buffer, side: number): Promise<{ tensor: Float32Array; box: Letterbox }> {
-  const meta = await sharp(jpeg, { limitInputPixels: 40_000_000 }).metadata();
+  const meta = await (await loadSharp())(jpeg, { limitInputPixels: 40_000_000 }).metadata();
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
   if (!width || !height) throw new DetectorError('detector_failed', 'frame has no size');
@@ -174,7 +174,7 @@ export async function letterbox(jpeg: Buffer, side: number): Promise<{ tensor: F
   const h = Math.max(1, Math.round(height * scale));
   const padX = Math.floor((side - w) / 2);
   const padY = Math.floor((side - h) / 2);
-  const { data } = await sharp(jpeg, { limitInputPixels: 40_000_000 })
+  const { data } = await (await loadSharp())(jpeg, { limitInputPixels: 40_000_000 })
     .removeAlpha()
     .resize(w, h, { fit: 'fill' })
     .extend({

@@ -5,7 +5,7 @@
  * credential). The result's `detections` (api.md Additions) are used when present; a seed-only
  * answer (`has_defect`, `defect_type`, `confidence`) becomes one box over the whole frame.
  */
-import sharp from 'sharp';
+import { loadSharp } from '../../util/sharp-lazy.ts';
 import type { Detection, DetectorCapability } from '../../registry/capabilities.ts';
 import type { SeedCallbackBody, TaskBroker } from '../tasks.ts';
 import { DetectorError, confidenceOf, requestJson } from './http.ts';
@@ -66,7 +66,7 @@ export function seedServiceDetector(name: string, config: SeedServiceConfig, tas
   const timeoutMs = (config.timeoutSeconds ?? 60) * 1000;
   return {
     async detect(frame, opts) {
-      const meta = await sharp(frame.jpeg).metadata();
+      const meta = await (await loadSharp())(frame.jpeg).metadata();
       const task = await tasks.create({
         detector: name,
         printerId: frame.printerId ?? null,

@@ -7,7 +7,7 @@
  * cells are grouped into boxes. It recognises the simulators' drawn spaghetti; on real cameras it
  * is no substitute for a trained model (use the ONNX, Obico or seed-service detectors there).
  */
-import sharp from 'sharp';
+import { loadSharp } from '../../util/sharp-lazy.ts';
 import type { Detection, DetectorCapability } from '../../registry/capabilities.ts';
 
 const CELL = 8;
@@ -18,7 +18,7 @@ const WORK_WIDTH = 320;
 export async function standinDetections(
   jpeg: Buffer,
 ): Promise<{ detections: Detection[]; width: number; height: number }> {
-  const img = sharp(jpeg, { limitInputPixels: 40_000_000 });
+  const img = (await loadSharp())(jpeg, { limitInputPixels: 40_000_000 });
   const meta = await img.metadata();
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
