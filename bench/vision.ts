@@ -11,7 +11,7 @@
  *    normalise → detect → score → rule on 1280×720 camera pictures (stand-in; and a tiny ONNX
  *    model at 640×640 input, which times the letterbox and the runtime's overhead, not a real
  *    network).
- * 3. Server CPU per watched printer at one frame per 10 s: the real server in its own process
+ * 3. Server CPU per watched printer at one frame per 10 s (`--seconds 0` skips it): the real server in its own process
  *    watching Moonraker simulators (their webcams drawn in this process), CPU from /proc with the
  *    AI on minus the same window with it off, per analysed frame, scaled to 0.1 frame/s.
  */
@@ -285,7 +285,7 @@ async function tinyOnnxModel(): Promise<string | null> {
         opType: 'ReduceMean',
         input: ['images'],
         output: ['m'],
-        attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 1 }],
+        attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
       }),
       onnx.NodeProto.create({ opType: 'Add', input: ['B', 'm'], output: ['out'] }),
     ],
@@ -430,5 +430,5 @@ export async function run(args: string[]): Promise<void> {
     seqs,
   );
   await throughput();
-  await serverCpu(arg(args, 'printers', 4), arg(args, 'seconds', 30));
+  if (arg(args, 'seconds', 30) > 0) await serverCpu(arg(args, 'printers', 4), arg(args, 'seconds', 30));
 }
