@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- <name> [args]`: runs bench/<name>.ts, which prints its own figures.
+ * `npm run bench -- <name> [args]`: runs bench/<name>.ts, which prints its own figures
+ * (fleet, parse, dispatch, serial, vision: every bench/*.ts not starting with `_`).
  * Benchmarks talk only to loopback addresses and stop by themselves.
  */
 import fs from 'node:fs';

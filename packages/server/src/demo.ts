@@ -50,3 +50,19 @@ export async function seedDemoFleet(opts: {
   }
   return added > 0;
 }
+
+/**
+ * AI monitoring on the demo printers that have a camera (the simulated Bambu and Klipper ones):
+ * watched with the built-in stand-in detector, no model needed. Demo printers run 30× faster, so
+ * they are checked every 2 s and the warm-up is 5 frames instead of 30. "Make it fail" on a
+ * simulated printer's AI panel turns its print into spaghetti: a warning, then an AI pause.
+ */
+export async function seedDemoVision(
+  vision: { monitor: { updateSettings(id: string, patch: Record<string, unknown>): Promise<unknown> } },
+  fleet: Fleet,
+): Promise<void> {
+  for (const p of fleet.list()) {
+    if (!/^simulated-(bambu|moonraker)$/.test(p.summary.driver)) continue;
+    await vision.monitor.updateSettings(p.summary.id, { enabled: true, detector: 'standin', intervalSeconds: 2, rule: { warmupFrames: 5 } });
+  }
+}

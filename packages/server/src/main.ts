@@ -7,7 +7,7 @@ import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { LoginRateLimiter } from './auth/rate-limit.ts';
 import { type Config, ConfigError, loadConfig } from './config/config.ts';
-import { seedDemoFleet } from './demo.ts';
+import { seedDemoFleet, seedDemoVision } from './demo.ts';
 import { EventBus } from './events/bus.ts';
 import { EventLog } from './events/event-log.ts';
 import { type RouteModule, buildApp } from './http/app.ts';
@@ -31,6 +31,7 @@ import { openStorage } from './storage/db.ts';
 import { SecretBox, loadOrCreateKey } from './storage/secrets.ts';
 import { secureDataDir } from './storage/permissions.ts';
 import { type Clock, systemClock } from './util/clock.ts';
+import { type Vision, startVision, visionRoutes } from './vision/index.ts';
 import { type Logger, createLogger } from './util/logger.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -64,6 +65,7 @@ export interface RunningServer {
   robot: RobotPart;
   plugins: PluginHost;
   notifications: NotificationRouter;
+  vision: Vision;
   close(): Promise<void>;
 }
 
@@ -141,6 +143,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     closers.push(() => notifications.stop());
     const queueInfo = queueInfoProvider(queue);
     const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
+    const vision = await startVision({ infra, fleet, pauseQueue: async () => void (await queue.setRunning(false)), env: opts.env ?? process.env });
+    closers.push(() => vision.stop());
+    if (demo) await seedDemoVision(vision, fleet);
 
     // The robot runtime; in a demo data dir the default project (simulated quadruped) loads at once.
     const demoData = demo || (config.demo !== false && !!(await storage.db.selectFrom('kv').select('key').where('key', '=', 'demo_seeded').executeTakeFirst()));
@@ -162,6 +167,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       robot.routes,
       { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
+      { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -225,6 +231,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const port = typeof address === 'object' && address ? address.port : config.port;
     const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
     const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+    vision.setListeningUrl(url);
     logger.info({ url, dataDir: config.dataDir, database: storage.dialect }, 'RealWorldClaw is running');
     let closed: Promise<void> | null = null;
     return {
@@ -241,6 +248,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       robot,
       plugins,
       notifications,
+      vision,
       close: () => (closed ??= closeAll()),
     };
   } catch (err) {

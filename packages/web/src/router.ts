@@ -23,9 +23,11 @@ export const router = createRouter({
         { path: 'alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
         { path: 'robot', name: 'robot', component: () => import('./views/RobotView.vue') },
         { path: 'plugins', name: 'plugins', component: () => import('./views/PluginsView.vue') },
+        { path: 'ai', name: 'ai-history', component: () => import('./views/AiHistoryView.vue') },
         { path: 'settings', name: 'settings', component: () => import('./views/SettingsView.vue') },
       ],
     },
+    { path: '/kiosk/:id?', name: 'kiosk', component: () => import('./views/KioskView.vue'), props: true },
     { path: '/:rest(.*)*', redirect: '/printers' },
   ],
 });

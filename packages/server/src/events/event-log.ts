@@ -41,6 +41,8 @@ export class EventLog {
   #record(e: DomainEvent): void {
     // Plugin runs have their own table (plugins/runs.ts); their progress would flood this log.
     if (e.type === 'printer.log' || e.type === 'plugin.run') return;
+    // AI checks have their own history (vision_analyses); one every few seconds per printer here would crowd out the rest.
+    if (e.type === 'ai.analysis') return;
     if (e.type === 'printer.state') {
       const d = e.data as DomainEvent<'printer.state'>['data'];
       if (this.#lastStatus.get(d.printerId) === d.state.status) return;

@@ -169,6 +169,68 @@ export interface PluginRunsTable {
   ended_at: string | null;
 }
 
+/** AI monitoring (vision/), migration 009. */
+export interface VisionPrintersTable {
+  printer_id: string;
+  settings_json: string;
+  state_json: string;
+  updated_at: string;
+}
+
+export interface VisionFramesTable {
+  id: string;
+  printer_id: string | null;
+  at: string;
+  bytes: number;
+  width: number | null;
+  height: number | null;
+  /** 1 = exempt from retention (the frame behind an AI pause or warning). */
+  kept: number;
+}
+
+export interface VisionAnalysesTable {
+  id: string;
+  printer_id: string | null;
+  job_id: string | null;
+  print_key: string | null;
+  at: string;
+  trigger: string;
+  detector: string;
+  model: string | null;
+  status: string;
+  error: string | null;
+  frame_id: string | null;
+  width: number | null;
+  height: number | null;
+  detections_json: string;
+  score: number | null;
+  adjusted: number | null;
+  verdict: string | null;
+  reason: string | null;
+}
+
+export interface VisionTasksTable {
+  id: string;
+  detector: string;
+  printer_id: string | null;
+  frame_id: string | null;
+  /** SHA-256 of the task's callback credential; the credential itself is never stored. */
+  token_hash: string;
+  status: string;
+  created_at: string;
+  expires_at: string;
+  finished_at: string | null;
+  result_json: string | null;
+}
+
+export interface VisionDetectorsTable {
+  name: string;
+  kind: string;
+  /** JSON; secret fields encrypted (storage/secrets.ts). */
+  config_json: string;
+  created_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -184,6 +246,11 @@ export interface Database {
   plugin_store: PluginStoreTable;
   plugin_records: PluginRecordsTable;
   plugin_runs: PluginRunsTable;
+  vision_printers: VisionPrintersTable;
+  vision_frames: VisionFramesTable;
+  vision_analyses: VisionAnalysesTable;
+  vision_tasks: VisionTasksTable;
+  vision_detectors: VisionDetectorsTable;
 }
 
 export type Db = Kysely<Database>;

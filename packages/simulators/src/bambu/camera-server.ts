@@ -44,8 +44,8 @@ export interface CameraOptions {
   cert: string;
   /** Real ms between frames; real printers send one every 1-2 s. */
   frameIntervalMs?: number;
-  /** The current picture. */
-  frame: () => Buffer;
+  /** The current picture (may be drawn asynchronously). */
+  frame: () => Buffer | Promise<Buffer>;
 }
 
 export class PrinterCamera {
@@ -98,8 +98,12 @@ export class PrinterCamera {
       }
       const send = () => {
         if (socket.destroyed || socket.writableNeedDrain) return; // drop frames for slow readers
-        const jpeg = this.#opts.frame();
-        socket.write(Buffer.concat([frameHeader(jpeg.length), jpeg]));
+        void Promise.resolve(this.#opts.frame()).then(
+          (jpeg) => {
+            if (!socket.destroyed) socket.write(Buffer.concat([frameHeader(jpeg.length), jpeg]));
+          },
+          () => {},
+        );
       };
       send();
       timer = setInterval(send, this.#opts.frameIntervalMs ?? 1000);

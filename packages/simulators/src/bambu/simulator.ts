@@ -13,6 +13,7 @@ import { printerCertificate } from './certs.ts';
 import { type CommandContext, handleCommand } from './commands.ts';
 import { type FtpsMode, PrinterFtps } from './ftps-server.ts';
 import { type BambuModel, MODELS, randomAccessCode, randomSerial } from './identity.ts';
+import { SceneCamera, type SceneState, SpaghettiFault, seedOf } from '../camera/print-scene.ts';
 import { printerSnapshotJpeg } from './jpeg.ts';
 import { inspectStorageFile } from './job-file.ts';
 import { PrintLifecycle } from './lifecycle.ts';
@@ -77,7 +78,10 @@ export class BambuSimulator extends EventEmitter {
   #timer: TimerHandle | null = null;
   #lastTickAt = 0;
   readonly #reports: ReportPublisher;
-  #frame: { key: string; jpeg: Buffer } | null = null;
+  readonly #scene = new SceneCamera(() => printerSnapshotJpeg(this.gcodeState, this.#lifecycle.status.mc_percent));
+  readonly #spaghetti = new SpaghettiFault();
+  /** Simulated seconds since start (the fault's clock). */
+  #simSeconds = 0;
   #verifyFailed = false;
   #ftpsMode: FtpsMode = 'normal';
   #refuseAuth = false;
@@ -289,6 +293,19 @@ export class BambuSimulator extends EventEmitter {
     this.#afterChange();
   }
 
+  /**
+   * Fault: the running print turns into spaghetti on the camera (loose strands that pile up over
+   * ten simulated minutes). The firmware notices nothing, as a real printer would not; it is for
+   * AI failure detection to see. Cleared when the next print starts.
+   */
+  startSpaghetti(): void {
+    this.#spaghetti.start(this.#simSeconds);
+  }
+
+  stopSpaghetti(): void {
+    this.#spaghetti.clear();
+  }
+
   /** Publishes a full report now, as the answer to `pushall` would. */
   pushFullReport(): void {
     this.#reports.full(this.#lifecycle.status);
@@ -304,6 +321,7 @@ export class BambuSimulator extends EventEmitter {
     const now = this.#clock.now();
     const dtSim = ((now - this.#lastTickAt) / 1000) * this.timeScale;
     this.#lastTickAt = now;
+    this.#simSeconds += dtSim;
     // Sub-steps so that every gcode_state change is pushed the moment it happens, as firmware
     // does, even when one tick spans several phases at a high time scale.
     const step = Math.max(1, dtSim / 200);
@@ -345,13 +363,18 @@ export class BambuSimulator extends EventEmitter {
     else this.#afterChange();
   }
 
-  /** The picture only changes with state and progress: encode once per change. */
-  #cameraFrame(): Buffer {
-    const key = `${this.gcodeState}:${this.#lifecycle.status.mc_percent}`;
-    if (this.#frame?.key !== key) {
-      this.#frame = { key, jpeg: printerSnapshotJpeg(this.gcodeState, this.#lifecycle.status.mc_percent) };
-    }
-    return this.#frame.jpeg;
+  /** The camera picture: the print scene for the current state, progress and fault (drawn on change). */
+  async #cameraFrame(): Promise<Buffer> {
+    const states: Record<string, SceneState> = { IDLE: 'idle', PREPARE: 'preparing', RUNNING: 'printing', PAUSE: 'paused', FINISH: 'finished', FAILED: 'failed' };
+    const input = {
+      state: states[this.gcodeState] ?? 'idle',
+      progress: this.#lifecycle.status.mc_percent,
+      spaghetti: this.#spaghetti.amount(this.#simSeconds),
+      filament: '#00ae42',
+      seed: seedOf(this.serial),
+    };
+    await this.#scene.update(input);
+    return this.#scene.frame(input);
   }
 
   #afterChange(): void {
@@ -364,6 +387,7 @@ export class BambuSimulator extends EventEmitter {
     if (state === this.#lastState) return;
     const previous = this.#lastState;
     this.#lastState = state;
+    if (state === 'PREPARE') this.#spaghetti.clear();
     this.emit('state', { state, previous, status: { ...this.#lifecycle.status } });
   }
 }

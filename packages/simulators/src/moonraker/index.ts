@@ -3,6 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { Klippy, type Objects } from './klippy.ts';
+import { SceneCamera, type SceneState, SpaghettiFault } from '../camera/print-scene.ts';
 import { parseMultipart } from './multipart.ts';
 
 export { Klippy } from './klippy.ts';
@@ -15,6 +16,8 @@ export interface MoonrakerSimulatorOptions {
   /** Simulated length of every print. Default 10 s. */
   printSeconds?: number;
   port?: number;
+  /** Announce a webcam (server.webcams.list) served at /webcam/ (snapshot and MJPEG stream). Default true. */
+  webcam?: boolean;
 }
 
 type Client = { ws: WebSocket; subscription: Record<string, string[] | null> | null };
@@ -33,6 +36,9 @@ export class MoonrakerSimulator {
   /** Fault: printer.print.start answers "ok" but nothing starts. */
   ignorePrintStart = false;
   #opts: Required<Omit<MoonrakerSimulatorOptions, 'apiKey'>> & { apiKey: string | null };
+  readonly #scene = new SceneCamera(() => Buffer.alloc(0));
+  readonly #spaghetti = new SpaghettiFault();
+  #simSeconds = 0;
   #server: http.Server | null = null;
   #wss = new WebSocketServer({ noServer: true });
   #clients = new Set<Client>();
@@ -46,6 +52,7 @@ export class MoonrakerSimulator {
       timeScale: opts.timeScale ?? 1,
       printSeconds: opts.printSeconds ?? 10,
       port: opts.port ?? 0,
+      webcam: opts.webcam ?? true,
     };
     this.klippy = new Klippy(this.#opts.printSeconds);
   }
@@ -68,6 +75,7 @@ export class MoonrakerSimulator {
       const now = performance.now();
       const scale = this.#opts.timeScale > 0 ? this.#opts.timeScale : 1e-6;
       this.klippy.tick((now - last) / 1000 / scale);
+      this.#simSeconds += (now - last) / 1000 / scale;
       last = now;
       this.#flush();
     }, TICK_MS);
@@ -117,6 +125,54 @@ export class MoonrakerSimulator {
     this.#flush();
   }
 
+  /** Fault: the print turns into spaghetti on the webcam (see SpaghettiFault); cleared by the next print. */
+  startSpaghetti(): void {
+    this.#spaghetti.start(this.#simSeconds);
+  }
+
+  stopSpaghetti(): void {
+    this.#spaghetti.clear();
+  }
+
+  /** The webcam picture of the current print. */
+  async webcamJpeg(): Promise<Buffer> {
+    const ps = this.klippy.printState;
+    const states: Record<string, SceneState> = { standby: 'idle', printing: 'printing', paused: 'paused', complete: 'finished', error: 'failed', cancelled: 'idle' };
+    const input = {
+      state: states[ps] ?? 'idle',
+      progress: Number(this.klippy.objects.virtual_sdcard?.progress ?? 0) * 100,
+      spaghetti: this.#spaghetti.amount(this.#simSeconds),
+      filament: '#e8731a',
+      seed: this.#port,
+    };
+    await this.#scene.update(input);
+    return this.#scene.frame(input);
+  }
+
+  #webcam(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+    const action = url.searchParams.get('action') ?? 'snapshot';
+    if (action === 'snapshot') {
+      void this.webcamJpeg().then((jpeg) => {
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': jpeg.length, 'cache-control': 'no-store' });
+        res.end(jpeg);
+      });
+      return;
+    }
+    // mjpg-streamer's stream: one JPEG part per second until the client goes away.
+    const boundary = 'boundarydonotcross';
+    res.writeHead(200, { 'content-type': `multipart/x-mixed-replace;boundary=${boundary}`, 'cache-control': 'no-store' });
+    const send = () =>
+      void this.webcamJpeg().then((jpeg) => {
+        if (res.destroyed) return;
+        res.write(`--${boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`);
+        res.write(jpeg);
+        res.write('\r\n');
+      });
+    send();
+    const timer = setInterval(send, 1000);
+    req.on('close', () => clearInterval(timer));
+  }
+
   // ---- HTTP ----
 
   #authorized(req: http.IncomingMessage, url: URL): boolean {
@@ -137,6 +193,8 @@ export class MoonrakerSimulator {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    // The webcam is served beside Moonraker (nginx → crowsnest/mjpg-streamer), without its auth.
+    if (this.#opts.webcam && req.method === 'GET' && url.pathname === '/webcam/') return this.#webcam(req, res, url);
     if (!this.#authorized(req, url)) return send(401, { error: { code: 401, message: 'Unauthorized' } });
     if (req.method === 'GET' && url.pathname === '/access/oneshot_token') {
       const token = crypto.randomBytes(20).toString('hex').toUpperCase().slice(0, 32);
@@ -174,7 +232,10 @@ export class MoonrakerSimulator {
     const path = dir ? `${dir}/${file.filename}` : file.filename!;
     this.files.set(path, file.data);
     const printNow = field('print') === 'true' && this.klippy.printState !== 'printing';
-    if (printNow) this.klippy.startPrint(path, file.data.length);
+    if (printNow) {
+      this.#spaghetti.clear();
+      this.klippy.startPrint(path, file.data.length);
+    }
     this.#notify('notify_filelist_changed', [{ action: 'create_file', item: { path, root, size: file.data.length } }]);
     res.setHeader('location', `/server/files/gcodes/${encodeURI(path)}`);
     send(201, {
@@ -248,7 +309,10 @@ export class MoonrakerSimulator {
         const filename = String(params.filename ?? '');
         if (!this.files.has(filename)) throw fail(400, `File not found: ${filename}`);
         if (k.printState === 'printing' || k.printState === 'paused') throw fail(400, 'Print already in progress');
-        if (!this.ignorePrintStart) k.startPrint(filename, this.files.get(filename)!.length);
+        if (!this.ignorePrintStart) {
+          this.#spaghetti.clear();
+          k.startPrint(filename, this.files.get(filename)!.length);
+        }
         return 'ok';
       }
       case 'printer.print.pause':
@@ -275,6 +339,27 @@ export class MoonrakerSimulator {
         k.restart();
         this.#notify('notify_klippy_ready', []);
         return 'ok';
+      case 'server.webcams.list':
+        return {
+          webcams: this.#opts.webcam
+            ? [
+                {
+                  name: 'printer-cam',
+                  location: 'printer',
+                  service: 'mjpegstreamer-adaptive',
+                  enabled: true,
+                  target_fps: 15,
+                  stream_url: '/webcam/?action=stream',
+                  snapshot_url: '/webcam/?action=snapshot',
+                  flip_horizontal: false,
+                  flip_vertical: false,
+                  rotation: 0,
+                  aspect_ratio: '16:9',
+                  source: 'config',
+                },
+              ]
+            : [],
+        };
       case 'server.files.list':
         return [...this.files].map(([path, data]) => ({ path, size: data.length, modified: 0, permissions: 'rw' }));
       default:
@@ -297,7 +382,7 @@ export class MoonrakerSimulator {
     return {
       klippy_connected: true,
       klippy_state: this.klippy.state,
-      components: ['file_manager', 'job_queue', 'authorization'],
+      components: ['file_manager', 'job_queue', 'authorization', 'webcam'],
       failed_components: [],
       warnings: [],
       moonraker_version: 'v0.9.3-sim',

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest, StartNotConfirmedError } from '../driver.ts';
 import { initialPrinterState, type JobOutcome, type PrinterState } from '../model.ts';
 import type { TimerHandle } from '../../util/clock.ts';
+import { fetchImage } from '../../util/http-image.ts';
 import { type MoonrakerConnection, parseMoonrakerConnection } from './connection.ts';
 import { RpcSocket } from './rpc.ts';
 import { mapStatus, mergeStatus, type MoonrakerObjects, SUBSCRIBED_OBJECTS } from './state-map.ts';
@@ -102,8 +103,30 @@ export class MoonrakerDriver implements PrinterDriver {
     await this.#requireRpc().call('printer.gcode.script', { script: lines.join('\n') });
   }
 
+  /**
+   * The first enabled webcam Moonraker announces (`server.webcams.list`, Moonraker's `[webcam]`
+   * sections / crowsnest): its snapshot URL, or a frame cut from its MJPEG stream. Relative URLs
+   * are on the Moonraker host; the API key goes only to that host. Null when none is announced.
+   */
   async snapshot(): Promise<Buffer | null> {
-    return null;
+    const rpc = this.#requireRpc();
+    let list: { webcams?: Array<Record<string, unknown>> };
+    try {
+      list = (await rpc.call('server.webcams.list')) as typeof list;
+    } catch {
+      return null; // older Moonraker without the webcam component
+    }
+    const cam = (list.webcams ?? []).find((w) => w.enabled !== false && (w.snapshot_url || w.stream_url));
+    if (!cam) return null;
+    const base = new URL(this.#conn.url);
+    const target = new URL(String(cam.snapshot_url || cam.stream_url), base);
+    const headers: Record<string, string> = {};
+    if (this.#conn.apiKey && target.origin === base.origin) headers['x-api-key'] = this.#conn.apiKey;
+    try {
+      return await fetchImage(target.href, { headers, timeoutMs: 5000 });
+    } catch (err) {
+      throw new DriverError('camera_unavailable', `webcam "${String(cam.name ?? '')}": ${(err as Error).message}`);
+    }
   }
 
   /** Klippy shutdown/error → FIRMWARE_RESTART; a failed print → SDCARD_RESET_FILE. */

@@ -4,6 +4,7 @@ import { initial } from './001_initial.ts';
 import { queueSafety } from './002_queue.ts';
 import { jobSentMarker } from './003_job_sent.ts';
 import { securityHardening } from './004_security.ts';
+import { vision } from './009_vision.ts';
 import { pluginTables } from './010_plugins.ts';
 
 /** Every migration, in order. One list for SQLite and PostgreSQL; append, never edit a shipped one. */
@@ -13,6 +14,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '002_queue': queueSafety(dialect),
     '003_job_sent': jobSentMarker(),
     '004_security': securityHardening(),
+    '009_vision': vision(),
     '010_plugins': pluginTables(dialect),
   };
 }
