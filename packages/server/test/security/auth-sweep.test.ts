@@ -21,6 +21,14 @@ const SOCKET_IO_NAMESPACES: string[] = ['/sweep-probe', '/robot'];
 
 const PUBLIC = new Set(['get /api/v1/health', 'get /api/v1/setup', 'post /api/v1/setup', 'post /api/v1/auth/login', 'post /api/v1/auth/refresh']);
 
+/**
+ * Routes for outside detector services (seed 002): they take the single-use credential issued for
+ * one AI task instead of a user's. Any user credential there is just a wrong task credential, so a
+ * refusal may also be 403 (not this task's credential) or 400 (no task named); never a 2xx.
+ * The task-credential rules themselves are tested in test/vision/remote-detectors.test.ts.
+ */
+const TASK_CREDENTIAL = new Set(['GET /api/v1/ai/tasks/some-id/image.jpg', 'POST /api/v1/ai/callback']);
+
 /** Spellings of one path; `refused` ones must be a 400 whatever the credentials. */
 function spellings(path: string, port: number): Array<{ name: string; target: string; refused: boolean }> {
   const segments = path.split('/');
@@ -136,7 +144,7 @@ describe.each<TestDialect>(['sqlite', 'postgres'])('401 sweep over every route, 
           const headers = { ...cred.headers, ...(body ? { 'content-type': 'application/json' } : {}) };
           const res = await rawRequest(s.port, route.method, sp.target, headers, body);
           checked++;
-          const expected = sp.refused ? [400] : [401];
+          const expected = sp.refused ? [400] : TASK_CREDENTIAL.has(`${route.method} ${route.path}`) && cred.name !== 'none' ? [400, 401, 403] : [401];
           let json: any = null;
           try {
             json = JSON.parse(res.body);
