@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { AgentBroker } from './agents/broker.ts';
+import { type AgentsPart, createAgentsPart } from './agents/index.ts';
 import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { LoginRateLimiter } from './auth/rate-limit.ts';
@@ -51,7 +52,9 @@ export interface RunningServer {
   fleet: Fleet;
   auth: AuthService;
   eventLog: EventLog;
-  broker: AgentBroker;
+  /** The embedded agent broker; null when agents use an external one (RWC_MQTT_URL). */
+  broker: AgentBroker | null;
+  agents: AgentsPart;
   library: FileLibrary;
   queue: QueueService;
   close(): Promise<void>;
@@ -85,6 +88,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     eventLog.start();
     closers.push(() => eventLog.stop());
 
+    const agents = createAgentsPart(infra, auth);
     const fleet = new Fleet(infra);
     const library = new FileLibrary({
       db: storage.db,
@@ -105,6 +109,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const queueInfo = queueInfoProvider(queue);
     const isBusyWithQueueJob = (printerId: string) => queue.hasActiveJob(printerId);
 
+    let broker: AgentBroker | null = null;
     const routes: RouteModule[] = [
       { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
       { prefix: '/api/v1', plugin: fileRoutes, opts: { library } },
@@ -115,6 +120,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         opts: { library, onPrintRequested: async (fileId: string) => void (await queue.onPrintRequested(fileId)) },
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
+      agents.routes(fleet, () => broker),
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -143,15 +149,22 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     });
     closers.push(() => app.close());
 
-    const broker = new AgentBroker({ host: config.host, port: config.mqttPort, auth, logger });
-    await broker.start().catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError(
-        err.code === 'EADDRINUSE'
-          ? `RWC_MQTT_PORT ${config.mqttPort} is already in use; pick another port`
-          : `cannot start the agent MQTT broker on port ${config.mqttPort}: ${err.message}`,
-      );
+    if (!config.mqttUrl) {
+      const embedded = new AgentBroker({ host: config.host, port: config.mqttPort, auth, logger, bus });
+      broker = embedded;
+      await embedded.start().catch((err: NodeJS.ErrnoException) => {
+        throw new ConfigError(
+          err.code === 'EADDRINUSE'
+            ? `RWC_MQTT_PORT ${config.mqttPort} is already in use; pick another port`
+            : `cannot start the agent MQTT broker on port ${config.mqttPort}: ${err.message}`,
+        );
+      });
+      closers.push(() => embedded.stop());
+    }
+    await agents.start(broker).catch((err: Error) => {
+      throw new ConfigError(`cannot link to the agents' MQTT broker: ${err.message}`);
     });
-    closers.push(() => broker.stop());
+    closers.push(() => agents.stop());
 
     await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
       throw new ConfigError(
@@ -175,6 +188,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       auth,
       eventLog,
       broker,
+      agents,
       library,
       queue,
       close: () => (closed ??= closeAll()),

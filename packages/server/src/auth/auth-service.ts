@@ -4,7 +4,7 @@ import { DomainError, conflict, notFound, unauthorized } from '../errors.ts';
 import type { Db } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import { dummyHashPromise, hashPassword, hashToken, randomToken, verifyPassword } from './passwords.ts';
-import { type AuthUser, type Role, isRole } from './roles.ts';
+import { type AuthUser, type CredentialRole, type Role, isCredentialRole, isRole } from './roles.ts';
 
 export interface TokenPair {
   accessToken: string;
@@ -22,7 +22,7 @@ export interface UserRecord {
 export interface ApiKeyRecord {
   id: string;
   name: string;
-  role: Role;
+  role: CredentialRole;
   prefix: string;
   createdAt: string;
   lastUsedAt: string | null;
@@ -188,7 +188,7 @@ export class AuthService {
     }
   }
 
-  async createApiKey(name: string, role: Role, createdBy: string | null): Promise<ApiKeyRecord & { key: string }> {
+  async createApiKey(name: string, role: CredentialRole, createdBy: string | null): Promise<ApiKeyRecord & { key: string }> {
     const key = randomToken('rwc_');
     const rec = {
       id: crypto.randomUUID(),
@@ -209,7 +209,7 @@ export class AuthService {
     return rows.map((r) => ({
       id: r.id,
       name: r.name,
-      role: r.role as Role,
+      role: r.role as CredentialRole,
       prefix: r.prefix,
       createdAt: r.created_at,
       lastUsedAt: r.last_used_at,
@@ -225,7 +225,7 @@ export class AuthService {
 
   async verifyApiKey(key: string): Promise<AuthUser> {
     const row = await this.#db.selectFrom('api_keys').selectAll().where('key_hash', '=', hashToken(key)).executeTakeFirst();
-    if (!row || !isRole(row.role)) throw unauthorized('API key is not valid', 'invalid_api_key');
+    if (!row || !isCredentialRole(row.role)) throw unauthorized('API key is not valid', 'invalid_api_key');
     // Record use at most once a minute per key: no write on every request.
     const now = this.#clock.now();
     if ((this.#lastUsedWrites.get(row.id) ?? 0) < now - 60_000) {

@@ -12,6 +12,10 @@ export interface Config {
   /** null = decide at start: on for a fresh data dir. */
   demo: boolean | null;
   mqttPort: number;
+  /** An external MQTT broker for agent traffic (mqtt:// or mqtts://, credentials in the URL); null = the embedded one. */
+  mqttUrl: string | null;
+  /** A command for an edge agent that cannot be delivered within this fails with command_expired. */
+  agentCommandTtlSeconds: number;
   databaseUrl: string | null;
   logLevel: string;
   /** Largest accepted upload, bytes. */
@@ -39,6 +43,8 @@ const defaults: Config = {
   dataDir: './data',
   demo: null,
   mqttPort: 1884,
+  mqttUrl: null,
+  agentCommandTtlSeconds: 60,
   databaseUrl: null,
   logLevel: 'info',
   maxUploadBytes: 2 * 1024 ** 3,
@@ -57,6 +63,8 @@ const envNames: Partial<Record<keyof Config, string>> = {
   dataDir: 'RWC_DATA_DIR',
   demo: 'RWC_DEMO',
   mqttPort: 'RWC_MQTT_PORT',
+  mqttUrl: 'RWC_MQTT_URL',
+  agentCommandTtlSeconds: 'RWC_AGENT_COMMAND_TTL',
   databaseUrl: 'RWC_DATABASE_URL',
   logLevel: 'RWC_LOG_LEVEL',
   maxUploadBytes: 'RWC_MAX_UPLOAD_BYTES',
@@ -118,6 +126,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(`${label('databaseUrl')} must start with postgres://, got "${databaseUrl}"`);
   }
+  const mqttUrl = (get('mqttUrl') as string | null) || null;
+  if (mqttUrl && !/^mqtts?:\/\/[^/\s]+/.test(mqttUrl)) {
+    throw new ConfigError(`${label('mqttUrl')} must look like mqtt://host:1883 or mqtts://host:8883, got "${mqttUrl.replace(/:[^:@/]*@/, ':***@')}"`);
+  }
   const logLevel = String(get('logLevel'));
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`${label('logLevel')} must be one of fatal, error, warn, info, debug, trace, silent`);
@@ -129,6 +141,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dataDir: path.resolve(cwd, String(get('dataDir'))),
     demo: demoRaw === null ? null : parseBool(label('demo'), demoRaw),
     mqttPort: parseInteger(label('mqttPort'), get('mqttPort'), 0, 65535),
+    mqttUrl,
+    agentCommandTtlSeconds: parseInteger(label('agentCommandTtlSeconds'), get('agentCommandTtlSeconds'), 5, 7 * 86400),
     databaseUrl: databaseUrl || null,
     logLevel,
     maxUploadBytes: parseInteger(label('maxUploadBytes'), get('maxUploadBytes'), 1024, 2 ** 50),

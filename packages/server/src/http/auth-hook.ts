@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthService } from '../auth/auth-service.ts';
-import { type AuthUser, type Role, roleAllows } from '../auth/roles.ts';
+import { type AuthUser, type CredentialRole, roleAllows } from '../auth/roles.ts';
 import { forbidden, unauthorized } from '../errors.ts';
 
 declare module 'fastify' {
@@ -9,7 +9,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     /** Least role a route needs; 'public' skips authentication. Default: GET/HEAD viewer, else operator. */
-    role?: Role | 'public';
+    role?: CredentialRole | 'public';
   }
 }
 
@@ -62,7 +62,7 @@ export function installAuth(app: FastifyInstance, auth: AuthService): void {
     if (bearer) request.user = await auth.verifyAccessToken(bearer);
     else if (apiKey) request.user = await auth.verifyApiKey(apiKey);
     else throw unauthorized('this route needs credentials: send "Authorization: Bearer <token>" or "X-Api-Key"');
-    const need: Role = configured ?? (request.method === 'GET' || request.method === 'HEAD' ? 'viewer' : 'operator');
+    const need: CredentialRole = configured ?? (request.method === 'GET' || request.method === 'HEAD' ? 'viewer' : 'operator');
     if (!roleAllows(request.user.role, need)) {
       throw forbidden(`this needs the ${need} role; you are ${request.user.role}`);
     }

@@ -38,6 +38,8 @@ export interface StartJobRequest {
   fileSize: number;
   /** MD5 (hex) of the whole file, as the printer checks it. */
   fileMd5: string;
+  /** SHA-256 (hex) of the whole file: its name in the library; an edge agent fetches the file by it. */
+  fileSha256?: string;
   plate: number;
   /** Path of the plate's G-code inside a .3mf (`Metadata/plate_1.gcode`), null for plain G-code. */
   gcodePath: string | null;
@@ -105,6 +107,8 @@ export interface PrinterDriverCapability {
   secretFields: string[];
   /** File kinds this driver can print: a Bambu takes sliced '3mf' files, Marlin and Klipper 'gcode'. */
   fileKinds?: readonly string[];
+  /** File kinds of one printer when they depend on its connection (an edge agent's printer); else fileKinds. */
+  fileKindsOf?(connection: Record<string, unknown>): readonly string[] | undefined;
   create: DriverFactory;
   /** Called once when the server stops (simulated drivers stop their in-process simulators). */
   shutdown?(): Promise<void>;

@@ -252,6 +252,7 @@ export class Dispatcher {
         fileName: file.name,
         fileSize: file.size,
         fileMd5: file.md5,
+        fileSha256: file.sha256,
         plate: item.plate,
         gcodePath: plate?.gcodePath ?? null,
         overrides: item.overrides,
