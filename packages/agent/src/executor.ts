@@ -32,6 +32,10 @@ interface Lane {
   /** Bumped by every e-stop: commands queued under an older epoch are dropped. */
   epoch: number;
   abort: AbortController;
+  /** Ends the wait for the running command (an e-stop took over). */
+  interrupt: ((err: Error) => void) | null;
+  /** createdAt (server clock) of the latest e-stop of this printer. */
+  estopAt: number;
 }
 
 const READY = new Set(['idle', 'finished']);
@@ -49,7 +53,7 @@ export class CommandExecutor {
 
   #lane(printerId: string): Lane {
     let l = this.#lanes.get(printerId);
-    if (!l) this.#lanes.set(printerId, (l = { chain: Promise.resolve(), epoch: 0, abort: new AbortController() }));
+    if (!l) this.#lanes.set(printerId, (l = { chain: Promise.resolve(), epoch: 0, abort: new AbortController(), interrupt: null, estopAt: 0 }));
     return l;
   }
 
@@ -78,19 +82,37 @@ export class CommandExecutor {
       this.#d.ack(c.id, 'rejected', { error: { code: 'unknown_printer', message: `this agent has no printer "${c.printerId}"` } });
       return;
     }
+    const lane = this.#lane(c.printerId);
+    if (c.createdAt <= lane.estopAt) {
+      // Asked before an e-stop that already ran here: never run it.
+      const error = { code: 'emergency_stop', message: `${c.kind} was dropped: an emergency stop came after it` };
+      this.#d.record.done(c.id, c.kind, Date.now(), false, error);
+      this.#d.ack(c.id, 'rejected', { error });
+      return;
+    }
     this.#d.record.began(c.id, c.kind, Date.now());
     this.#running.add(c.id);
     this.#d.ack(c.id, 'accepted');
-    const lane = this.#lane(c.printerId);
     const epoch = lane.epoch;
     const deadline = Date.now() + c.deadlineSeconds * 1000;
     lane.chain = lane.chain.then(async () => {
       let error: WireError | null = null;
+      let timer: NodeJS.Timeout | undefined;
       try {
         if (lane.epoch !== epoch) throw new DriverError('emergency_stop', 'dropped: an emergency stop came after it');
-        await this.#run(c, lane, deadline);
+        // The printer's answer, the deadline, or an e-stop: whichever comes first ends the wait.
+        await Promise.race([
+          this.#run(c, lane, deadline),
+          new Promise<never>((_, reject) => {
+            lane.interrupt = reject;
+            timer = setTimeout(() => reject(new DriverError('command_timeout', `${c.kind} did not end within ${c.deadlineSeconds} s`)), Math.max(0, deadline - Date.now()));
+          }),
+        ]);
       } catch (err) {
         error = toWireError(err);
+      } finally {
+        clearTimeout(timer);
+        lane.interrupt = null;
       }
       this.#finish(c.id, c.kind, c.printerId, error);
     });
@@ -153,9 +175,10 @@ export class CommandExecutor {
     }
     this.#running.add(e.id);
     this.#d.ack(e.id, 'accepted');
-    for (const p of targets) {
-      const lane = this.#lane(p.config.id);
+    const lanes = targets.map((p) => this.#lane(p.config.id));
+    for (const lane of lanes) {
       lane.epoch++;
+      lane.estopAt = Math.max(lane.estopAt, e.createdAt);
       lane.abort.abort();
       lane.abort = new AbortController();
     }
@@ -168,6 +191,8 @@ export class CommandExecutor {
         ? { code: 'estop_failed', message: failed.map(([r, p]) => `${p.config.name}: ${((r as PromiseRejectedResult).reason as Error).message}`).join('; ') }
         : null;
       this.#finish(e.id, 'estop', e.printerId, error);
+      // Whatever was running there ended with the stop; its driver call is no longer waited for.
+      for (const lane of lanes) lane.interrupt?.(new DriverError('emergency_stop', 'interrupted by an emergency stop'));
     });
   }
 

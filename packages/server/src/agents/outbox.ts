@@ -104,6 +104,7 @@ export class CommandOutbox {
         resolve,
         reject,
       };
+      if (cmd.kind === 'estop') this.#supersede(cmd);
       this.#open.set(cmd.id, cmd);
       cmd.timer = this.#d.clock.setTimeout(() => this.#onTtl(cmd), this.#d.ttlSeconds * 1000);
       cmd.db = this.#d.repo
@@ -132,6 +133,18 @@ export class CommandOutbox {
     });
   }
 
+  /**
+   * An e-stop drops what was asked of its printer(s) before it and never went out. (What did go out
+   * the agent drops itself: it never runs a command made before an e-stop it has seen.)
+   */
+  #supersede(estop: OpenCommand): void {
+    for (const c of [...this.#open.values()]) {
+      if (c.agentId !== estop.agentId || c.status !== 'pending' || c.sentAt !== null || c.kind === 'estop') continue;
+      if (estop.printerId !== null && c.printerId !== estop.printerId) continue;
+      this.#finish(c, 'failed', new DriverError('emergency_stop', `${c.kind} was dropped: an emergency stop came after it (it was never sent)`));
+    }
+  }
+
   /** The agent is (back) online and synced: send what it has not acknowledged, e-stops first. */
   flush(agentId: string): void {
     const waiting = [...this.#open.values()]
@@ -156,12 +169,13 @@ export class CommandOutbox {
       if (!this.#open.has(cmd.id)) return;
       const estop = cmd.kind === 'estop';
       const msg: CommandMessage | EstopMessage = estop
-        ? { id: cmd.id, printerId: cmd.printerId, expiresAt: cmd.expiresAt }
+        ? { id: cmd.id, printerId: cmd.printerId, createdAt: cmd.createdAt, expiresAt: cmd.expiresAt }
         : {
             id: cmd.id,
             printerId: cmd.printerId!,
             kind: cmd.kind as CommandKind,
             args: cmd.args,
+            createdAt: cmd.createdAt,
             expiresAt: cmd.expiresAt,
             deadlineSeconds: cmd.deadlineSeconds,
           };

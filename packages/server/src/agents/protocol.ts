@@ -110,6 +110,8 @@ export interface CommandMessage {
   printerId: string;
   kind: CommandKind;
   args: Record<string, unknown>;
+  /** When the server made it: a command made before an e-stop of its printer is never run. */
+  createdAt: number;
   expiresAt: number;
   deadlineSeconds: number;
 }
@@ -119,6 +121,7 @@ export interface EstopMessage {
   id: string;
   /** null = every printer of the agent. */
   printerId: string | null;
+  createdAt: number;
   expiresAt: number;
 }
 
@@ -256,6 +259,7 @@ export function parseCommand(o: Record<string, unknown>): CommandMessage {
     printerId: need(isString(o.printerId, 64), o.printerId as string, 'printerId'),
     kind: need((COMMAND_KINDS as readonly unknown[]).includes(o.kind), o.kind as CommandKind, 'kind'),
     args: need(!!o.args && typeof o.args === 'object' && !Array.isArray(o.args), o.args as Record<string, unknown>, 'args'),
+    createdAt: need(isTime(o.createdAt), o.createdAt as number, 'createdAt'),
     expiresAt: need(isTime(o.expiresAt), o.expiresAt as number, 'expiresAt'),
     deadlineSeconds: need(typeof o.deadlineSeconds === 'number' && o.deadlineSeconds > 0, o.deadlineSeconds as number, 'deadlineSeconds'),
   };
@@ -265,6 +269,7 @@ export function parseEstop(o: Record<string, unknown>): EstopMessage {
   return {
     id: need(isString(o.id, 100) && o.id.length > 0, o.id as string, 'id'),
     printerId: o.printerId === null || o.printerId === undefined ? null : need(isString(o.printerId, 64), o.printerId as string, 'printerId'),
+    createdAt: need(isTime(o.createdAt), o.createdAt as number, 'createdAt'),
     expiresAt: need(isTime(o.expiresAt), o.expiresAt as number, 'expiresAt'),
   };
 }
