@@ -45,13 +45,13 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function startRig(opts: { config?: Partial<Config> } = {}): Promise<Rig> {
+export async function startRig(opts: { config?: Partial<Config>; brokerPort?: number; brokerUrl?: (port: number) => string; caFile?: string } = {}): Promise<Rig> {
   const server = await startTestServer({ config: { staleAfterSeconds: 5, agentCommandTtlSeconds: 20, ...(opts.config ?? {}) } });
   const { accessToken } = await setupAdmin(server);
   const api: Rig['api'] = (method, url, body) => server.api(method, url, { token: accessToken, body });
   const created = await api('POST', '/api/v1/agents', { name: 'site-a' });
   if (created.status !== 201) throw new Error(`agent not created: ${created.status} ${JSON.stringify(created.body)}`);
-  const proxy = await TcpProxy.start(server.broker!.port);
+  const proxy = await TcpProxy.start(opts.brokerPort ?? server.broker!.port);
   const agentDir = tempDir('rwc-agent-');
   const rig: Rig = {
     server,
@@ -65,7 +65,8 @@ export async function startRig(opts: { config?: Partial<Config> } = {}): Promise
     api,
     async startAgent(printers, extra = {}) {
       const agent = await EdgeAgent.start({
-        server: `mqtt://127.0.0.1:${proxy.port}`,
+        server: opts.brokerUrl ? opts.brokerUrl(proxy.port) : `mqtt://127.0.0.1:${proxy.port}`,
+        caFile: opts.caFile ?? null,
         http: server.url,
         key: rig.agentKey,
         dataDir: agentDir,

@@ -12,6 +12,7 @@ import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AgentDriver, AgentLinkState, AgentLinks } from './agent-driver.ts';
 import type { AgentRecord, AgentsRepo } from './agents-repo.ts';
+import type { AgentAccounts } from './dynsec.ts';
 import { CommandOutbox, type SubmitOptions } from './outbox.ts';
 import {
   type AckMessage,
@@ -76,6 +77,8 @@ export class AgentHub implements AgentLinks {
   readonly #sessions = new Map<string, Session>();
   readonly #drivers = new Map<string, Set<AgentDriver>>();
   #transport: AgentTransport | null = null;
+  /** Broker-side agent accounts (Mosquitto dynsec); null when the broker asks the server (embedded). */
+  #accounts: AgentAccounts | null = null;
   #fleet: FleetAccess | null = null;
   #liveness: TimerHandle | null = null;
   readonly #heartbeatSeconds: number;
@@ -104,7 +107,8 @@ export class AgentHub implements AgentLinks {
   }
 
   /** Loads the agents, then listens on the transport; agents already connected are asked to say hello. */
-  async start(transport: AgentTransport): Promise<void> {
+  async start(transport: AgentTransport, accounts: AgentAccounts | null = null): Promise<void> {
+    this.#accounts = accounts;
     for (const r of await this.#o.repo.list()) this.#addSession(r);
     const expired = await this.#o.repo.expireOpenCommands(this.#iso());
     if (expired) this.#o.logger.info({ expired }, 'agent commands left open by the previous run will not be delivered');
@@ -126,6 +130,7 @@ export class AgentHub implements AgentLinks {
     const t = this.#transport;
     this.#transport = null;
     await t?.stop();
+    await this.#accounts?.close();
   }
 
   #addSession(record: AgentRecord): Session {
@@ -145,8 +150,9 @@ export class AgentHub implements AgentLinks {
     return s;
   }
 
-  /** A new agent (its API key is made by the caller). */
-  registerAgent(record: AgentRecord): void {
+  /** A new agent (its API key is made by the caller); the broker learns its account when it keeps them. */
+  async registerAgent(record: AgentRecord, key: string): Promise<void> {
+    await this.#accounts?.add(record.id, key);
     this.#addSession(record);
   }
 
@@ -166,6 +172,8 @@ export class AgentHub implements AgentLinks {
     s.record.revokedAt = this.#iso();
     this.#offline(s, 'revoked');
     await this.#o.repo.markRevoked(id, s.record.revokedAt);
+    // A broker that keeps its own accounts drops the agent's connection when its account goes.
+    await this.#accounts?.remove(id).catch((err) => this.#o.logger.error({ err, agent: s.record.name }, 'cannot remove the agent from the broker; remove it by hand'));
     this.outbox.failAll(id, `agent "${s.record.name}" was revoked`);
   }
 

@@ -48,6 +48,10 @@ export class AgentsRepo {
     await this.db.insertInto('agents').values(row).execute();
   }
 
+  async delete(id: string): Promise<void> {
+    await this.db.deleteFrom('agents').where('id', '=', id).execute();
+  }
+
   async markRevoked(id: string, at: string): Promise<void> {
     await this.db.updateTable('agents').set({ revoked_at: at }).where('id', '=', id).execute();
   }

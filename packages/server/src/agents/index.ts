@@ -10,6 +10,7 @@ import { agentDriverCapability } from './agent-driver.ts';
 import { AgentHub, type FleetAccess } from './agent-hub.ts';
 import { AgentsRepo } from './agents-repo.ts';
 import type { AgentBroker } from './broker.ts';
+import { type AgentAccounts, DynsecAccounts } from './dynsec.ts';
 import { EmbeddedTransport } from './embedded-transport.ts';
 import { ExternalTransport, redact } from './external-transport.ts';
 import { agentRoutes } from './routes.ts';
@@ -52,10 +53,10 @@ export function createAgentsPart(infra: Infra, auth: AuthService): AgentsPart {
       };
     },
     async start(broker) {
-      const transport = config.mqttUrl
-        ? new ExternalTransport({ url: config.mqttUrl, logger: infra.logger.child({ part: 'agents' }) })
-        : new EmbeddedTransport(() => broker?.aedes ?? null);
-      await hub.start(transport);
+      const logger = infra.logger.child({ part: 'agents' });
+      const transport = config.mqttUrl ? new ExternalTransport({ url: config.mqttUrl, logger }) : new EmbeddedTransport(() => broker?.aedes ?? null);
+      const accounts: AgentAccounts | null = config.mqttUrl && config.mqttDynsec ? await DynsecAccounts.connect(config.mqttUrl, logger) : null;
+      await hub.start(transport, accounts);
     },
     stop: () => hub.stop(),
   };

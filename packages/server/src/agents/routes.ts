@@ -121,6 +121,7 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (app, op
       const { name } = request.body as { name: string };
       // A device credential, not a person's: it is not tied to the admin who made it (revoke it here).
       const key = await auth.createApiKey(name, AGENT_ROLE, null);
+      const record = { id: key.id, name, createdAt: key.createdAt, revokedAt: null, lastSeenAt: null, info: {}, journalId: null, lastSeq: 0 };
       try {
         await repo.insert({
           id: key.id,
@@ -133,11 +134,12 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (app, op
           journal_id: null,
           last_seq: 0,
         });
+        await hub.registerAgent(record, key.key);
       } catch (err) {
         await auth.deleteApiKey(key.id).catch(() => undefined);
-        throw err;
+        await repo.delete(key.id).catch(() => undefined);
+        throw new DomainError('unavailable', 'agent_not_created', `the agent could not be created: ${(err as Error).message}`);
       }
-      hub.registerAgent({ id: key.id, name, createdAt: key.createdAt, revokedAt: null, lastSeenAt: null, info: {}, journalId: null, lastSeq: 0 });
       const b = opts.broker();
       const host = request.hostname.includes(':') && !request.hostname.startsWith('[') ? `[${request.hostname}]` : request.hostname;
       const mqttUrl = b.url ?? (b.tlsPort ? `mqtts://${host}:${b.tlsPort}` : b.port ? `mqtt://${host}:${b.port}` : null);

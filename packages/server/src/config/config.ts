@@ -14,6 +14,8 @@ export interface Config {
   mqttPort: number;
   /** An external MQTT broker for agent traffic (mqtt:// or mqtts://, credentials in the URL); null = the embedded one. */
   mqttUrl: string | null;
+  /** The external broker is a Mosquitto with dynamic security; the server keeps agent accounts there. */
+  mqttDynsec: boolean;
   /** A command for an edge agent that cannot be delivered within this fails with command_expired. */
   agentCommandTtlSeconds: number;
   databaseUrl: string | null;
@@ -44,6 +46,7 @@ const defaults: Config = {
   demo: null,
   mqttPort: 1884,
   mqttUrl: null,
+  mqttDynsec: false,
   agentCommandTtlSeconds: 60,
   databaseUrl: null,
   logLevel: 'info',
@@ -64,6 +67,7 @@ const envNames: Partial<Record<keyof Config, string>> = {
   demo: 'RWC_DEMO',
   mqttPort: 'RWC_MQTT_PORT',
   mqttUrl: 'RWC_MQTT_URL',
+  mqttDynsec: 'RWC_MQTT_DYNSEC',
   agentCommandTtlSeconds: 'RWC_AGENT_COMMAND_TTL',
   databaseUrl: 'RWC_DATABASE_URL',
   logLevel: 'RWC_LOG_LEVEL',
@@ -130,6 +134,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (mqttUrl && !/^mqtts?:\/\/[^/\s]+/.test(mqttUrl)) {
     throw new ConfigError(`${label('mqttUrl')} must look like mqtt://host:1883 or mqtts://host:8883, got "${mqttUrl.replace(/:[^:@/]*@/, ':***@')}"`);
   }
+  const mqttDynsec = parseBool(label('mqttDynsec'), get('mqttDynsec'));
+  if (mqttDynsec && !mqttUrl) {
+    throw new ConfigError(`${label('mqttDynsec')} needs ${label('mqttUrl')}: dynamic security is a feature of an external Mosquitto`);
+  }
   const logLevel = String(get('logLevel'));
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`${label('logLevel')} must be one of fatal, error, warn, info, debug, trace, silent`);
@@ -142,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     demo: demoRaw === null ? null : parseBool(label('demo'), demoRaw),
     mqttPort: parseInteger(label('mqttPort'), get('mqttPort'), 0, 65535),
     mqttUrl,
+    mqttDynsec,
     agentCommandTtlSeconds: parseInteger(label('agentCommandTtlSeconds'), get('agentCommandTtlSeconds'), 5, 7 * 86400),
     databaseUrl: databaseUrl || null,
     logLevel,
