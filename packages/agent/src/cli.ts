@@ -97,7 +97,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env, c
   };
 }
 
-async function main(): Promise<void> {
+/** Runs the agent until SIGTERM/SIGINT (the `rwc-agent` bin calls this). */
+export async function main(): Promise<void> {
   let cfg: CliConfig;
   try {
     cfg = parseCli(process.argv.slice(2));
@@ -137,4 +138,3 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-if (process.argv[1] && /rwc-agent|cli\.ts$/.test(process.argv[1])) void main();
