@@ -30,6 +30,8 @@ export function testRegistry() {
 export interface Rig {
   server: TestServer;
   token: string;
+  /** Stops the server and starts it again on the same data (new broker port behind the same proxy). */
+  restartServer(): Promise<void>;
   agentId: string;
   agentKey: string;
   proxy: TcpProxy;
@@ -48,14 +50,20 @@ export interface Rig {
 export async function startRig(opts: { config?: Partial<Config>; brokerPort?: number; brokerUrl?: (port: number) => string; caFile?: string } = {}): Promise<Rig> {
   const server = await startTestServer({ config: { staleAfterSeconds: 5, agentCommandTtlSeconds: 20, ...(opts.config ?? {}) } });
   const { accessToken } = await setupAdmin(server);
-  const api: Rig['api'] = (method, url, body) => server.api(method, url, { token: accessToken, body });
-  const created = await api('POST', '/api/v1/agents', { name: 'site-a' });
+  const api: Rig['api'] = (method, url, body) => rig.server.api(method, url, { token: accessToken, body });
+  const created = await server.api('POST', '/api/v1/agents', { token: accessToken, body: { name: 'site-a' } });
   if (created.status !== 201) throw new Error(`agent not created: ${created.status} ${JSON.stringify(created.body)}`);
   const proxy = await TcpProxy.start(opts.brokerPort ?? server.broker!.port);
   const agentDir = tempDir('rwc-agent-');
   const rig: Rig = {
     server,
     token: accessToken,
+    async restartServer() {
+      rig.proxy.cut();
+      rig.server = await rig.server.restart();
+      rig.proxy.target.port = rig.server.broker!.port;
+      rig.proxy.restore();
+    },
     agentId: created.body.id,
     agentKey: created.body.key,
     proxy,
@@ -67,7 +75,7 @@ export async function startRig(opts: { config?: Partial<Config>; brokerPort?: nu
       const agent = await EdgeAgent.start({
         server: opts.brokerUrl ? opts.brokerUrl(proxy.port) : `mqtt://127.0.0.1:${proxy.port}`,
         caFile: opts.caFile ?? null,
-        http: server.url,
+        http: rig.server.url,
         key: rig.agentKey,
         dataDir: agentDir,
         printers,
@@ -88,7 +96,7 @@ export async function startRig(opts: { config?: Partial<Config>; brokerPort?: nu
     async uploadFixture() {
       const form = new FormData();
       form.append('file', new Blob([new Uint8Array(fs.readFileSync(FIXTURE_3MF))]), 'cube.gcode.3mf');
-      const res = await server.api('POST', '/api/v1/files', { token: accessToken, body: form });
+      const res = await rig.server.api('POST', '/api/v1/files', { token: accessToken, body: form });
       if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${JSON.stringify(res.body)}`);
       return res.body.id as string;
     },
@@ -101,7 +109,7 @@ export async function startRig(opts: { config?: Partial<Config>; brokerPort?: nu
     async close() {
       await rig.agent?.stop();
       await proxy.close();
-      await server.destroy();
+      await rig.server.destroy();
       for (const s of rig.sims) await s.stop();
       fs.rmSync(agentDir, { recursive: true, force: true });
     },

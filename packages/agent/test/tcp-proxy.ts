@@ -9,22 +9,25 @@ export class TcpProxy {
   #server: net.Server;
   #sockets = new Set<net.Socket>();
   #cut = false;
+  /** Where new connections go (a restarted server has a new broker port). */
+  target: { port: number; host: string };
   bytesUp = 0;
   bytesDown = 0;
 
-  private constructor(server: net.Server) {
+  private constructor(server: net.Server, target: { port: number; host: string }) {
     this.#server = server;
+    this.target = target;
   }
 
   static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
     const server = net.createServer();
-    const proxy = new TcpProxy(server);
+    const proxy = new TcpProxy(server, { port: targetPort, host: targetHost });
     server.on('connection', (client) => {
       if (proxy.#cut) {
         client.destroy();
         return;
       }
-      const upstream = net.connect(targetPort, targetHost);
+      const upstream = net.connect(proxy.target.port, proxy.target.host);
       for (const s of [client, upstream]) {
         proxy.#sockets.add(s);
         s.on('close', () => proxy.#sockets.delete(s));
