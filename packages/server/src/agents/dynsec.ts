@@ -48,7 +48,8 @@ export class DynsecAccounts implements AgentAccounts {
 
   /** Connects as the dynsec admin (the server's broker user) and gives that user the server's topics. */
   static async connect(url: string, logger: Logger): Promise<DynsecAccounts> {
-    const client = await mqtt.connectAsync(url, { clientId: `rwc-dynsec-${crypto.randomBytes(6).toString('hex')}`, clean: true, reconnectPeriod: 2000 });
+    // No retries while starting: a broker that is not there is a clear start-up error, not a hang.
+    const client = await mqtt.connectAsync(url, { clientId: `rwc-dynsec-${crypto.randomBytes(6).toString('hex')}`, clean: true, reconnectPeriod: 2000, connectTimeout: 10_000 }, false);
     await client.subscribeAsync(`${CONTROL}/response`, { qos: 1 });
     const acc = new DynsecAccounts(client);
     const username = decodeURIComponent(new URL(url).username);

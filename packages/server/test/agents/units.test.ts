@@ -3,6 +3,8 @@ import { parseByteRange } from '../../src/agents/byte-range.ts';
 import { parseTopic } from '../../src/agents/protocol.ts';
 import { mergeTelemetry, sanitizeState, shiftTimes, significantKey, telemetryDelta } from '../../src/agents/wire-state.ts';
 import { roleAllows } from '../../src/auth/roles.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { tempDir } from '../helpers/server.ts';
 import { initialPrinterState } from '../../src/printers/model.ts';
 
 describe('roles', () => {
@@ -70,5 +72,20 @@ describe('topics and ranges', () => {
     expect(parseByteRange('bytes=-10', 100)).toEqual({ start: 90, end: 99 });
     expect(parseByteRange('bytes=100-', 100)).toBe('unsatisfiable');
     expect(parseByteRange('bytes=0-1,5-6', 100)).toBeNull();
+  });
+});
+
+describe('agent settings', () => {
+  it('reads the external broker, dynamic security and the command TTL, with clear errors', () => {
+    const cwd = tempDir();
+    expect(loadConfig({}, cwd)).toMatchObject({ mqttUrl: null, mqttDynsec: false, agentCommandTtlSeconds: 60 });
+    expect(loadConfig({ RWC_MQTT_URL: 'mqtts://u:p@broker:8883', RWC_MQTT_DYNSEC: '1', RWC_AGENT_COMMAND_TTL: '300' }, cwd)).toMatchObject({
+      mqttUrl: 'mqtts://u:p@broker:8883',
+      mqttDynsec: true,
+      agentCommandTtlSeconds: 300,
+    });
+    expect(() => loadConfig({ RWC_MQTT_URL: 'http://u:secret@broker' }, cwd)).toThrow(/^RWC_MQTT_URL must look like mqtt:\/\/host:1883.*u:\*\*\*@broker/);
+    expect(() => loadConfig({ RWC_MQTT_DYNSEC: '1' }, cwd)).toThrow(/RWC_MQTT_DYNSEC needs RWC_MQTT_URL/);
+    expect(() => loadConfig({ RWC_AGENT_COMMAND_TTL: '1' }, cwd)).toThrow(/RWC_AGENT_COMMAND_TTL must be a whole number from 5/);
   });
 });
