@@ -85,7 +85,8 @@ export class AgentHub implements AgentLinks {
 
   constructor(opts: AgentHubOptions) {
     this.#o = opts;
-    this.#heartbeatSeconds = opts.heartbeatSeconds ?? 5;
+    // Well inside the stale limit, so a quiet but healthy agent is never taken for a lost one.
+    this.#heartbeatSeconds = opts.heartbeatSeconds ?? Math.max(1, Math.min(5, Math.floor(opts.staleAfterSeconds / 3)));
     this.startDeadlineSeconds = opts.startDeadlineSeconds ?? 900;
     this.outbox = new CommandOutbox({
       repo: opts.repo,
