@@ -127,7 +127,7 @@ export class AgentHub implements AgentLinks {
   async stop(): Promise<void> {
     this.#o.bus.removeListeners(this);
     this.#o.clock.clearInterval(this.#liveness);
-    this.outbox.failAll(null, 'the server is stopping');
+    this.outbox.abandonAll();
     const t = this.#transport;
     this.#transport = null;
     await t?.stop();

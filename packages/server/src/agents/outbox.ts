@@ -7,7 +7,7 @@
  * either way). Results come back as journaled agent events, so they survive link drops.
  */
 import crypto from 'node:crypto';
-import { DriverError } from '../printers/driver.ts';
+import { DriverError, ShutdownError } from '../printers/driver.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AgentsRepo, CommandStatus } from './agents-repo.ts';
@@ -284,8 +284,20 @@ export class CommandOutbox {
   }
 
   /**
-   * Fails every open command (server stopping, agent revoked): one that never went out plainly, one
-   * that did as unconfirmed, so a start that may have landed is never taken for one that did not.
+   * The server is stopping: every open command ends with ShutdownError, and its row stays open
+   * (marked expired at the next start), so the queue treats it exactly as after a crash.
+   */
+  abandonAll(): void {
+    for (const cmd of [...this.#open.values()]) {
+      this.#open.delete(cmd.id);
+      this.#d.clock.clearTimeout(cmd.timer);
+      cmd.reject(new ShutdownError(`the server stopped before ${cmd.kind} ended`));
+    }
+  }
+
+  /**
+   * Fails every open command of an agent (revoked): one that never went out plainly, one that did
+   * as unconfirmed, so a start that may have landed is never taken for one that did not.
    */
   failAll(agentId: string | null, why: string): void {
     for (const cmd of [...this.#open.values()]) {

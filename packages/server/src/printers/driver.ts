@@ -72,6 +72,16 @@ export class StartNotConfirmedError extends DriverError {
 }
 
 /**
+ * The server is stopping and the command's outcome will not be known here. The queue leaves a start
+ * that fails this way exactly as a crash would (restart reconciliation decides from the printer).
+ */
+export class ShutdownError extends DriverError {
+  constructor(message = 'the server is stopping') {
+    super('shutting_down', message);
+  }
+}
+
+/**
  * The command façade of one printer. Telemetry flows out through DriverContext.onState.
  * Every command resolves when the printer confirms it, or rejects with a DriverError.
  */
