@@ -10,9 +10,9 @@ import { agentDriverCapability } from './agent-driver.ts';
 import { AgentHub, type FleetAccess } from './agent-hub.ts';
 import { AgentsRepo } from './agents-repo.ts';
 import type { AgentBroker } from './broker.ts';
-import { type AgentAccounts, DynsecAccounts } from './dynsec.ts';
+import type { AgentAccounts } from './dynsec.ts';
 import { EmbeddedTransport } from './embedded-transport.ts';
-import { ExternalTransport, redact } from './external-transport.ts';
+import type { AgentTransport } from './transport.ts';
 import { agentRoutes } from './routes.ts';
 
 export interface AgentsPart {
@@ -48,14 +48,20 @@ export function createAgentsPart(infra: Infra, auth: AuthService): AgentsPart {
           bus: infra.bus,
           fleet,
           dataDir: config.dataDir,
-          broker: () => ({ port: broker()?.port || null, tlsPort: null, url: config.mqttUrl ? redact(config.mqttUrl).replace(/\/\/[^@]*@/, '//') : null }),
+          // The external broker's URL without its credentials (agents have their own).
+          broker: () => ({ port: broker()?.port || null, tlsPort: null, url: config.mqttUrl ? config.mqttUrl.replace(/\/\/[^@/]*@/, '//') : null }),
         },
       };
     },
     async start(broker) {
       const logger = infra.logger.child({ part: 'agents' });
-      const transport = config.mqttUrl ? new ExternalTransport({ url: config.mqttUrl, logger }) : new EmbeddedTransport(() => broker?.aedes ?? null);
-      const accounts: AgentAccounts | null = config.mqttUrl && config.mqttDynsec ? await DynsecAccounts.connect(config.mqttUrl, logger) : null;
+      let transport: AgentTransport = new EmbeddedTransport(() => broker?.aedes ?? null);
+      let accounts: AgentAccounts | null = null;
+      if (config.mqttUrl) {
+        // Only an external broker needs these (loaded on demand: a site's start stays quick).
+        transport = new (await import('./external-transport.ts')).ExternalTransport({ url: config.mqttUrl, logger });
+        if (config.mqttDynsec) accounts = await (await import('./dynsec.ts')).DynsecAccounts.connect(config.mqttUrl, logger);
+      }
       await hub.start(transport, accounts);
     },
     stop: () => hub.stop(),
