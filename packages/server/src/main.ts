@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { AgentBroker } from './agents/broker.ts';
+import { type AgentsPart, createAgentsPart } from './agents/index.ts';
 import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { LoginRateLimiter } from './auth/rate-limit.ts';
@@ -59,7 +60,9 @@ export interface RunningServer {
   fleet: Fleet;
   auth: AuthService;
   eventLog: EventLog;
-  broker: AgentBroker;
+  /** The embedded agent broker; null when agents use an external one (RWC_MQTT_URL). */
+  broker: AgentBroker | null;
+  agents: AgentsPart;
   library: FileLibrary;
   queue: QueueService;
   robot: RobotPart;
@@ -99,6 +102,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     eventLog.start();
     closers.push(() => eventLog.stop());
 
+    const agents = createAgentsPart(infra, auth);
     const fleet = new Fleet(infra);
     const library = new FileLibrary({
       db: storage.db,
@@ -152,6 +156,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const robot = createRobot({ infra, auth, autostart: demoData });
     closers.push(() => robot.close());
 
+    let broker: AgentBroker | null = null;
     const routes: RouteModule[] = [
       { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
       { prefix: '/api/v1', plugin: fileRoutes, opts: { library } },
@@ -168,6 +173,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       robot.routes,
       { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
       { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
+      agents.routes(fleet, () => broker),
       {
         prefix: '/api/v1',
         plugin: wsHub,
@@ -203,22 +209,29 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     robot.attach(app.server);
     closers.push(() => robot.close());
 
-    const broker = new AgentBroker({
-      host: config.host,
-      port: config.mqttPort,
-      auth,
-      bus,
-      logger,
-      tls: config.mqttTlsPort === null ? null : { port: config.mqttTlsPort, certFile: config.mqttTlsCert, keyFile: config.mqttTlsKey, dataDir: config.dataDir },
+    if (!config.mqttUrl) {
+      const embedded = new AgentBroker({
+        host: config.host,
+        port: config.mqttPort,
+        auth,
+        bus,
+        logger,
+        tls: config.mqttTlsPort === null ? null : { port: config.mqttTlsPort, certFile: config.mqttTlsCert, keyFile: config.mqttTlsKey, dataDir: config.dataDir },
+      });
+      broker = embedded;
+      await embedded.start().catch((err: NodeJS.ErrnoException) => {
+        throw new ConfigError(
+          err.code === 'EADDRINUSE'
+            ? `RWC_MQTT_PORT ${config.mqttPort} is already in use; pick another port`
+            : `cannot start the agent MQTT broker on port ${config.mqttPort}: ${err.message}`,
+        );
+      });
+      closers.push(() => embedded.stop());
+    }
+    await agents.start(broker).catch((err: Error) => {
+      throw new ConfigError(`cannot link to the agents' MQTT broker: ${err.message}`);
     });
-    await broker.start().catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError(
-        err.code === 'EADDRINUSE'
-          ? `RWC_MQTT_PORT ${config.mqttPort} is already in use; pick another port`
-          : `cannot start the agent MQTT broker on port ${config.mqttPort}: ${err.message}`,
-      );
-    });
-    closers.push(() => broker.stop());
+    closers.push(() => agents.stop());
 
     await app.listen({ port: config.port, host: config.host }).catch((err: NodeJS.ErrnoException) => {
       throw new ConfigError(
@@ -243,6 +256,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       auth,
       eventLog,
       broker,
+      agents,
       library,
       queue,
       robot,

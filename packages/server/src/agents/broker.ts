@@ -24,6 +24,9 @@ interface AgentIdentity {
 
 const identities = new WeakMap<Client, AgentIdentity>();
 
+/** The API key each connected client authenticated with. */
+const keyOf = new WeakMap<Client, string>();
+
 /**
  * The embedded MQTT broker edge agents connect to (RWC_MQTT_PORT plain, RWC_MQTT_TLS_PORT over TLS).
  * An agent authenticates with an operator (or admin) API key as its password and then reaches only
@@ -49,6 +52,11 @@ export class AgentBroker {
       tls?: BrokerTlsOptions | null;
     },
   ) {}
+
+  /** The broker itself, for the server's in-process link to agents (agents/embedded-transport.ts). */
+  get aedes(): Aedes | null {
+    return this.#broker;
+  }
 
   get port(): number {
     const addr = this.#server?.address();

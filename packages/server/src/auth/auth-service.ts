@@ -5,7 +5,7 @@ import type { EventBus } from '../events/bus.ts';
 import type { Db, Dialect } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import { dummyHashPromise, hashPassword, hashToken, randomToken, verifyPassword } from './passwords.ts';
-import { type AuthUser, type Role, isRole, minRole } from './roles.ts';
+import { AGENT_ROLE, type AuthUser, type CredentialRole, type Role, isCredentialRole, isRole, minRole } from './roles.ts';
 
 export interface TokenPair {
   accessToken: string;
@@ -23,7 +23,7 @@ export interface UserRecord {
 export interface ApiKeyRecord {
   id: string;
   name: string;
-  role: Role;
+  role: CredentialRole;
   prefix: string;
   createdAt: string;
   lastUsedAt: string | null;
@@ -43,7 +43,7 @@ interface UserState {
 interface KeyState {
   id: string;
   name: string;
-  role: Role;
+  role: CredentialRole;
   ownerId: string | null;
   /** The maker's current role, which caps the key's. */
   ownerRole: Role | null;
@@ -362,7 +362,7 @@ export class AuthService {
     map.set(key, value);
   }
 
-  async createApiKey(name: string, role: Role, createdBy: string | null): Promise<ApiKeyRecord & { key: string }> {
+  async createApiKey(name: string, role: CredentialRole, createdBy: string | null): Promise<ApiKeyRecord & { key: string }> {
     const key = randomToken('rwc_');
     const rec = {
       id: crypto.randomUUID(),
@@ -401,7 +401,7 @@ export class AuthService {
     return rows.map((r) => ({
       id: r.id,
       name: r.name,
-      role: r.role as Role,
+      role: r.role as CredentialRole,
       prefix: r.prefix,
       createdAt: r.created_at,
       lastUsedAt: r.last_used_at,
@@ -427,7 +427,7 @@ export class AuthService {
       .executeTakeFirst();
     let state: KeyState | null = null;
     // A key whose maker is gone is dead (deleteUser removes them; this covers a crash in between).
-    if (row && isRole(row.role) && (!row.created_by || isRole(row.owner_role))) {
+    if (row && isCredentialRole(row.role) && (!row.created_by || isRole(row.owner_role))) {
       state = {
         id: row.id,
         name: row.name,
@@ -450,7 +450,8 @@ export class AuthService {
       this.#lastUsedWrites.set(state.id, now);
       await this.#db.updateTable('api_keys').set({ last_used_at: this.#iso(now) }).where('id', '=', state.id).execute();
     }
-    const role = state.ownerRole ? minRole(state.role, state.ownerRole) : state.role;
+    // An agent key is outside the user chain (roles.ts): its maker's role does not cap it.
+    const role = state.ownerRole && state.role !== AGENT_ROLE ? minRole(state.role, state.ownerRole) : state.role;
     return { id: `api-key:${state.id}`, username: state.name, role, via: 'api-key', apiKeyId: state.id, ownerId: state.ownerId };
   }
 }

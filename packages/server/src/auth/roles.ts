@@ -1,5 +1,15 @@
+/** Roles a user (or a user-made API key) has; ordered: admin ⊇ operator ⊇ viewer. */
 export const roles = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof roles)[number];
+
+/**
+ * The edge agent's credential role (agents/). It is outside the user chain on purpose: an agent key
+ * is neither more nor less than a viewer; it reaches only the few routes marked `role: 'agent'`
+ * (fetching a job's file by hash) and its own MQTT topics.
+ */
+export const AGENT_ROLE = 'agent' as const;
+/** Every role a credential can carry. */
+export type CredentialRole = Role | typeof AGENT_ROLE;
 
 const rank: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
@@ -7,8 +17,13 @@ export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (roles as readonly string[]).includes(value);
 }
 
-/** admin ⊇ operator ⊇ viewer. */
-export function roleAllows(have: Role, need: Role): boolean {
+export function isCredentialRole(value: unknown): value is CredentialRole {
+  return value === AGENT_ROLE || isRole(value);
+}
+
+/** admin ⊇ operator ⊇ viewer; `agent` allows only what needs `agent`, and only `agent` allows that. */
+export function roleAllows(have: CredentialRole, need: CredentialRole): boolean {
+  if (have === AGENT_ROLE || need === AGENT_ROLE) return have === need;
   return rank[have] >= rank[need];
 }
 
@@ -21,7 +36,7 @@ export interface AuthUser {
   /** The user's id, or `api-key:<keyId>` for an API key. */
   id: string;
   username: string;
-  role: Role;
+  role: CredentialRole;
   via: 'jwt' | 'api-key';
   /** Set for API keys. */
   apiKeyId?: string;

@@ -12,6 +12,12 @@ export interface Config {
   /** null = decide at start: on for a fresh data dir. */
   demo: boolean | null;
   mqttPort: number;
+  /** An external MQTT broker for agent traffic (mqtt:// or mqtts://, credentials in the URL); null = the embedded one. */
+  mqttUrl: string | null;
+  /** The external broker is a Mosquitto with dynamic security; the server keeps agent accounts there. */
+  mqttDynsec: boolean;
+  /** A command for an edge agent that cannot be delivered within this fails with command_expired. */
+  agentCommandTtlSeconds: number;
   databaseUrl: string | null;
   logLevel: string;
   /** Largest accepted upload, bytes. */
@@ -69,6 +75,9 @@ const defaults: Config = {
   dataDir: './data',
   demo: null,
   mqttPort: 1884,
+  mqttUrl: null,
+  mqttDynsec: false,
+  agentCommandTtlSeconds: 60,
   databaseUrl: null,
   logLevel: 'info',
   maxUploadBytes: 2 * 1024 ** 3,
@@ -103,6 +112,9 @@ const envNames: Partial<Record<keyof Config, string>> = {
   dataDir: 'RWC_DATA_DIR',
   demo: 'RWC_DEMO',
   mqttPort: 'RWC_MQTT_PORT',
+  mqttUrl: 'RWC_MQTT_URL',
+  mqttDynsec: 'RWC_MQTT_DYNSEC',
+  agentCommandTtlSeconds: 'RWC_AGENT_COMMAND_TTL',
   databaseUrl: 'RWC_DATABASE_URL',
   logLevel: 'RWC_LOG_LEVEL',
   maxUploadBytes: 'RWC_MAX_UPLOAD_BYTES',
@@ -180,6 +192,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(`${label('databaseUrl')} must start with postgres://, got "${databaseUrl}"`);
   }
+  const mqttUrl = (get('mqttUrl') as string | null) || null;
+  if (mqttUrl && !/^mqtts?:\/\/[^/\s]+/.test(mqttUrl)) {
+    throw new ConfigError(`${label('mqttUrl')} must look like mqtt://host:1883 or mqtts://host:8883, got "${mqttUrl.replace(/:[^:@/]*@/, ':***@')}"`);
+  }
+  const mqttDynsec = parseBool(label('mqttDynsec'), get('mqttDynsec'));
+  if (mqttDynsec && !mqttUrl) {
+    throw new ConfigError(`${label('mqttDynsec')} needs ${label('mqttUrl')}: dynamic security is a feature of an external Mosquitto`);
+  }
   const logLevel = String(get('logLevel'));
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`${label('logLevel')} must be one of fatal, error, warn, info, debug, trace, silent`);
@@ -207,6 +227,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     dataDir: path.resolve(cwd, String(get('dataDir'))),
     demo: demoRaw === null ? null : parseBool(label('demo'), demoRaw),
     mqttPort: parseInteger(label('mqttPort'), get('mqttPort'), 0, 65535),
+    mqttUrl,
+    mqttDynsec,
+    agentCommandTtlSeconds: parseInteger(label('agentCommandTtlSeconds'), get('agentCommandTtlSeconds'), 5, 7 * 86400),
     databaseUrl: databaseUrl || null,
     logLevel,
     maxUploadBytes: parseInteger(label('maxUploadBytes'), get('maxUploadBytes'), 1024, 2 ** 50),

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthService } from '../auth/auth-service.ts';
-import { type AuthUser, type Role, roleAllows } from '../auth/roles.ts';
+import { type AuthUser, type CredentialRole, roleAllows } from '../auth/roles.ts';
 import { forbidden, unauthorized } from '../errors.ts';
 
 declare module 'fastify' {
@@ -11,7 +11,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     /** Least role a route needs; 'public' skips authentication. Default: GET/HEAD viewer, else operator. */
-    role?: Role | 'public';
+    role?: CredentialRole | 'public';
   }
 }
 
@@ -90,7 +90,7 @@ export function installAuth(app: FastifyInstance, auth: AuthService, opts: AuthH
     const cred = credentialsOf(request);
     request.user = await authenticate(auth, cred);
     request.credential = cred;
-    const need: Role = (configured !== 'public' ? configured : undefined) ?? (request.method === 'GET' || request.method === 'HEAD' ? 'viewer' : 'operator');
+    const need: CredentialRole = (configured !== 'public' ? configured : undefined) ?? (request.method === 'GET' || request.method === 'HEAD' ? 'viewer' : 'operator');
     if (!roleAllows(request.user.role, need)) {
       throw forbidden(`this needs the ${need} role; you are ${request.user.role}`);
     }

@@ -38,6 +38,8 @@ export interface StartJobRequest {
   fileSize: number;
   /** MD5 (hex) of the whole file, as the printer checks it. */
   fileMd5: string;
+  /** SHA-256 (hex) of the whole file: its name in the library; an edge agent fetches the file by it. */
+  fileSha256?: string;
   plate: number;
   /** Path of the plate's G-code inside a .3mf (`Metadata/plate_1.gcode`), null for plain G-code. */
   gcodePath: string | null;
@@ -66,6 +68,16 @@ export class DriverError extends Error {
 export class StartNotConfirmedError extends DriverError {
   constructor(message = 'start not confirmed: the printer did not report the job starting') {
     super('start_not_confirmed', message);
+  }
+}
+
+/**
+ * The server is stopping and the command's outcome will not be known here. The queue leaves a start
+ * that fails this way exactly as a crash would (restart reconciliation decides from the printer).
+ */
+export class ShutdownError extends DriverError {
+  constructor(message = 'the server is stopping') {
+    super('shutting_down', message);
   }
 }
 
@@ -118,6 +130,8 @@ export interface PrinterDriverCapability {
   connectionSchema?: import('@sinclair/typebox').TSchema;
   /** File kinds this driver can print: a Bambu takes sliced '3mf' files, Marlin and Klipper 'gcode'. */
   fileKinds?: readonly string[];
+  /** File kinds of one printer when they depend on its connection (an edge agent's printer); else fileKinds. */
+  fileKindsOf?(connection: Record<string, unknown>): readonly string[] | undefined;
   create: DriverFactory;
   /** Called once when the server stops (simulated drivers stop their in-process simulators). */
   shutdown?(): Promise<void>;

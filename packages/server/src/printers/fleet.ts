@@ -125,9 +125,11 @@ export class Fleet implements FleetView {
       settings,
     };
     const capability = this.#infra.registry.get('printer-driver', row.driver) ?? null;
-    if (capability?.fileKinds) summary.fileKinds = capability.fileKinds;
+    const connection = this.#unseal(row.connection_json);
+    const fileKinds = capability?.fileKindsOf?.(connection) ?? capability?.fileKinds;
+    if (fileKinds) summary.fileKinds = fileKinds;
     const disabled = new DisabledDriver();
-    return { summary, driver: disabled, state: disabled.getState(), connection: this.#unseal(row.connection_json), capability };
+    return { summary, driver: disabled, state: disabled.getState(), connection, capability };
   }
 
   async #startDriver(p: Managed): Promise<void> {

@@ -6,7 +6,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
-import { type StartJobRequest, StartNotConfirmedError } from '../printers/driver.ts';
+import { ShutdownError, type StartJobRequest, StartNotConfirmedError } from '../printers/driver.ts';
 import type { FleetPrinter, FleetView } from '../printers/fleet-types.ts';
 import type { FileRecord } from '../library/types.ts';
 import type { Database } from '../storage/schema.ts';
@@ -252,6 +252,7 @@ export class Dispatcher {
         fileName: file.name,
         fileSize: file.size,
         fileMd5: file.md5,
+        fileSha256: file.sha256,
         plate: item.plate,
         gcodePath: plate?.gcodePath ?? null,
         overrides: item.overrides,
@@ -263,6 +264,9 @@ export class Dispatcher {
         if (!printer.driver.announcesStartCommand) await req.beforeStartCommand!();
         await printer.driver.startJob(req);
       } catch (err) {
+        // Interrupted by the server stopping: like after a crash, the restart reconciliation decides
+        // from the printer's report (and sent_at) — recording a failure now could free the copy twice.
+        if (err instanceof ShutdownError) return;
         await this.#startFailed(printerId, job, err);
         return;
       }

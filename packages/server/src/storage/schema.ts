@@ -231,6 +231,43 @@ export interface VisionDetectorsTable {
   created_at: string;
 }
 
+export interface AgentsTable {
+  /** The id of the agent's API key (role `agent`). */
+  id: string;
+  name: string;
+  created_at: string;
+  created_by: string | null;
+  revoked_at: string | null;
+  last_seen_at: string | null;
+  /** JSON: hostname, agent version, the printers it announced. */
+  info_json: string;
+  /** The agent's journal the seq numbers belong to. */
+  journal_id: string | null;
+  /** Highest event seq of that journal applied here. */
+  last_seq: number;
+}
+
+export interface AgentCommandsTable {
+  /** The dispatch id the agent deduplicates by. */
+  id: string;
+  agent_id: string;
+  /** Agent-side printer id; null for an e-stop of every printer. */
+  printer_id: string | null;
+  kind: string;
+  args_json: string;
+  /** The file a startJob lets the agent download. */
+  file_sha256: string | null;
+  /** pending → sent → accepted → done | failed; or expired. */
+  status: string;
+  created_at: string;
+  expires_at: string;
+  sent_at: string | null;
+  accepted_at: string | null;
+  ended_at: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -251,6 +288,8 @@ export interface Database {
   vision_analyses: VisionAnalysesTable;
   vision_tasks: VisionTasksTable;
   vision_detectors: VisionDetectorsTable;
+  agents: AgentsTable;
+  agent_commands: AgentCommandsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -36,7 +36,7 @@ describe('agent broker over MQTT', () => {
   let admin: string;
   const clients: MqttClient[] = [];
   const connect = async (password: string, clientId: string, opts: { tls?: boolean } = {}) => {
-    const url = opts.tls ? `mqtts://127.0.0.1:${s.broker.tlsPort}` : `mqtt://127.0.0.1:${s.broker.port}`;
+    const url = opts.tls ? `mqtts://127.0.0.1:${s.broker!.tlsPort}` : `mqtt://127.0.0.1:${s.broker!.port}`;
     const c = await mqtt.connectAsync(url, { clientId, username: 'agent', password, reconnectPeriod: 0, connectTimeout: 10_000, rejectUnauthorized: false });
     clients.push(c);
     return c;

@@ -6,6 +6,7 @@ import { jobSentMarker } from './003_job_sent.ts';
 import { securityHardening } from './004_security.ts';
 import { vision } from './009_vision.ts';
 import { pluginTables } from './010_plugins.ts';
+import { agents } from './011_agents.ts';
 
 /** Every migration, in order. One list for SQLite and PostgreSQL; append, never edit a shipped one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -16,5 +17,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '004_security': securityHardening(),
     '009_vision': vision(),
     '010_plugins': pluginTables(dialect),
+    '011_agents': agents(),
   };
 }
