@@ -203,7 +203,7 @@ describe('bambu-model-from-printer (get_version.json verbatim)', () => {
     const s = await standIn({ version: A1_MINI_VERSION() });
     const { driver } = await driverFor(s, null);
     const st = await waitFor(
-      () => driver.getState().reported.model && driver.getState().reported.nozzleDiameter && driver.getState(),
+      () => (driver.getState().reported.model && driver.getState().reported.nozzleDiameter ? driver.getState() : null),
       'reported model and nozzle',
     );
     expect(st.reported).toMatchObject({ model: 'A1 mini', nozzleDiameter: 0.4, firmware: '01.08.00.00' });

@@ -31,17 +31,37 @@ export interface SenderOptions {
   rxBudgetBytes: number;
   onFailure(code: 'timeout' | 'resend_history' | 'resend_loop', message: string): void;
   onTimeout?(count: number): void;
+  /**
+   * Some firmware asks for a resend and never sends the `ok` after it (MarlinKimbra, Teacup-style):
+   * when no ok comes within this many ms after a `Resend:`, act as if it had (OctoPrint's
+   * `resendOk`, 0.5 s). Default 500.
+   */
+  resendOkMs?: number;
+  /** Called when an ok had to be simulated after a resend (the firmware sent none). */
+  onResendWithoutOk?(lineNumber: number): void;
 }
 
 const HISTORY = 200;
+/** Genuine requests for the same line without progress before the job fails (OctoPrint: 10). */
 const MAX_SAME_RESEND = 10;
-const RESEND_PENALTY_OKS = 32;
+/** Oks at one line in flight after a genuine resend: replays go out in order before the window opens again. */
+const RESEND_PENALTY_OKS = 4;
+const DEFAULT_RESEND_OK_MS = 500;
 
 /**
  * The host side of Marlin's line protocol: every line numbered and checksummed, one line in flight
  * by default (OctoPrint's ackMax=1); once the firmware shows ADVANCED_OK (`ok N.. P.. B..`) it keeps
  * up to B-1 lines in flight so the planner never starves. Resends replay history with the original
- * numbers; duplicate requests caused by lines already in flight are swallowed.
+ * numbers.
+ *
+ * Resend storms (../shared/cases/README.md, ADVANCED_OK under line noise): when Marlin rejects a line
+ * it answers `Resend: N` + `ok`, and every further line already on the wire is then out of order and
+ * gets its own `Error:Line Number…` + `Resend: N` + `ok`. Like OctoPrint, the first request is the
+ * genuine one: the lines in flight at that moment are marked rejected, and a request for the same N
+ * while rejected lines are still draining is their echo — swallowed, never counted towards a resend
+ * loop. Once every rejected line is accounted for (by its echo's ok, or by an ADVANCED_OK `ok N..`
+ * naming a later line), a request for N is genuine again (the replay itself was hit). No recoverable
+ * line error fails a job; only the same line asked for 10 times with no progress in between does.
  */
 export class LineSender {
   #nextLine = 1;
@@ -56,11 +76,11 @@ export class LineSender {
   #penalty = 0;
   #lastResend: number | null = null;
   #sameResendCount = 0;
-  #sentSinceResend = true;
+  #resendOkTimer: TimerHandle | null = null;
   #timer: TimerHandle | null = null;
   #timeouts = 0;
   #stopped = false;
-  stats = { linesSent: 0, resends: 0, timeouts: 0, maxInFlight: 0 };
+  stats = { linesSent: 0, resends: 0, resendEchoes: 0, resendsWithoutOk: 0, timeouts: 0, maxInFlight: 0 };
   onDrained: () => void = () => {};
 
   constructor(private readonly opts: SenderOptions) {}
@@ -106,6 +126,7 @@ export class LineSender {
     this.#history.clear();
     this.#replay = [];
     this.#lastResend = null;
+    this.#sameResendCount = 0;
   }
 
   /** Queues a command ahead of print lines; resolves on its ok. */
@@ -138,6 +159,8 @@ export class LineSender {
     this.#stopped = true;
     this.opts.clock.clearTimeout(this.#timer);
     this.#timer = null;
+    this.opts.clock.clearTimeout(this.#resendOkTimer);
+    this.#resendOkTimer = null;
     for (const p of this.#priority) p.waiter?.reject(reason);
     for (const f of this.#inFlight) f.waiter?.reject(reason);
     for (const [n, h] of this.#history) if (this.#replay.includes(n)) h.waiter?.reject(reason);
@@ -154,27 +177,44 @@ export class LineSender {
   }
 
   ok(adv?: AdvancedOk): void {
+    this.opts.clock.clearTimeout(this.#resendOkTimer);
+    this.#resendOkTimer = null;
     this.#timeouts = 0;
     if (adv?.bufferFree != null) this.#capacity = Math.max(this.#capacity, adv.bufferFree);
     if (this.#penalty > 0) this.#penalty--;
     let popped: InFlight[] = [];
     const n = adv?.lineNumber;
     if (n != null && this.#inFlight.some((f) => f.lineNumber === n && !f.rejected)) {
-      // ADVANCED_OK names the acknowledged line: earlier entries whose ok got lost are done too.
+      // ADVANCED_OK names the acknowledged line: earlier entries whose ok got lost (or that the
+      // firmware flushed from its RX buffer after a rejection) are done too.
       const idx = this.#inFlight.findIndex((f) => f.lineNumber === n && !f.rejected);
       popped = this.#inFlight.splice(0, idx + 1);
     } else if (this.#inFlight.length) popped = [this.#inFlight.shift()!];
     for (const f of popped) if (!f.rejected) f.waiter?.resolve();
+    // Progress past the line last asked for: a later request for it would be a new incident.
+    if (this.#lastResend !== null && popped.some((f) => !f.rejected && f.lineNumber >= this.#lastResend!)) {
+      this.#sameResendCount = 0;
+    }
     this.#afterAck();
+  }
+
+  /** True while lines that were on the wire at the last genuine resend are still draining. */
+  get #draining(): boolean {
+    return this.#inFlight.some((f) => f.rejected);
   }
 
   resend(lineNumber: number): void {
     if (lineNumber >= this.#nextLine) return; // nothing sent with that number yet
-    if (lineNumber === this.#lastResend && !this.#sentSinceResend) return; // echo of a line already in flight
+    if (lineNumber === this.#lastResend && this.#draining) {
+      // The echo of a line that was already on the wire (see the class comment): not a new request.
+      this.stats.resendEchoes++;
+      this.#expectOkAfterResend(lineNumber);
+      return;
+    }
     if (lineNumber === this.#lastResend) this.#sameResendCount++;
     else this.#sameResendCount = 1;
     if (this.#sameResendCount > MAX_SAME_RESEND) {
-      this.opts.onFailure('resend_loop', `printer asked for line ${lineNumber} ${MAX_SAME_RESEND} times`);
+      this.opts.onFailure('resend_loop', `printer asked for line ${lineNumber} ${MAX_SAME_RESEND} times without progress`);
       return;
     }
     const missing = [];
@@ -185,12 +225,29 @@ export class LineSender {
     }
     this.stats.resends++;
     this.#lastResend = lineNumber;
-    this.#sentSinceResend = false;
     this.#penalty = RESEND_PENALTY_OKS;
     for (const f of this.#inFlight) if (f.lineNumber >= lineNumber) f.rejected = true;
     const replay = [];
     for (let n = lineNumber; n < this.#nextLine; n++) if (!this.#replay.includes(n)) replay.push(n);
     this.#replay = [...replay, ...this.#replay.filter((n) => n < lineNumber)].sort((a, b) => a - b);
+    this.#expectOkAfterResend(lineNumber);
+    this.pump();
+  }
+
+  /**
+   * Firmware variants send no `ok` after `Resend:` (case marlin-resend-without-ok): if none comes
+   * within resendOkMs, act as if it had, so the replay goes out — also when the rejected line is a
+   * long-running one (M190, M109, G28, G29), which the ok timeout would otherwise wait for forever.
+   */
+  #expectOkAfterResend(lineNumber: number): void {
+    this.opts.clock.clearTimeout(this.#resendOkTimer);
+    this.#resendOkTimer = this.opts.clock.setTimeout(() => {
+      this.#resendOkTimer = null;
+      if (this.#stopped) return;
+      this.stats.resendsWithoutOk++;
+      this.opts.onResendWithoutOk?.(lineNumber);
+      this.ok();
+    }, this.opts.resendOkMs ?? DEFAULT_RESEND_OK_MS);
   }
 
   pump(): void {
@@ -235,7 +292,6 @@ export class LineSender {
     this.#inFlight.push({ lineNumber: n, waiter: p.waiter, rejected: false, bytes: line.length + 1, command: p.command });
     this.stats.linesSent++;
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.#inFlight.length);
-    this.#sentSinceResend = true;
     this.opts.write(line);
     this.#armTimer();
   }
@@ -257,7 +313,8 @@ export class LineSender {
   #onTimeout(): void {
     this.#timer = null;
     if (!this.#inFlight.length) return;
-    if (this.#inFlight.some((f) => LONG_RUNNING.test(f.command))) {
+    // A rejected line is not running: only a long-running command the firmware took may hold its ok.
+    if (this.#inFlight.some((f) => !f.rejected && LONG_RUNNING.test(f.command))) {
       // Homing, heating, dwelling: no ok is expected yet, and Marlin without HOST_KEEPALIVE stays quiet.
       this.#armTimer();
       return;
