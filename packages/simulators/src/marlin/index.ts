@@ -30,6 +30,8 @@ export interface MarlinSimulatorOptions {
   latencyMs?: number;
   /** Advertise Cap:AUTOREPORT_TEMP (default true); false makes hosts poll M105. */
   autoreportTemp?: boolean;
+  /** AVR Marlin: a resend request also flushes the RX buffer (lines waiting there are lost). Default false. */
+  flushRxOnResend?: boolean;
 }
 
 /**
@@ -65,6 +67,7 @@ export class MarlinSimulator {
       busyIntervalMs: opts.busyIntervalMs ?? 2000,
       latencyMs: opts.latencyMs ?? 0,
       autoreportTemp: opts.autoreportTemp ?? true,
+      flushRxOnResend: opts.flushRxOnResend ?? false,
     };
   }
 

@@ -77,10 +77,12 @@ export class LineSender {
   #lastResend: number | null = null;
   #sameResendCount = 0;
   #resendOkTimer: TimerHandle | null = null;
+  /** The next ok is the one Marlin prints right after `Resend:` (see ok()). */
+  #okFollowsResend = false;
   #timer: TimerHandle | null = null;
   #timeouts = 0;
   #stopped = false;
-  stats = { linesSent: 0, resends: 0, resendEchoes: 0, resendsWithoutOk: 0, timeouts: 0, maxInFlight: 0 };
+  stats = { linesSent: 0, resends: 0, resendEchoes: 0, resendsWithoutOk: 0, replaysLost: 0, timeouts: 0, maxInFlight: 0 };
   onDrained: () => void = () => {};
 
   constructor(private readonly opts: SenderOptions) {}
@@ -177,21 +179,33 @@ export class LineSender {
   }
 
   ok(adv?: AdvancedOk): void {
-    this.opts.clock.clearTimeout(this.#resendOkTimer);
-    this.#resendOkTimer = null;
     this.#timeouts = 0;
     if (adv?.bufferFree != null) this.#capacity = Math.max(this.#capacity, adv.bufferFree);
     if (this.#penalty > 0) this.#penalty--;
     let popped: InFlight[] = [];
-    const n = adv?.lineNumber;
-    if (n != null && this.#inFlight.some((f) => f.lineNumber === n && !f.rejected)) {
+    // The ok printed right after `Resend:` acknowledges the rejection, not a command: Marlin 2 prints
+    // it plain, Marlin 1.1 (and our simulator) with the N of whatever command is queued — never a
+    // sign that lines up to that N are done. It frees the rejected line's entry only.
+    const afterResend = this.#okFollowsResend;
+    const n = afterResend ? null : adv?.lineNumber;
+    this.#okFollowsResend = false;
+    const rejectedAt = afterResend ? this.#inFlight.findIndex((f) => f.rejected) : -1;
+    if (rejectedAt >= 0) {
+      // Lines accepted before the rejection are still queued in the firmware and get their own oks.
+      popped = this.#inFlight.splice(rejectedAt, 1);
+    } else if (n != null && this.#inFlight.some((f) => f.lineNumber === n && !f.rejected)) {
       // ADVANCED_OK names the acknowledged line: earlier entries whose ok got lost (or that the
       // firmware flushed from its RX buffer after a rejection) are done too.
       const idx = this.#inFlight.findIndex((f) => f.lineNumber === n && !f.rejected);
       popped = this.#inFlight.splice(0, idx + 1);
     } else if (this.#inFlight.length) popped = [this.#inFlight.shift()!];
     for (const f of popped) if (!f.rejected) f.waiter?.resolve();
-    // Progress past the line last asked for: a later request for it would be a new incident.
+    // Progress (an accepted line acknowledged) ends the watch over the last resend; progress past
+    // the line last asked for makes a later request for it a new incident.
+    if (popped.some((f) => !f.rejected)) {
+      this.opts.clock.clearTimeout(this.#resendOkTimer);
+      this.#resendOkTimer = null;
+    }
     if (this.#lastResend !== null && popped.some((f) => !f.rejected && f.lineNumber >= this.#lastResend!)) {
       this.#sameResendCount = 0;
     }
@@ -208,6 +222,7 @@ export class LineSender {
     if (lineNumber === this.#lastResend && this.#draining) {
       // The echo of a line that was already on the wire (see the class comment): not a new request.
       this.stats.resendEchoes++;
+      this.#okFollowsResend = true;
       this.#expectOkAfterResend(lineNumber);
       return;
     }
@@ -226,24 +241,45 @@ export class LineSender {
     this.stats.resends++;
     this.#lastResend = lineNumber;
     this.#penalty = RESEND_PENALTY_OKS;
-    for (const f of this.#inFlight) if (f.lineNumber >= lineNumber) f.rejected = true;
-    const replay = [];
-    for (let n = lineNumber; n < this.#nextLine; n++) if (!this.#replay.includes(n)) replay.push(n);
-    this.#replay = [...replay, ...this.#replay.filter((n) => n < lineNumber)].sort((a, b) => a - b);
+    this.#queueReplay(lineNumber);
+    this.#okFollowsResend = true;
     this.#expectOkAfterResend(lineNumber);
     this.pump();
   }
 
+  /** Every line from `lineNumber` on is to be sent again (in order, with its original number). */
+  #queueReplay(lineNumber: number): void {
+    for (const f of this.#inFlight) if (f.lineNumber >= lineNumber) f.rejected = true;
+    const replay = [];
+    for (let n = lineNumber; n < this.#nextLine; n++) if (!this.#replay.includes(n)) replay.push(n);
+    this.#replay = [...replay, ...this.#replay.filter((n) => n < lineNumber)].sort((a, b) => a - b);
+  }
+
   /**
-   * Firmware variants send no `ok` after `Resend:` (case marlin-resend-without-ok): if none comes
-   * within resendOkMs, act as if it had, so the replay goes out — also when the rejected line is a
-   * long-running one (M190, M109, G28, G29), which the ok timeout would otherwise wait for forever.
+   * Watches a resend until an accepted line is acknowledged. If nothing is within resendOkMs:
+   * - no `ok` came at all (firmware that sends none after `Resend:`, case marlin-resend-without-ok):
+   *   act as if it had, so the replay goes out — also when the rejected line is a long-running one
+   *   (M190, M109, G28, G29), which the ok timeout would otherwise wait for forever;
+   * - with send-ahead (ADVANCED_OK), the replay itself went out but got no answer: a later rejection
+   *   of a line still on the wire made AVR Marlin flush its RX buffer, replay included. Send it again
+   *   (a duplicate that did arrive is refused by line number, never run twice).
    */
   #expectOkAfterResend(lineNumber: number): void {
     this.opts.clock.clearTimeout(this.#resendOkTimer);
     this.#resendOkTimer = this.opts.clock.setTimeout(() => {
       this.#resendOkTimer = null;
       if (this.#stopped) return;
+      const replayed = this.#inFlight.find((f) => !f.rejected && f.lineNumber === this.#lastResend);
+      if (replayed && this.#capacity > 0) {
+        // A long-running command takes its time to answer: that is no sign of a lost line.
+        if (LONG_RUNNING.test(replayed.command)) return this.#expectOkAfterResend(lineNumber);
+        this.stats.replaysLost++;
+        this.#queueReplay(replayed.lineNumber);
+        this.#expectOkAfterResend(lineNumber);
+        this.pump();
+        return;
+      }
+      if (replayed) return; // one line in flight, the replay: its ok is simply slow
       this.stats.resendsWithoutOk++;
       this.opts.onResendWithoutOk?.(lineNumber);
       this.ok();
