@@ -39,14 +39,18 @@ export interface SenderOptions {
   resendOkMs?: number;
   /** Called when an ok had to be simulated after a resend (the firmware sent none). */
   onResendWithoutOk?(lineNumber: number): void;
+  /**
+   * With send-ahead, how long the echoes of a resend storm must stay away before the replay goes
+   * out when not every line on the wire could be accounted for (AVR Marlin flushes some). Default 25.
+   */
+  resendQuietMs?: number;
 }
 
 const HISTORY = 200;
 /** Genuine requests for the same line without progress before the job fails (OctoPrint: 10). */
 const MAX_SAME_RESEND = 10;
-/** Oks at one line in flight after a genuine resend: replays go out in order before the window opens again. */
-const RESEND_PENALTY_OKS = 4;
 const DEFAULT_RESEND_OK_MS = 500;
+const DEFAULT_RESEND_QUIET_MS = 25;
 
 /**
  * The host side of Marlin's line protocol: every line numbered and checksummed, one line in flight
@@ -73,7 +77,17 @@ export class LineSender {
   #held: Pending | null = null;
   #jobPaused = false;
   #capacity = 0;
-  #penalty = 0;
+  /** After a genuine resend: one line in flight until the replayed line is acknowledged. */
+  #replayPending = false;
+  /** After a genuine resend with lines still on the wire: send nothing until the storm has passed. */
+  #holding = false;
+  /**
+   * The firmware was seen dropping lines from its RX buffer on a rejection (AVR MarlinSerial
+   * flush()): a rejected line never answered, or a replay vanished. Only then are replays held
+   * back during a storm; firmware that answers every line gets its replays at once.
+   */
+  #rxFlushes = false;
+  #quietTimer: TimerHandle | null = null;
   #lastResend: number | null = null;
   #sameResendCount = 0;
   #resendOkTimer: TimerHandle | null = null;
@@ -97,7 +111,7 @@ export class LineSender {
 
   /** Lines that fit the firmware's command buffer: Marlin's B tops out at BUFSIZE-1, so max(B) slots are safe. */
   get window(): number {
-    if (this.#capacity <= 0 || this.#penalty > 0) return 1;
+    if (this.#capacity <= 0 || this.#replayPending) return 1;
     return Math.max(1, Math.min(this.opts.maxWindow, this.#capacity));
   }
 
@@ -129,6 +143,8 @@ export class LineSender {
     this.#replay = [];
     this.#lastResend = null;
     this.#sameResendCount = 0;
+    this.#replayPending = false;
+    this.#releaseHold();
   }
 
   /** Queues a command ahead of print lines; resolves on its ok. */
@@ -163,6 +179,8 @@ export class LineSender {
     this.#timer = null;
     this.opts.clock.clearTimeout(this.#resendOkTimer);
     this.#resendOkTimer = null;
+    this.opts.clock.clearTimeout(this.#quietTimer);
+    this.#quietTimer = null;
     for (const p of this.#priority) p.waiter?.reject(reason);
     for (const f of this.#inFlight) f.waiter?.reject(reason);
     for (const [n, h] of this.#history) if (this.#replay.includes(n)) h.waiter?.reject(reason);
@@ -181,7 +199,6 @@ export class LineSender {
   ok(adv?: AdvancedOk): void {
     this.#timeouts = 0;
     if (adv?.bufferFree != null) this.#capacity = Math.max(this.#capacity, adv.bufferFree);
-    if (this.#penalty > 0) this.#penalty--;
     let popped: InFlight[] = [];
     // The ok printed right after `Resend:` acknowledges the rejection, not a command: Marlin 2 prints
     // it plain, Marlin 1.1 (and our simulator) with the N of whatever command is queued — never a
@@ -198,6 +215,7 @@ export class LineSender {
       // firmware flushed from its RX buffer after a rejection) are done too.
       const idx = this.#inFlight.findIndex((f) => f.lineNumber === n && !f.rejected);
       popped = this.#inFlight.splice(0, idx + 1);
+      if (popped.some((f) => f.rejected)) this.#rxFlushes = true; // rejected lines that never answered
     } else if (this.#inFlight.length) popped = [this.#inFlight.shift()!];
     for (const f of popped) if (!f.rejected) f.waiter?.resolve();
     // Progress (an accepted line acknowledged) ends the watch over the last resend; progress past
@@ -208,8 +226,27 @@ export class LineSender {
     }
     if (this.#lastResend !== null && popped.some((f) => !f.rejected && f.lineNumber >= this.#lastResend!)) {
       this.#sameResendCount = 0;
+      this.#replayPending = false;
     }
+    // Every line that was on the wire has answered: the storm is over, the replay may go.
+    if (this.#holding && !this.#draining) this.#releaseHold();
     this.#afterAck();
+  }
+
+  #releaseHold(): void {
+    this.opts.clock.clearTimeout(this.#quietTimer);
+    this.#quietTimer = null;
+    this.#holding = false;
+  }
+
+  /** (Re)starts the wait for the storm's echoes to stop; when it ends, the replay goes out. */
+  #awaitQuiet(): void {
+    this.opts.clock.clearTimeout(this.#quietTimer);
+    this.#quietTimer = this.opts.clock.setTimeout(() => {
+      this.#quietTimer = null;
+      this.#holding = false;
+      this.pump();
+    }, this.opts.resendQuietMs ?? DEFAULT_RESEND_QUIET_MS);
   }
 
   /** True while lines that were on the wire at the last genuine resend are still draining. */
@@ -223,6 +260,7 @@ export class LineSender {
       // The echo of a line that was already on the wire (see the class comment): not a new request.
       this.stats.resendEchoes++;
       this.#okFollowsResend = true;
+      if (this.#holding) this.#awaitQuiet();
       this.#expectOkAfterResend(lineNumber);
       return;
     }
@@ -240,8 +278,20 @@ export class LineSender {
     }
     this.stats.resends++;
     this.#lastResend = lineNumber;
-    this.#penalty = RESEND_PENALTY_OKS;
+    // The replay goes out alone: on AVR Marlin a line that waits in the RX buffer behind the lines
+    // still draining from the wire is flushed by their rejections. Once it is acknowledged, every
+    // older line has been dealt with and the window opens again.
+    // Lines sent after the bad one are still arriving and will each be refused. On firmware that
+    // flushes its RX buffer on a rejection (AVR Marlin), anything sent now would queue up behind
+    // them and be flushed: hold the replay until they have all answered or gone quiet, then send
+    // it alone. Firmware that answers every line gets the replay at once and the window stays open.
+    const onTheWire = this.#capacity > 0 && this.#inFlight.some((f) => f.lineNumber > lineNumber);
+    this.#replayPending = this.#rxFlushes;
     this.#queueReplay(lineNumber);
+    if (onTheWire && this.#rxFlushes) {
+      this.#holding = true;
+      this.#awaitQuiet();
+    }
     this.#okFollowsResend = true;
     this.#expectOkAfterResend(lineNumber);
     this.pump();
@@ -274,6 +324,7 @@ export class LineSender {
         // A long-running command takes its time to answer: that is no sign of a lost line.
         if (LONG_RUNNING.test(replayed.command)) return this.#expectOkAfterResend(lineNumber);
         this.stats.replaysLost++;
+        this.#rxFlushes = true;
         this.#queueReplay(replayed.lineNumber);
         this.#expectOkAfterResend(lineNumber);
         this.pump();
@@ -287,7 +338,7 @@ export class LineSender {
   }
 
   pump(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#holding) return;
     for (;;) {
       if (this.#replay.length) {
         const n = this.#replay[0];
