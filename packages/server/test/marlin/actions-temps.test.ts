@@ -97,9 +97,13 @@ describe('line sender: resend storms and resends without ok', () => {
     expect(h.failures).toEqual([]);
     expect(h.sender.stats.resends).toBe(1);
     expect(h.sender.stats.resendEchoes).toBe(7);
-    // Every line went out again exactly once after the request, in order, with its number.
-    const replays = h.written.slice(8, 16);
-    expect(replays).toEqual(h.lines.slice(0, 8).map((c, i) => numberedLine(i + 1, c)));
+    // On a noisy line the send-ahead halves (4 here), and the replay goes out in order from line 1.
+    expect(h.sender.window).toBe(4);
+    expect(h.written.slice(8)).toEqual(h.lines.slice(0, 4).map((c, i) => numberedLine(i + 1, c)));
+    // As the replayed lines are acknowledged, the rest follows — each line once more, in order.
+    for (let n = 1; n <= 4; n++) h.feed(`ok N${n} P15 B8`);
+    expect(h.written.slice(8, 16)).toEqual(h.lines.slice(0, 8).map((c, i) => numberedLine(i + 1, c)));
+    expect(h.failures).toEqual([]);
   });
 
   it('no ok after a Resend (MarlinKimbra / Teacup): the replay goes out after 0.5 s, also for a rejected M190', () => {

@@ -51,6 +51,8 @@ const HISTORY = 200;
 const MAX_SAME_RESEND = 10;
 const DEFAULT_RESEND_OK_MS = 500;
 const DEFAULT_RESEND_QUIET_MS = 25;
+const MIN_NOISY_WINDOW = 4;
+const NOISE_RECOVERY_OKS = 32;
 
 /**
  * The host side of Marlin's line protocol: every line numbered and checksummed, one line in flight
@@ -87,6 +89,14 @@ export class LineSender {
    * back during a storm; firmware that answers every line gets its replays at once.
    */
   #rxFlushes = false;
+  /**
+   * Send-ahead cap under line noise (additive increase, multiplicative decrease, as TCP does): a
+   * genuine resend halves it (never below MIN_NOISY_WINDOW), every NOISE_RECOVERY_OKS clean oks give
+   * one slot back. Every line on the wire when a line is hit comes back as an echo that fills the
+   * return wire, so fewer of them in flight on a noisy line means less waste and less waiting.
+   */
+  #noiseCap = Number.POSITIVE_INFINITY;
+  #cleanOks = 0;
   #quietTimer: TimerHandle | null = null;
   #lastResend: number | null = null;
   #sameResendCount = 0;
@@ -112,7 +122,7 @@ export class LineSender {
   /** Lines that fit the firmware's command buffer: Marlin's B tops out at BUFSIZE-1, so max(B) slots are safe. */
   get window(): number {
     if (this.#capacity <= 0 || this.#replayPending) return 1;
-    return Math.max(1, Math.min(this.opts.maxWindow, this.#capacity));
+    return Math.max(1, Math.min(this.opts.maxWindow, this.#capacity, this.#noiseCap));
   }
 
   #fits(bytes: number): boolean {
@@ -223,6 +233,10 @@ export class LineSender {
     if (popped.some((f) => !f.rejected)) {
       this.opts.clock.clearTimeout(this.#resendOkTimer);
       this.#resendOkTimer = null;
+      if (this.#noiseCap !== Number.POSITIVE_INFINITY && ++this.#cleanOks >= NOISE_RECOVERY_OKS) {
+        this.#cleanOks = 0;
+        this.#noiseCap = this.#noiseCap + 1 > this.opts.maxWindow ? Number.POSITIVE_INFINITY : this.#noiseCap + 1;
+      }
     }
     if (this.#lastResend !== null && popped.some((f) => !f.rejected && f.lineNumber >= this.#lastResend!)) {
       this.#sameResendCount = 0;
@@ -278,6 +292,10 @@ export class LineSender {
     }
     this.stats.resends++;
     this.#lastResend = lineNumber;
+    if (this.#capacity > 0) {
+      this.#noiseCap = Math.max(MIN_NOISY_WINDOW, Math.floor(Math.min(this.#noiseCap, this.window) / 2));
+      this.#cleanOks = 0;
+    }
     // The replay goes out alone: on AVR Marlin a line that waits in the RX buffer behind the lines
     // still draining from the wire is flushed by their rejections. Once it is acknowledged, every
     // older line has been dealt with and the window opens again.
