@@ -58,9 +58,23 @@ export class DriverError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    /** Values a translated text needs (stable `code` + `params`, English `message`). */
+    readonly params: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'DriverError';
+  }
+}
+
+/**
+ * The printer explicitly refused the start (a refusal echoed for our own command, or a "busy"
+ * answer to it): the job provably did not start, so it can go back to the queue at once — unlike
+ * StartNotConfirmedError, where the command may have landed.
+ */
+export class StartRefusedError extends DriverError {
+  constructor(code: string, message: string, params: Record<string, unknown> = {}) {
+    super(code, message, params);
+    this.name = 'StartRefusedError';
   }
 }
 

@@ -20,6 +20,8 @@ export type PrinterError = {
   message: string;
   /** The same text per language, for a UI that shows one. */
   messages?: { en: string; zh: string };
+  /** Values a translated text needs (the HMS code, the print_error code, a stage number, ...). */
+  params?: Record<string, unknown>;
   url?: string;
 };
 /**

@@ -24,6 +24,8 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     temperatures: state.temperatures,
     job: state.job ? { ...state.job, queueItemId: q?.queueItemId ?? null } : null,
     error: state.error,
+    notices: state.notices ?? [],
+    reported: state.reported ?? { model: null, nozzleDiameter: null },
     stage: state.stage,
     lastJob: state.lastJob ? { ...state.lastJob, at: iso(state.lastJob.at) } : null,
     connectionNote: state.connectionNote,

@@ -6,7 +6,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
-import { ShutdownError, type StartJobRequest, StartNotConfirmedError } from '../printers/driver.ts';
+import { ShutdownError, type StartJobRequest, StartNotConfirmedError, StartRefusedError } from '../printers/driver.ts';
 import type { FleetPrinter, FleetView } from '../printers/fleet-types.ts';
 import type { FileRecord } from '../library/types.ts';
 import type { Database } from '../storage/schema.ts';
@@ -51,9 +51,15 @@ interface PrinterRuntime {
   gateKey: string;
 }
 
+/**
+ * A printer's side of the fit: what the printer reports about itself first (`state.reported`, e.g.
+ * Bambu get_version + nozzle_diameter), what the user typed second.
+ */
 export const printerFit = (p: FleetPrinter): FitSpec => ({
-  model: p.summary.model,
-  nozzleDiameter: typeof p.summary.settings.nozzleDiameter === 'number' ? p.summary.settings.nozzleDiameter : null,
+  model: p.state.reported?.model ?? p.summary.model,
+  nozzleDiameter:
+    p.state.reported?.nozzleDiameter ??
+    (typeof p.summary.settings.nozzleDiameter === 'number' ? p.summary.settings.nozzleDiameter : null),
   kinds: p.summary.fileKinds ?? null,
 });
 
@@ -304,7 +310,7 @@ export class Dispatcher {
   }
 
   async #startFailed(printerId: string, job: JobRecord, err: unknown): Promise<void> {
-    const { bus, clock } = this.#d;
+    const { bus, clock, store } = this.#d;
     const message = err instanceof Error ? err.message : String(err);
     const name = this.#d.fleet.get(printerId)?.summary.name ?? printerId;
     if (err instanceof StartNotConfirmedError) {
@@ -320,6 +326,22 @@ export class Dispatcher {
       return;
     }
     this.runtime(printerId).retryAfter = { at: clock.now() + START_FAILED_RETRY_MS, message };
+    if (err instanceof StartRefusedError) {
+      // The printer refused our start outright: it provably did not start. Close it as not started
+      // (the copy goes back to the queue or fails, per policy), no plate to clear, no 90 s wait.
+      await this.outcomes.closeJob(job, 'failed', `start refused (${err.code}): ${message}`, {
+        neverSent: true,
+        quiet: true,
+      });
+      raiseAlert(bus, {
+        level: err.code === 'verify_failed' ? 'error' : 'warning',
+        printerId,
+        code: 'start_refused',
+        message: `${name}: the printer refused job ${job.jobId}: ${message}; the copy ${store.failedCopyPolicy === 'fail' ? 'is marked failed' : 'goes back to the queue'}`,
+        params: { printerName: name, jobId: job.jobId, reason: err.code, ...err.params },
+      });
+      return;
+    }
     await this.outcomes.closeJob(job, 'failed', `start failed: ${message}`);
   }
 

@@ -33,7 +33,7 @@ export class JobOutcomes {
     job: JobRecord,
     to: 'finished' | 'failed' | 'cancelled' | 'unknown',
     reason: string | null,
-    opts: { failItem?: boolean; neverSent?: boolean } = {},
+    opts: { failItem?: boolean; neverSent?: boolean; /** the caller raises its own alert */ quiet?: boolean } = {},
   ): Promise<boolean> {
     const { store, fleet, clock, bus } = this.d;
     const printer = fleet.get(job.printerId);
@@ -84,7 +84,7 @@ export class JobOutcomes {
       this.#announceIfQueueFinished();
     } else {
       bus.emit('job.failed', { ...base, reason: reason ?? to });
-      if (to !== 'unknown') {
+      if (to !== 'unknown' && !opts.quiet) {
         raiseAlert(bus, {
           level: 'warning',
           printerId: job.printerId,
@@ -164,8 +164,11 @@ export class JobOutcomes {
     return this.closeJob(job, outcome, reason);
   }
 
-  /** A printer error or HMS fault during a queue print pauses the whole queue (seed 001 §4.3). */
-  async pauseForError(printerId: string, message: string): Promise<void> {
+  /**
+   * A queue printer that stopped (status error) or whose job failed pauses the whole queue (seed 001
+   * §4.3); notices never do. `params` go into the alert so the UI can translate it.
+   */
+  async pauseForError(printerId: string, message: string, params: Record<string, unknown> = {}): Promise<void> {
     const { store, bus, fleet } = this.d;
     const name = fleet.get(printerId)?.summary.name ?? printerId;
     await store.change('paused-printer-error', async (c) => {
@@ -177,6 +180,7 @@ export class JobOutcomes {
       printerId,
       code: 'queue_paused_printer_error',
       message: `${name}: ${message} — the queue is paused; fix the printer and start the queue again`,
+      params: { printerName: name, reason: message, ...params },
     });
   }
 }

@@ -62,11 +62,27 @@ export class JobWatcher {
 
     const job = store.activeJobOn(printerId);
     if (job) {
+      // The queue pauses when a queue printer STOPS (status error: stopped with a cause) or its job
+      // fails; a notice (state.notices, e.g. an HMS note while printing) never pauses it.
       if ((state.error || state.status === 'error') && rt.errorHandledFor !== job.jobId) {
         rt.errorHandledFor = job.jobId;
-        dispatcher.track(dispatcher.outcomes.pauseForError(printerId, state.error?.message ?? 'printer error'));
+        dispatcher.track(
+          dispatcher.outcomes.pauseForError(printerId, state.error?.message ?? 'printer error', {
+            error: state.error?.code ?? null,
+            jobId: job.jobId,
+          }),
+        );
       }
       if (state.lastJob && state.lastJob.jobId === job.jobId) {
+        if (state.lastJob.outcome === 'failed' && rt.errorHandledFor !== job.jobId) {
+          rt.errorHandledFor = job.jobId;
+          dispatcher.track(
+            dispatcher.outcomes.pauseForError(printerId, `job ${job.jobId} failed on the printer`, {
+              error: 'job_failed',
+              jobId: job.jobId,
+            }),
+          );
+        }
         dispatcher.track(dispatcher.outcomes.endJob(job, state.lastJob.outcome));
       } else if (this.#vanished(job, state, rt.inFlight, rt.holdUntil)) {
         dispatcher.track(

@@ -18,7 +18,8 @@ import { cooldownEndsAt } from './gatekeeper.ts';
 import { JobWatcher } from './job-watcher.ts';
 import { type QueueView, buildQueueView } from './queue-view.ts';
 import { QueueStore } from './queue-store.ts';
-import { type FailedCopyPolicy, type GateResult, type QueueItemRecord, defaultOverrides, fits } from './types.ts';
+import { fitProblem } from './fit.ts';
+import { type FailedCopyPolicy, type GateResult, type QueueItemRecord, defaultOverrides } from './types.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
 export interface NewQueueItem {
@@ -131,10 +132,14 @@ export class QueueService {
     for (const id of printerIds) {
       const p = this.#o.fleet.get(id);
       if (!p) throw badRequest(`printerIds: unknown printer ${id}`);
-      if (!fits(fileFit(file, plate), printerFit(p))) {
-        throw badRequest(
-          `printerIds: printer ${p.summary.name} (${p.summary.model ?? 'unknown model'}) does not fit ${file.name}`,
-        );
+      // Only a definite mismatch is refused here; a printer that has not said what it is yet may fit later.
+      const problem = fitProblem(fileFit(file, plate), printerFit(p));
+      if (problem?.definite) {
+        throw badRequest(`printerIds: printer ${p.summary.name} does not fit ${file.name}: ${problem.message}`, problem.code, {
+          field: 'printerIds',
+          printerId: id,
+          ...problem.params,
+        });
       }
     }
     return printerIds;

@@ -7,6 +7,7 @@ import type { FleetView } from '../printers/fleet-types.ts';
 import type { FileRecord } from '../library/types.ts';
 import { fileFit, printerFit } from './dispatcher.ts';
 import { type EtaItem, type EtaPrinter, estimateQueue } from './eta.ts';
+import { noFitReason, type WaitReason } from './fit.ts';
 import { cooldownEndsAt, cooldownSeconds } from './gatekeeper.ts';
 import type { QueueStore } from './queue-store.ts';
 import type { QueueItemStatus } from './types.ts';
@@ -30,6 +31,11 @@ export interface QueueItemView {
   currentPrinterId: string | null;
   activePrinterIds: string[];
   lastError: string | null;
+  /**
+   * Why a waiting item cannot start anywhere, with a stable code (fit.ts: `printer_model_unknown`,
+   * `printer_nozzle_unknown`, `no_printer_fits`); null when some printer fits it.
+   */
+  waitingReason: WaitReason | null;
   estimatedStartAt: string | null;
   estimatedFinishAt: string | null;
   createdAt: string;
@@ -99,6 +105,17 @@ export function buildQueueView(input: {
   }
 
   const eta = estimateQueue({ items: etaItems, printers: etaPrinters }, now);
+  const fleetFits = fleet
+    .list()
+    .filter((p) => p.summary.enabled)
+    .map((p) => ({ id: p.summary.id, name: p.summary.name, fit: printerFit(p) }));
+  const waitingReasonOf = (item: (typeof ordered)[number]): WaitReason | null => {
+    if (item.status !== 'waiting') return null;
+    const file = input.fileOf(item.fileId);
+    if (!file) return null;
+    const allowed = item.printerIds ? fleetFits.filter((p) => item.printerIds!.includes(p.id)) : fleetFits;
+    return noFitReason(fileFit(file, item.plate), allowed);
+  };
   const items = ordered.map((item, index): QueueItemView => {
     const plate = plateOf(item.fileId, item.plate);
     const active = store.activeJobsOf(item.id);
@@ -119,6 +136,7 @@ export function buildQueueView(input: {
       currentPrinterId: active[0]?.printerId ?? null,
       activePrinterIds: active.map((j) => j.printerId),
       lastError: item.lastError,
+      waitingReason: waitingReasonOf(item),
       estimatedStartAt: iso(e?.startAt ?? null),
       estimatedFinishAt: iso(e?.finishAt ?? null),
       createdAt: item.createdAt,

@@ -38,6 +38,14 @@ export const QueueItemSchema = Type.Object({
   currentPrinterId: Type.Union([Type.String(), Type.Null()]),
   activePrinterIds: Type.Array(Type.String()),
   lastError: Type.Union([Type.String(), Type.Null()]),
+  waitingReason: Type.Union([
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      params: Type.Object({}, { additionalProperties: true }),
+    }),
+    Type.Null(),
+  ]),
   estimatedStartAt: Iso,
   estimatedFinishAt: Iso,
   createdAt: Type.String(),

@@ -2,7 +2,9 @@
  * Shapes shared by the queue's pure logic (gatekeeper, scheduler, ETA) and its service.
  * Nothing here does I/O.
  */
+import { modelKey } from '../library/printer-models.ts';
 import type { JobOverrides } from '../printers/driver.ts';
+import { fitProblem } from './fit.ts';
 
 export type QueueItemStatus = 'waiting' | 'printing' | 'done' | 'failed' | 'cancelled';
 
@@ -66,27 +68,14 @@ export interface GateResult {
 export const openGate: GateResult = { open: true, reason: null };
 export const closedGate = (reason: string): GateResult => ({ open: false, reason });
 
-/** Normalises a printer model name for matching ("A1 mini" == "a1-mini" == "A1MINI"). */
+/** Normalises a printer model name for matching: the canonical model ("X1 Carbon" == "X1C" == "BL-P001"). */
 export function normaliseModel(model: string | null | undefined): string | null {
-  if (!model) return null;
-  const m = model.toLowerCase().replace(/[^a-z0-9]/g, '');
-  return m === '' ? null : m;
+  return modelKey(model);
 }
 
-/** A file fits a printer when its model and nozzle match; an unknown side matches anything. */
+/** A file fits a printer when fit.ts finds no problem (model, nozzle, file kind). */
 export function fits(file: FitSpec, printer: FitSpec): boolean {
-  if (file.kind && printer.kinds && !printer.kinds.includes(file.kind)) return false;
-  // A sliced .3mf names its printer reliably (printer_model_id); a plain G-code header's printer
-  // name is free text and a Marlin/Klipper printer's model is whatever the user typed, so only
-  // the nozzle is compared for those.
-  const modelMatters = !file.kind || file.kind === '3mf';
-  const fm = normaliseModel(file.model);
-  const pm = normaliseModel(printer.model);
-  if (modelMatters && fm && pm && fm !== pm) return false;
-  if (file.nozzleDiameter != null && printer.nozzleDiameter != null) {
-    if (Math.abs(file.nozzleDiameter - printer.nozzleDiameter) > 0.001) return false;
-  }
-  return true;
+  return fitProblem(file, printer) === null;
 }
 
 /** Key under which items with the same fit requirements share one list of compatible printers. */

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DriverError } from '../../src/printers/driver.ts';
 import { NOTE_NO_REPORTS, NOTE_WRONG_ACCESS_CODE } from '../../src/printers/bambu/driver.ts';
 import { FakeClock } from '../../src/util/clock.ts';
-import { commandsNamed, type Rig, startRig, waitFor, waitForStatus } from './helpers.ts';
+import { commandsNamed, jobRequest, type Rig, startRig, waitFor, waitForStatus } from './helpers.ts';
 
 let rig: Rig | null = null;
 afterEach(async () => {
@@ -110,23 +110,46 @@ describe('bambu driver: connection (real TLS MQTT against the simulator)', () =>
     expect(back).toMatchObject({ stale: false, fullStatus: true, connectionNote: null });
   });
 
-  it('error and HMS from the wire are mapped with English and Chinese text', async () => {
+  it('an HMS entry on an idle printer is a warning notice with English and Chinese text, not an error', async () => {
     rig = await startRig();
     await waitForStatus(rig, 'idle');
     rig.sim.injectError({ hms: [{ attr: 0x0300_0100, code: 0x0001_0007 }] });
-    const s = await waitForStatus(rig, 'error');
-    expect(s.error).toEqual({
-      code: 'HMS_0300_0100_0001_0007',
-      message: expect.stringMatching(/heatbed.*热床/),
-      messages: { en: 'The heatbed temperature is abnormal', zh: '热床温度异常' },
-      url: 'https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/0300_0100_0001_0007',
-    });
+    const s = await waitFor(() => rig!.driver.getState().notices.length > 0 && rig!.driver.getState(), 'notice');
+    expect(s.status).toBe('idle');
+    expect(s.error).toBeNull();
+    expect(s.notices).toEqual([
+      {
+        level: 'warning',
+        code: 'HMS_0300_0100_0001_0007',
+        message: 'Heatbed temperature abnormal: the sensor may be open',
+        messages: { en: 'Heatbed temperature abnormal: the sensor may be open', zh: '热床温度异常：传感器可能断路' },
+        params: { hms: '0300_0100_0001_0007', severity: 'fatal', listed: true },
+        url: 'https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/0300_0100_0001_0007',
+      },
+    ]);
     rig.sim.clearError();
-    await waitForStatus(rig, 'idle');
+    await waitFor(() => rig!.driver.getState().notices.length === 0, 'notice cleared');
     rig.sim.injectError({ printError: 0x0300_400c }); // a cancel echo is no fault
     await waitFor(() => rig!.states.at(-1)?.updatedAt && rig!.sim.status.print_error === 0x0300400c, 'echo');
     await new Promise((r) => setTimeout(r, 200));
     expect(rig.driver.getState().status).toBe('idle');
+  });
+
+  it('a fatal HMS while printing pauses the printer: then it is an error with English and Chinese text', async () => {
+    rig = await startRig({ sim: { printSeconds: 3600, timeScale: 1 } });
+    await waitForStatus(rig, 'idle');
+    await rig.driver.startJob(jobRequest(rig, '3101'));
+    rig.sim.injectError({ hms: [{ attr: 0x0300_0100, code: 0x0001_0007 }] });
+    const s = await waitForStatus(rig, 'error');
+    expect(rig.sim.gcodeState).toBe('PAUSE');
+    expect(s.error).toEqual({
+      code: 'HMS_0300_0100_0001_0007',
+      message: expect.stringMatching(/Heatbed.*热床/),
+      messages: { en: 'Heatbed temperature abnormal: the sensor may be open', zh: '热床温度异常：传感器可能断路' },
+      params: { hms: '0300_0100_0001_0007', severity: 'fatal' },
+      url: 'https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/0300_0100_0001_0007',
+    });
+    expect(s.notices).toEqual([]); // the cause is the error, not also a notice
   });
 
   it('detects "mqtt message verify failed" and asks for LAN Only + Developer Mode', async () => {

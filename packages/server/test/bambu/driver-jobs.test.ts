@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DriverError, StartNotConfirmedError } from '../../src/printers/driver.ts';
+import { storageFileName } from '../../src/printers/bambu/storage-name.ts';
 import { JsonFileUploadStore } from '../../src/printers/bambu/upload-records.ts';
 import { commandsNamed, jobRequest, type Rig, startRig, waitFor, waitForStatus } from './helpers.ts';
 
@@ -16,18 +17,20 @@ describe('bambu driver: jobs (real TLS MQTT + FTPS against the simulator)', () =
     rig = await startRig({ sim: { printSeconds: 3600, timeScale: 1 }, driver: { timing: { reconnectBaseMs: 100 } } });
     await waitForStatus(rig, 'idle');
     const first = jobRequest(rig, '1001');
+    const stored = storageFileName('cube.gcode.3mf', first.fileMd5);
+    expect(stored).toBe(`cube-${first.fileMd5.slice(0, 8)}.gcode.3mf`);
     await rig.driver.startJob(first);
     const started = rig.driver.getState();
     expect(['preparing', 'printing']).toContain(started.status);
     expect(started.job).toMatchObject({ jobId: '1001', plate: 1 });
-    expect(rig.sim.files().find((f) => f.name === 'cube.gcode.3mf')?.size).toBe(first.fileSize);
+    expect(rig.sim.files().find((f) => f.name === stored)?.size).toBe(first.fileSize);
     expect(first.progress.at(-1)).toBe(first.fileSize);
     expect(rig.logs.some((l) => l.kind === 'upload.progress')).toBe(true);
     const [pf] = projectFiles(rig);
     expect(pf).toMatchObject({
       param: 'Metadata/plate_1.gcode',
-      url: 'file:///sdcard/cube.gcode.3mf', // A1 form
-      file: 'cube.gcode.3mf',
+      url: `file:///sdcard/${stored}`, // A1 form
+      file: stored,
       md5: first.fileMd5.toUpperCase(),
       bed_leveling: true,
       flow_cali: false,
@@ -60,7 +63,7 @@ describe('bambu driver: jobs (real TLS MQTT + FTPS against the simulator)', () =
     expect(projectFiles(rig)).toHaveLength(2);
     expect(new Set(projectFiles(rig).map((p) => p.sequence_id)).size).toBe(2);
     expect(rig.driver.getState().lastJob?.at).toBe(finishedAt);
-    expect((await new JsonFileUploadStore(rig.dataDir).get('cube.gcode.3mf'))?.md5).toBe(first.fileMd5.toUpperCase());
+    expect((await new JsonFileUploadStore(rig.dataDir).get(stored))?.md5).toBe(first.fileMd5.toUpperCase());
   });
 
   it('refuses to send a job to a busy printer (never project_file while printing)', async () => {
@@ -131,7 +134,8 @@ describe('bambu driver: jobs (real TLS MQTT + FTPS against the simulator)', () =
     await waitFor(() => rig!.driver.getState().lastJob?.jobId === '6001', 'finish');
     const second = jobRequest(rig, '6002', 'b.gcode.3mf');
     await rig.driver.startJob(second); // PROT C: no hang even though the mode is still 'hang'
-    expect(rig.sim.files().find((f) => f.name === 'b.gcode.3mf')?.size).toBe(second.fileSize);
+    const stored = storageFileName('b.gcode.3mf', second.fileMd5);
+    expect(rig.sim.files().find((f) => f.name === stored)?.size).toBe(second.fileSize);
     expect(rig.logs.filter((l) => l.kind === 'upload.prot_c')).toHaveLength(1);
   });
 

@@ -164,7 +164,7 @@ describe('errors', () => {
     const hms = describeHms({ attr: 50331904, code: 65543 });
     expect(hms.code).toBe('HMS_0300_0100_0001_0007');
     expect(hms.url).toBe('https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/0300_0100_0001_0007');
-    expect(hms.message).toMatch(/heatbed.*\/.*热床/);
+    expect(hms.message).toMatch(/Heatbed.*\/.*热床/);
     expect(describePrintError(117473286).message).toMatch(/AMS.*\/.*AMS/);
     expect(describePrintError(0x0300_8099).message).toContain('0300_8099');
   });
@@ -176,7 +176,10 @@ describe('errors', () => {
     expect(faultFromReport(83935249, [], 'FINISH')).toBeNull(); // 0500_C011 advisory at FINISH
     expect(faultFromReport(83935249, [], 'RUNNING')?.code).toBe('0500_C011');
     expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0004_0001 }], 'RUNNING')).toBeNull(); // info
-    expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0002_0001 }], 'IDLE')?.code).toBe(
+    // A listed serious HMS is not an error while the printer is idle or printing, only once it stopped.
+    expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0002_0001 }], 'IDLE')).toBeNull();
+    expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0002_0001 }], 'RUNNING')).toBeNull();
+    expect(faultFromReport(0, [{ attr: 0x0700_2000, code: 0x0002_0001 }], 'PAUSE')?.code).toBe(
       'HMS_0700_2000_0002_0001',
     );
     const verify = faultFromReport(0, [{ attr: 0x0500_0500, code: 0x0001_0007 }], 'IDLE');

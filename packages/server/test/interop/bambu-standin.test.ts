@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventBus, type DomainEvent } from '../../src/events/bus.ts';
 import { BambuDriver, type BambuDriverOptions } from '../../src/printers/bambu/driver.ts';
+import { storageFileName } from '../../src/printers/bambu/storage-name.ts';
 import type { DriverContext, StartJobRequest } from '../../src/printers/driver.ts';
 import { defaultPrinterSettings, type PrinterState } from '../../src/printers/model.ts';
 import { systemClock } from '../../src/util/clock.ts';
@@ -35,8 +36,17 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
 });
 
+/**
+ * The stand-in answers get_version as an A1 mini (the case file ../shared/cases/bambu-model-from-printer),
+ * matching the A1 mini .gcode.3mf these tests queue: files are matched against what a printer says it is.
+ */
+const A1_MINI_VERSION = () =>
+  JSON.parse(
+    fs.readFileSync(path.resolve(import.meta.dirname, '../../../../../shared/cases/bambu-model-from-printer/get_version.json'), 'utf8'),
+  );
+
 async function standIn(o: StandInOptions = {}): Promise<BambuStandIn> {
-  const s = new BambuStandIn(o);
+  const s = new BambuStandIn({ version: A1_MINI_VERSION(), ...o });
   await s.start();
   cleanups.push(() => s.stop());
   return s;
@@ -415,7 +425,8 @@ describe('third-party variations the driver must tolerate', () => {
     await r.driver.startJob(jobRequest('5150'));
     expect(s.dataSessions.fresh).toBe(0);
     expect(s.dataSessions.reused).toBeGreaterThan(0);
-    expect(s.uploads.get('/cube.gcode.3mf')?.equals(fs.readFileSync(FIXTURE_3MF))).toBe(true);
+    const req = jobRequest('5150');
+    expect(s.uploads.get(`/${storageFileName(req.fileName, req.fileMd5)}`)?.equals(fs.readFileSync(FIXTURE_3MF))).toBe(true);
   });
 
   it('silence longer than the stale limit → unknown (stale); reports coming back → idle again', async () => {

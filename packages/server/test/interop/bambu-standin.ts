@@ -81,6 +81,18 @@ export interface StandInOptions {
   requireSessionReuse?: boolean;
   /** Transform every outgoing status `print` block (variations). */
   mapPrint?: (print: Json) => Json;
+  /** The get_version answer (`{info:{…}}`; its sequence_id is replaced by the request's). Default: the A1 fixture. */
+  version?: Json;
+  /**
+   * Answers project_file instead of starting the job: the returned message is published as is
+   * (e.g. a refusal echo with `err_code`); null = start the job as usual.
+   */
+  projectFileAnswer?: (request: Json) => Json | null;
+  /**
+   * Storage like the printers' FAT MicroSD card under vsFTPd: STOR of a name FAT cannot hold
+   * (`\ : * ? " < > |`, control characters) gets `553 Could not create file.` (case bambu-file-name-chars).
+   */
+  fatStorage?: boolean;
 }
 
 /**
@@ -131,6 +143,8 @@ export class BambuStandIn {
   readonly ports = { mqtt: 0, ftps: 0, camera: 1 };
   readonly requests: Json[] = [];
   readonly uploads = new Map<string, Buffer>();
+  /** STOR names refused with 553 because FAT cannot hold them (fatStorage). */
+  readonly refusedNames: string[] = [];
   /** MQTT CONNECT attempts that reached the broker (accepted or not). */
   connects = 0;
   /** Data connections that did / did not resume the control TLS session. */
@@ -211,6 +225,7 @@ export class BambuStandIn {
     this.#ftp = new FtpSrv(ftpOptions);
     this.#ftp.on('login', ({ connection, username, password }: any, resolve: any, reject: any) => {
       if (username !== 'bblp' || password !== this.accessCode) return reject(new Error('530 Login incorrect'));
+      if (this.#o.fatStorage) this.#refuseFatNames(connection);
       connection.on('STOR', (err: unknown, fileName: string) => {
         if (err) return;
         const rel = path.relative(this.#ftpRoot, fileName);
@@ -278,6 +293,22 @@ export class BambuStandIn {
     this.#pendingPushall = 0;
   }
 
+  /** vsFTPd on a FAT card: `553 Could not create file.` for a name FAT cannot hold. */
+  #refuseFatNames(connection: any): void {
+    const commands = connection.commands;
+    const original = commands.handle.bind(commands);
+    commands.handle = async (raw: any) => {
+      const cmd = typeof raw === 'string' ? commands.parse(raw) : raw;
+      const name = String(cmd.arg ?? '').split('/').pop() ?? '';
+      if ((cmd.directive === 'STOR' || cmd.directive === 'APPE') && /[\\:*?"<>|\u0000-\u001f]/.test(name)) {
+        this.refusedNames.push(name);
+        connection.connector?.end?.();
+        return connection.reply(553, 'Could not create file.');
+      }
+      return original(cmd);
+    };
+  }
+
   finishPrint(): void {
     this.#finishJob?.();
   }
@@ -295,11 +326,13 @@ export class BambuStandIn {
       if (this.#o.holdFullReport) this.#pendingPushall++;
       else this.pushFull();
     } else if (body.info?.command === 'get_version') {
-      const answer = structuredClone(a1Fixture().version);
+      const answer = structuredClone(this.#o.version ?? a1Fixture().version);
       answer.info.sequence_id = String(body.info.sequence_id ?? '0');
       this.publish(answer);
     } else if (body.print?.command === 'project_file') {
-      this.#startJob(body.print);
+      const answer = this.#o.projectFileAnswer?.(body.print) ?? null;
+      if (answer) this.publish(answer);
+      else this.#startJob(body.print);
     } else if (body.print?.command) {
       const p = body.print;
       this.publish({ print: { command: p.command, sequence_id: String(p.sequence_id), param: p.param ?? '', result: 'success', reason: '' } });

@@ -37,6 +37,12 @@ export interface MarlinStandinOptions {
   bootMs?: number;
   /** A line printed just before the kill line (Marlin names the cause first, e.g. thermal runaway). */
   killCause?: string;
+  /** Firmware that asks for a resend and never sends the `ok` after it (MarlinKimbra, Teacup-style). */
+  noOkAfterResend?: boolean;
+  /** Line noise: every Nth numbered line received arrives corrupted (a checksum error). */
+  corruptEvery?: number;
+  /** After executing a command that matches, print these lines (once each) before its ok. */
+  afterExecute?: Array<{ match: RegExp; lines: string[] }>;
 }
 
 export const MARLIN2_NO_AUTOREPORT: MarlinStandinOptions = {
@@ -89,6 +95,8 @@ export class MarlinStandin {
   #sockets = new Set<net.Socket>();
   #corrupted = false;
   #dropped = false;
+  #numberedSeen = 0;
+  readonly #afterDone = new WeakSet<object>();
   /** Lines lost on the wire (dropOnce, or sent while booting). */
   readonly lost: string[] = [];
   /** Both directions, `<` host to printer, `>` printer to host (for failure messages). */
@@ -146,11 +154,17 @@ export class MarlinStandin {
     const resend = (why: string) => {
       write(`Error:${why}, Last Line: ${lastN}`);
       write(`Resend:${this.opts.resendSpace ? ' ' : ''}${lastN + 1}`);
-      write('ok');
+      if (!this.opts.noOkAfterResend) write('ok');
     };
 
     const execute = (command: string, n: number | null, done: () => void) => {
       this.executed.push(command);
+      (this.opts.afterExecute ?? []).forEach((a) => {
+        if (!this.#afterDone.has(a) && a.match.test(command)) {
+          this.#afterDone.add(a);
+          for (const l of a.lines) write(l);
+        }
+      });
       if (this.opts.killOn?.test(command)) {
         this.killed = true;
         if (this.opts.killCause) write(this.opts.killCause);
@@ -212,12 +226,14 @@ export class MarlinStandin {
         const command = body.replace(/^N\d+\s*/, '').trim();
         const isM110 = /^M110\b/.test(command);
         let error: string | null = null;
-        const corrupt = !this.#corrupted && this.opts.corruptOnce?.test(command);
+        if (!isM110) this.#numberedSeen++;
+        const noisy = !!this.opts.corruptEvery && !isM110 && this.#numberedSeen % this.opts.corruptEvery === 0;
+        const corrupt = noisy || (!this.#corrupted && this.opts.corruptOnce?.test(command));
         if (star < 0) error = 'No Checksum with line number';
         else if (corrupt || Number(raw.slice(star + 1)) !== xor(body)) error = 'checksum mismatch';
         else if (!isM110 && n !== lastN + 1) error = 'Line Number is not Last Line Number+1';
         if (error) {
-          this.#corrupted ||= Boolean(corrupt);
+          this.#corrupted ||= Boolean(corrupt && !noisy);
           this.rejected.push(raw);
           resend(error);
           // AVR MarlinSerial's flush() on a resend request also drops what waits in the RX buffer.

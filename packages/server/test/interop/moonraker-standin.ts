@@ -26,6 +26,8 @@ export interface MoonrakerStandinOptions {
   instantComplete?: boolean;
   /** Stop advancing at this progress (a long print), until finishPrint(). */
   holdAt?: number;
+  /** print_stats.state for a finished print: Moonraker's `complete`, or `completed` (Anycubic's Klipper). */
+  completeState?: string;
 }
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -101,6 +103,11 @@ export class MoonrakerStandin {
 
   get printState(): string {
     return this.#objects.print_stats.state as string;
+  }
+
+  /** Pushes a print_stats.state delta as is (firmware variants with states Moonraker's docs do not list). */
+  setPrintState(state: string | null): void {
+    this.#change({ print_stats: { state } });
   }
 
   /** Klipper shuts down (e.g. a heater fault): `notify` sends notify_klippy_shutdown, `webhooks` a status delta. */
@@ -227,7 +234,7 @@ export class MoonrakerStandin {
     if (this.opts.instantComplete) {
       this.#later(20, () =>
         this.#change({
-          print_stats: { filename, state: 'complete', print_duration: 0.2, total_duration: 0.3, message: '' },
+          print_stats: { filename, state: this.opts.completeState ?? 'complete', print_duration: 0.2, total_duration: 0.3, message: '' },
           virtual_sdcard: { file_path: `/home/pi/printer_data/gcodes/${filename}`, is_active: false, progress: 1, file_position: size, file_size: size },
           display_status: { progress: 1 },
         }),
@@ -254,7 +261,7 @@ export class MoonrakerStandin {
       print_stats: { print_duration: seconds, total_duration: seconds + 2, filament_used: p * 120 },
     });
     if (p >= 1) {
-      this.#change({ print_stats: { state: 'complete' }, virtual_sdcard: { is_active: false }, extruder: { target: 0 } });
+      this.#change({ print_stats: { state: this.opts.completeState ?? 'complete' }, virtual_sdcard: { is_active: false }, extruder: { target: 0 } });
       return;
     }
     if (this.opts.holdAt !== undefined && p >= this.opts.holdAt) return;

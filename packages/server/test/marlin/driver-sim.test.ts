@@ -91,6 +91,25 @@ describe('Marlin driver against the simulator', () => {
     expect(sim.firmware!.stats.resendsRequested).toBeGreaterThan(3);
   });
 
+  for (const flushRxOnResend of [false, true]) {
+    it(`ADVANCED_OK with line noise (~1 in 100 lines${flushRxOnResend ? ', RX flushed on resend' : ''}): resend storms never fail the job; every line once, in order`, async () => {
+      const { sim, driver, last } = await setup({ advancedOk: true, bufferSize: 16, flushRxOnResend });
+      sim.setLineNoise(0.01);
+      const lines = segments(3000);
+      await driver.startJob(jobRequest(writeGcode(lines)));
+      const logs: string[] = [];
+      driver['ctx'].bus.on('printer.log', logs, (l: any) => logs.push(`${l.kind}: ${l.message}`));
+      await until(() => !!last().lastJob, 60_000, 'job end');
+      expect(last().lastJob?.outcome, logs.slice(-5).join('\n')).toBe('finished');
+      const moves = sim.commandLog.filter((c) => c.startsWith('G1 X'));
+      expect(moves).toEqual(lines.filter((l) => l.startsWith('G1 X')));
+      expect(sim.firmware!.stats.resendsRequested).toBeGreaterThan(10);
+      // Several lines were in flight, so storms (echoes of one bad line) happened and were swallowed.
+      expect(driver.sender!.stats.maxInFlight).toBeGreaterThan(4);
+      if (!flushRxOnResend) expect(driver.sender!.stats.resendEchoes).toBeGreaterThan(0);
+    }, 90_000);
+  }
+
   it('a missing ok times out (injected clock), tickles with M105 and the print recovers', async () => {
     const clock = new FakeClock(Date.UTC(2026, 0, 1));
     const sim = new MarlinSimulator({ baudRate: 250000, timeScale: 0.001 });

@@ -221,7 +221,7 @@ describe('QueueService: dispatch', () => {
     expect(rows.map((r) => r.status)).toEqual(['finished', 'finished']);
   });
 
-  it('failure with policy "retry": the copy goes back to waiting, with an alert', async () => {
+  it('failure with policy "retry": the copy goes back to waiting, with an alert; the failed printer pauses the queue', async () => {
     await setup();
     await h.queue.updateSettings({ failedCopyPolicy: 'retry' });
     const item = await h.queue.addItem({ fileId: 'f1' });
@@ -232,8 +232,20 @@ describe('QueueService: dispatch', () => {
     await h.idle();
     expect(h.queue.getItem(item.id)).toMatchObject({ status: 'waiting', copiesDone: 0 });
     expect(h.eventsOf('job.failed')).toHaveLength(1);
-    expect(h.eventsOf('alert').at(-1)?.data).toMatchObject({ level: 'warning', printerId: 'p1' });
+    expect(h.eventsOf('alert').map((e) => (e.data as any).code)).toEqual(
+      expect.arrayContaining(['job_failed', 'queue_paused_printer_error']),
+    );
+    expect(h.eventsOf('alert').find((e) => (e.data as any).code === 'job_failed')?.data).toMatchObject({
+      level: 'warning',
+      printerId: 'p1',
+    });
+    // A printer that failed a job stops the queue until a person looks; then the copy is retried.
     h.clock.advance(91_000);
+    await h.idle();
+    expect(h.fleet.driver('p1').starts).toHaveLength(1);
+    expect(h.queue.running).toBe(false);
+    await h.queue.setRunning(true);
+    h.clock.advance(1_000);
     await h.idle();
     expect(h.fleet.driver('p1').starts).toHaveLength(2);
   });

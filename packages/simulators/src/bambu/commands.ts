@@ -25,6 +25,16 @@ export interface CommandContext {
   readonly verifyFailedMode: boolean;
   readonly defaultPrintSeconds: number;
   inspectFile(name: string, plate: number): FileInspection;
+  /**
+   * Scripted numeric refusal: the `err_code` to echo for this command (`print.project_file`,
+   * `print.pause`, …), or null/0 to handle it normally. Current firmware with Developer Mode off
+   * echoes a refused LAN command with `err_code` 84033543 and no `result` (case bambu-err-code-refusal).
+   */
+  refusal?(name: string): number | null;
+  /** get_version: the product name to report; null = the printer does not say (no product/project name). */
+  readonly productName?: string | null;
+  /** false: get_version is never answered. */
+  readonly answerGetVersion?: boolean;
 }
 
 export interface CommandOutcome {
@@ -65,6 +75,12 @@ export function handleCommand(ctx: CommandContext, payload: Record<string, any>)
     return out;
   }
 
+  const errCode = QUERY_COMMANDS.has(name) ? null : (ctx.refusal?.(name) ?? null);
+  if (errCode) {
+    out.publish.push(errCodeEcho(type, req, errCode));
+    return out;
+  }
+
   const lc = ctx.lifecycle;
   const ack = (r: { ok: boolean; reason?: string }, extra: Record<string, any> = {}) =>
     out.publish.push(ackReport(type, req, r.ok ? 'success' : 'failed', r.ok ? '' : (r.reason ?? ''), extra));
@@ -75,7 +91,8 @@ export function handleCommand(ctx: CommandContext, payload: Record<string, any>)
       out.fullReport = true;
       break;
     case 'info.get_version':
-      out.publish.push(versionReport(ctx.model, ctx.serial, String(req.sequence_id ?? '0')));
+      if (ctx.answerGetVersion === false) break;
+      out.publish.push(versionReport(ctx.model, ctx.serial, String(req.sequence_id ?? '0'), ctx.productName));
       break;
     case 'print.project_file':
       startJob(ctx, req, out);
@@ -113,6 +130,17 @@ export function handleCommand(ctx: CommandContext, payload: Record<string, any>)
       break;
   }
   return out;
+}
+
+/**
+ * The refusal echo: our own fields back (`sequence_id`, `command`, `param`, `url`, `file`) plus a
+ * numeric `err_code`, and no `result` — as in ../shared/cases/bambu-err-code-refusal/ack.json.
+ */
+export function errCodeEcho(type: string, req: Record<string, any>, errCode: number): Record<string, any> {
+  const body: Record<string, any> = { sequence_id: String(req.sequence_id ?? '0'), command: req.command };
+  for (const k of ['param', 'url', 'file']) if (req[k] !== undefined) body[k] = req[k];
+  body.err_code = errCode;
+  return { [type]: body };
 }
 
 function jobFrom(req: Record<string, any>, path: string, plate: number): Omit<JobSpec, 'printSeconds'> {

@@ -75,6 +75,15 @@ class StorageWriteStream extends Writable {
   }
 }
 
+/**
+ * Whether a FAT file system can hold this name: no `\ : * ? " < > |` or control characters in the
+ * last path part, no trailing dot or space, at most 255 characters (folders are separated by `/`).
+ */
+export function fatSafe(path: unknown): boolean {
+  const name = String(path ?? '').split('/').pop() ?? '';
+  return name.length > 0 && name.length <= 255 && !/[\\:*?"<>|\u0000-\u001f\u007f]/.test(name) && !/[ .]$/.test(name);
+}
+
 const DATA_COMMANDS = new Set(['STOR', 'APPE', 'RETR', 'LIST', 'NLST', 'MLSD', 'STOU']);
 
 export class PrinterFtps {
@@ -143,6 +152,11 @@ export class PrinterFtps {
       if (DATA_COMMANDS.has(cmd.directive) && connection.authenticated && !(await this.#dataSessionOk(connection))) {
         connection.connector?.end?.();
         return connection.reply(522, 'SSL connection failed: session reuse required');
+      }
+      if ((cmd.directive === 'STOR' || cmd.directive === 'APPE') && connection.authenticated && !fatSafe(cmd.arg)) {
+        // The storage is a FAT SD card: vsFTPd cannot create the file (case bambu-file-name-chars).
+        connection.connector?.end?.();
+        return connection.reply(553, 'Could not create file.');
       }
       if (cmd.directive === 'PROT' && connection.authenticated) {
         const level = String(cmd.arg ?? '').toUpperCase();

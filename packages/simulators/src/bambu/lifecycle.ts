@@ -28,6 +28,8 @@ export interface LifecycleOptions {
   random?: () => number;
   /** A1 mini firmware: a project_file while busy is refused AND cancels the running job. */
   busyStartCancels?: boolean;
+  /** Nozzle diameter reported in `nozzle_diameter` (mm); default 0.4. */
+  nozzleDiameter?: number;
 }
 
 export type CommandResult = { ok: true } | { ok: false; reason: string; printError?: number };
@@ -60,7 +62,7 @@ export class PrintLifecycle {
     this.#endSeconds = opts.endGcodeSeconds ?? 15;
     this.#random = opts.random ?? Math.random;
     this.#busyStartCancels = opts.busyStartCancels ?? false;
-    this.status = bootStatus(opts.model);
+    this.status = bootStatus(opts.model, opts.nozzleDiameter);
   }
 
   get job(): JobSpec | null {
@@ -192,6 +194,14 @@ export class PrintLifecycle {
   clearError(): void {
     this.status.print_error = 0;
     this.status.hms = [];
+  }
+
+  /**
+   * Sets the HMS list without touching the job: firmware that keeps notices in its reports while it
+   * goes on printing (X1C "first-layer inspection not supported", unlisted entries on X2D/P2S/H2C).
+   */
+  setHms(hms: HmsEntry[]): void {
+    this.status.hms = hms.map((h) => ({ attr: h.attr >>> 0, code: h.code >>> 0 }));
   }
 
   /** `clean_print_error`: the user dismissed the error on the screen. */

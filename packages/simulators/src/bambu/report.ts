@@ -64,15 +64,25 @@ export function ackReport(
   return { [type]: body };
 }
 
-/** The `info` answer to `get_version`, shaped like the real A1 one, with this printer's identity. */
-export function versionReport(model: ModelInfo, serial: string, sequenceId: string): { info: Record<string, any> } {
+/**
+ * The `info` answer to `get_version`, shaped like the real A1 one, with this printer's identity.
+ * `productName` overrides the model's product name; null leaves out every product and project name
+ * (a printer that does not say what it is).
+ */
+export function versionReport(
+  model: ModelInfo,
+  serial: string,
+  sequenceId: string,
+  productName?: string | null,
+): { info: Record<string, any> } {
   const info = a1VersionInfoTemplate();
   info.sequence_id = sequenceId;
   for (const m of info.module as Record<string, any>[]) {
     if (m.project_name) m.project_name = model.projectName;
+    if (productName === null) delete m.project_name;
     if (m.name === 'ota') {
       m.sn = serial;
-      m.product_name = model.productName;
+      if (productName !== null) m.product_name = productName ?? model.productName;
     } else if (m.name === 'esp32') m.hw_ver = model.mainHwVer;
     else if (m.name.startsWith('ams')) m.sn = `${serial}-AMS0`;
   }

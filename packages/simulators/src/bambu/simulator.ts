@@ -56,6 +56,23 @@ export interface BambuSimOptions {
    * A client that does not know this CA can then pin it on first use.
    */
   presentCaChain?: boolean;
+  /** Nozzle diameter the printer reports (`nozzle_diameter` in the full report), mm; default 0.4. */
+  nozzleDiameter?: number;
+  /**
+   * get_version `product_name` (default the model's, e.g. "Bambu Lab A1 mini"); null = the printer
+   * does not say what it is (no product or project name in the answer).
+   */
+  productName?: string | null;
+  /** false: the printer never answers get_version. Default true. */
+  answerGetVersion?: boolean;
+}
+
+/** A scripted numeric refusal: which commands (`print.project_file`, … or '*' for every control command), which code, how often. */
+export interface RefusalRule {
+  command: string;
+  errCode: number;
+  /** How many commands to refuse; default: every one until cleared. */
+  times?: number;
 }
 
 export class BambuSimulator extends EventEmitter {
@@ -87,6 +104,7 @@ export class BambuSimulator extends EventEmitter {
   #refuseAuth = false;
   #dropCommands = false;
   #killOnRequestSubscribe = false;
+  #refusal: RefusalRule | null = null;
   #lastState: GcodeState;
   #started = false;
 
@@ -101,6 +119,7 @@ export class BambuSimulator extends EventEmitter {
     this.#lifecycle = new PrintLifecycle({
       model: MODELS[this.model],
       busyStartCancels: opts.busyStartCancels ?? this.model === 'A1 mini',
+      nozzleDiameter: opts.nozzleDiameter,
       prepareSeconds: opts.prepareSeconds,
       endGcodeSeconds: opts.endGcodeSeconds,
     });
@@ -282,6 +301,21 @@ export class BambuSimulator extends EventEmitter {
     this.#verifyFailed = v;
   }
 
+  /**
+   * Scripted numeric refusals (case bambu-err-code-refusal): matching control commands are echoed
+   * with `err_code` and no `result`, and have no effect. `command` is `print.project_file`,
+   * `print.pause`, `print.resume`, `print.stop`, `print.gcode_line`, … or '*'. null clears it.
+   */
+  refuseCommands(rule: RefusalRule | null): void {
+    this.#refusal = rule ? { ...rule } : null;
+  }
+
+  /** Sets the HMS list and leaves the job alone (notices a printing printer keeps reporting). */
+  setHms(hms: HmsEntry[]): void {
+    this.#lifecycle.setHms(hms);
+    this.#afterChange();
+  }
+
   finishNow(): void {
     this.#lifecycle.finishNow();
     this.#afterChange();
@@ -351,6 +385,9 @@ export class BambuSimulator extends EventEmitter {
       verifyFailedMode: this.#verifyFailed,
       defaultPrintSeconds: this.#opts.printSeconds ?? 1800,
       inspectFile: (name, plate) => inspectStorageFile(this.#storageDir, name, plate),
+      refusal: (name) => this.#takeRefusal(name),
+      productName: this.#opts.productName,
+      answerGetVersion: this.#opts.answerGetVersion,
     };
     let outcome: ReturnType<typeof handleCommand>;
     try {
@@ -361,6 +398,16 @@ export class BambuSimulator extends EventEmitter {
     for (const m of outcome.publish) this.#reports.publish(m);
     if (outcome.fullReport) this.#reports.full(this.#lifecycle.status);
     else this.#afterChange();
+  }
+
+  #takeRefusal(name: string): number | null {
+    const rule = this.#refusal;
+    if (!rule || (rule.command !== '*' && rule.command !== name)) return null;
+    if (rule.times !== undefined) {
+      if (rule.times <= 0) return null;
+      rule.times--;
+    }
+    return rule.errCode;
   }
 
   /** The camera picture: the print scene for the current state, progress and fault (drawn on change). */

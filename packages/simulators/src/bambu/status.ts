@@ -46,12 +46,14 @@ export interface PrintStatus {
   fan_gear: number;
   wifi_signal: string;
   lights_report: { node: string; mode: string }[];
+  /** Nozzle diameter in mm as the wire has it ("0.4"). */
+  nozzle_diameter: string;
 }
 
 export const AMBIENT_C = 25;
 
-/** The status of a freshly booted, idle printer. */
-export function bootStatus(model: ModelInfo): PrintStatus {
+/** The status of a freshly booted, idle printer (`nozzleDiameter` in mm, default 0.4). */
+export function bootStatus(model: ModelInfo, nozzleDiameter = 0.4): PrintStatus {
   return {
     gcode_state: 'IDLE',
     stg: [],
@@ -86,6 +88,7 @@ export function bootStatus(model: ModelInfo): PrintStatus {
     fan_gear: 0,
     wifi_signal: '-48dBm',
     lights_report: [{ node: 'chamber_light', mode: 'off' }],
+    nozzle_diameter: String(nozzleDiameter),
   };
 }
 

@@ -15,6 +15,8 @@ export interface FirmwareOptions {
   sendWait: boolean;
   busyIntervalMs: number;
   autoreportTemp: boolean;
+  /** AVR MarlinSerial: a rejected line (resend request) also drops whatever waits in the RX buffer. */
+  flushRxOnResend?: boolean;
   sd: SdCard;
 }
 
@@ -129,6 +131,10 @@ export class VirtualMarlin {
 
   #requestResend(message: string): void {
     this.stats.resendsRequested++;
+    if (this.opts.flushRxOnResend) {
+      this.stats.bytesDropped += this.#rx.length;
+      this.#rx = '';
+    }
     this.#say(`Error:${message}, Last Line: ${this.#lastN}`);
     this.#say(`Resend: ${this.#lastN + 1}`);
     // ADVANCED_OK names the last accepted line here: the rejected one was not taken.

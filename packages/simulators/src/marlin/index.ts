@@ -36,6 +36,8 @@ export interface MarlinSimulatorOptions {
    * connections: heaters keep their targets when the host goes away (what a crashed host leaves).
    */
   resetOnConnect?: boolean;
+  /** AVR Marlin: a resend request also flushes the RX buffer (lines waiting there are lost). Default false. */
+  flushRxOnResend?: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export class MarlinSimulator {
       latencyMs: opts.latencyMs ?? 0,
       autoreportTemp: opts.autoreportTemp ?? true,
       resetOnConnect: opts.resetOnConnect ?? true,
+      flushRxOnResend: opts.flushRxOnResend ?? false,
     };
   }
 

@@ -18,6 +18,8 @@ export interface MoonrakerSimulatorOptions {
   port?: number;
   /** Announce a webcam (server.webcams.list) served at /webcam/ (snapshot and MJPEG stream). Default true. */
   webcam?: boolean;
+  /** print_stats.state of a finished print: `complete` (Moonraker, default) or `completed` (Anycubic's Klipper). */
+  completeState?: string;
 }
 
 type Client = { ws: WebSocket; subscription: Record<string, string[] | null> | null };
@@ -53,8 +55,9 @@ export class MoonrakerSimulator {
       printSeconds: opts.printSeconds ?? 10,
       port: opts.port ?? 0,
       webcam: opts.webcam ?? true,
+      completeState: opts.completeState ?? 'complete',
     };
-    this.klippy = new Klippy(this.#opts.printSeconds);
+    this.klippy = new Klippy(this.#opts.printSeconds, 10, this.#opts.completeState);
   }
 
   get url(): string {
@@ -117,6 +120,11 @@ export class MoonrakerSimulator {
   /** The running print fails (e.g. `Move out of range`); Klipper stays ready. */
   failPrint(message = 'Move out of range: 500.000 0.000 0.200 [0.000]'): void {
     this.klippy.endPrint('error', message);
+    this.#flush();
+  }
+  /** Sets print_stats.state to any value (firmware variants; `null` removes it) and pushes the delta. */
+  setPrintState(state: string | null): void {
+    this.klippy.set('print_stats', { state });
     this.#flush();
   }
   /** Ends the running print at once. */

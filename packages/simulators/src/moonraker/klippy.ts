@@ -29,6 +29,8 @@ export class Klippy {
   constructor(
     private readonly printSeconds: number,
     private readonly layers = 10,
+    /** print_stats.state of a finished print: `complete`, or `completed` as Anycubic's Klipper reports it. */
+    private readonly completeState = 'complete',
   ) {}
 
   get state(): string {
@@ -81,7 +83,7 @@ export class Klippy {
   }
 
   endPrint(state: 'complete' | 'cancelled' | 'error', message = ''): void {
-    this.set('print_stats', { state, message });
+    this.set('print_stats', { state: state === 'complete' ? this.completeState : state, message });
     this.set('virtual_sdcard', { is_active: false });
     this.set('extruder', { target: 0 });
     this.set('heater_bed', { target: 0 });

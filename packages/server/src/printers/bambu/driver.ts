@@ -9,7 +9,9 @@ import {
   type PrinterDriver,
   type StartJobRequest,
   StartNotConfirmedError,
+  StartRefusedError,
 } from '../driver.ts';
+import { canonicalPrinterModel } from '../../library/printer-models.ts';
 import type { PrinterError, PrinterState } from '../model.ts';
 import { grabCameraFrame } from './camera.ts';
 import {
@@ -25,7 +27,13 @@ import {
   type BambuCommand,
 } from './commands.ts';
 import { type BambuConnection, parseBambuConnection } from './connection.ts';
-import { BUSY_PRINT_ERROR, formatPrintError, isVerifyFailedReason, verifyFailedError } from './errors.ts';
+import {
+  BUSY_PRINT_ERROR,
+  formatPrintError,
+  isVerifyFailedReason,
+  VERIFY_FAILED_ERR_CODE,
+  verifyFailedError,
+} from './errors.ts';
 import { FileUploader } from './file-uploader.ts';
 import { defaultLinkTiming, type LinkTiming, MqttConnection } from './mqtt-connection.ts';
 import { PendingCommands, type PendingSpec } from './pending-commands.ts';
@@ -33,12 +41,13 @@ import {
   type BambuReport,
   classifyMessage,
   type JsonObject,
+  identityFromVersion,
   mergeReport,
   parsePayload,
-  productNameFromVersion,
   readReport,
 } from './report.ts';
 import { buildState, isActiveGcodeState, jobIdOf, type LinkStatus, nextLastJob } from './state-map.ts';
+import { storageFileName } from './storage-name.ts';
 import {
   dropCandidate,
   hasConnectedBefore,
@@ -96,7 +105,11 @@ export class BambuDriver implements PrinterDriver {
   #pinning = false;
   #verifyFailed = false;
   #updatedAt: number | null = null;
-  #model: string | null;
+  /** The model the user typed, canonical ("X1 Carbon" → "X1C"); only a fallback for what the printer says. */
+  readonly #typedModel: string | null;
+  /** What get_version said (canonical model, firmware). */
+  #versionModel: string | null = null;
+  #firmware: string | null = null;
   readonly #plates = new Map<string, number>();
   /** Job for which a one-shot pushall was sent because total_layer_num was missing (pitfall 2). */
   #layerResyncFor: string | null = null;
@@ -106,7 +119,7 @@ export class BambuDriver implements PrinterDriver {
   constructor(ctx: DriverContext, options: BambuDriverOptions = {}) {
     this.#ctx = ctx;
     this.#conn = parseBambuConnection(ctx.connection);
-    this.#model = ctx.model;
+    this.#typedModel = canonicalPrinterModel(ctx.model);
     this.#o = {
       startConfirmTimeoutMs: options.startConfirmTimeoutMs ?? 90_000,
       commandTimeoutMs: options.commandTimeoutMs ?? 20_000,
@@ -303,11 +316,20 @@ export class BambuDriver implements PrinterDriver {
       this.#pending.onReport(report);
     } else if (msg.kind === 'ack') {
       if (msg.result === 'failed' && isVerifyFailedReason(msg.reason)) this.#setVerifyFailed();
+      if (msg.errCode === VERIFY_FAILED_ERR_CODE) this.#setVerifyFailed();
+      if (msg.errCode) {
+        this.#log('mqtt.refused', `the printer refused ${msg.command || 'a command'} (err_code ${msg.errCode})`, {
+          command: msg.command,
+          sequenceId: msg.sequenceId,
+          errCode: msg.errCode,
+        });
+      }
       this.#pending.onAck(msg);
       this.#emit();
     } else if (msg.kind === 'info') {
-      const product = productNameFromVersion(msg.info);
-      if (product && !this.#model) this.#model = product.replace(/^Bambu Lab\s+/i, '');
+      const identity = identityFromVersion(msg.info);
+      if (identity.model) this.#versionModel = identity.model;
+      if (identity.firmware) this.#firmware = identity.firmware;
       this.#emit();
     }
   }
@@ -337,8 +359,14 @@ export class BambuDriver implements PrinterDriver {
     this.#emit();
   }
 
+  /** The model to act on: what the printer says first, what the user typed second. */
+  get #model(): string | null {
+    return this.#versionModel ?? this.#typedModel;
+  }
+
   #build(): PrinterState {
-    const hideChamber = !!this.#model && /^(A1|P1)/i.test(this.#model.trim());
+    const model = this.#model;
+    const hideChamber = !!model && /^(A1|P1)/i.test(model.trim());
     return buildState({
       link: this.#link,
       fullStatus: this.#fullStatus,
@@ -346,7 +374,13 @@ export class BambuDriver implements PrinterDriver {
       report: this.#report,
       lastJob: this.#lastJob,
       connectionNote: this.#note,
-      driverError: this.#linkError ?? (this.#verifyFailed ? verifyFailedError() : null),
+      driverError: this.#linkError,
+      verifyFailed: this.#verifyFailed,
+      reported: {
+        model: this.#versionModel,
+        nozzleDiameter: this.#report?.nozzleDiameter ?? null,
+        firmware: this.#firmware,
+      },
       updatedAt: this.#updatedAt,
       platesByJobId: this.#plates,
       hideChamber,
@@ -450,25 +484,34 @@ export class BambuDriver implements PrinterDriver {
     const r = this.#report;
     if (!this.#fullStatus || this.#stale || !r)
       throw new DriverError('not_ready', 'the printer state is not known yet');
-    if (this.#verifyFailed) throw new DriverError('verify_failed', verifyFailedError().message);
+    if (this.#verifyFailed) {
+      throw new StartRefusedError('verify_failed', verifyFailedError().message, verifyFailedError().params);
+    }
     // Never send project_file to a busy printer: an A1 mini cancels its running job (pitfall 6).
     if (!r.gcodeState || !READY_STATES.has(r.gcodeState)) {
-      throw new DriverError('printer_busy', `the printer is busy (${r.gcodeState ?? 'unknown state'})`);
+      throw new StartRefusedError('printer_busy', `the printer is busy (${r.gcodeState ?? 'unknown state'})`, {
+        state: r.gcodeState ?? 'unknown',
+      });
     }
-    if (this.#state.status === 'error')
-      throw new DriverError('printer_error', this.#state.error?.message ?? 'the printer reports an error');
+    if (this.#state.status === 'error') {
+      throw new StartRefusedError('printer_error', this.#state.error?.message ?? 'the printer reports an error', {
+        error: this.#state.error?.code ?? null,
+      });
+    }
   }
 
   async startJob(req: StartJobRequest): Promise<void> {
     if (!isValidJobId(req.jobId))
       throw new DriverError('invalid_job_id', `job id must be a number below 2^31: ${req.jobId}`);
     this.#assertReadyToStart();
-    await this.#uploader.ensureOnPrinter(req);
+    // The library's display name may hold characters the printer's FAT storage refuses (553).
+    const fileName = storageFileName(req.fileName, req.fileMd5);
+    await this.#uploader.ensureOnPrinter({ ...req, fileName });
     this.#assertReadyToStart(); // the state may have changed during a long upload
     const sequenceId = this.#seq.next();
     const cmd = projectFile({
       sequenceId,
-      fileName: req.fileName,
+      fileName,
       plate: req.plate,
       gcodePath: req.gcodePath,
       md5: req.fileMd5,
@@ -489,14 +532,14 @@ export class BambuDriver implements PrinterDriver {
       confirmedBy: (r) => (isActiveGcodeState(r.gcodeState) ? true : jobIdOf(r) === req.jobId),
       refusedBy: (r) =>
         formatPrintError(r.printError) === BUSY_PRINT_ERROR
-          ? new DriverError('printer_busy', 'the printer refused the job: device is busy')
+          ? new DriverError('printer_busy', 'the printer refused the job: device is busy', { printError: BUSY_PRINT_ERROR })
           : null,
       timeoutMs: this.#o.startConfirmTimeoutMs,
       onTimeout: () => new StartNotConfirmedError(),
     });
     this.#log('job.start_sent', `project_file sent for job ${req.jobId}`, {
       jobId: req.jobId,
-      fileName: req.fileName,
+      fileName,
       plate: req.plate,
     });
     // Sent exactly once. If the publish errors, the command may still have landed: keep waiting for
@@ -504,7 +547,17 @@ export class BambuDriver implements PrinterDriver {
     this.#mqtt
       .publish(cmd, 1)
       .catch((err: Error) => this.#ctx.logger.warn({ err: err.message }, 'bambu project_file publish error'));
-    await waiting;
+    try {
+      await waiting;
+    } catch (err) {
+      // An explicit answer to our own project_file (err_code / failed echo / busy) means it did not
+      // start: say so, so the queue can put the copy back at once.
+      if (err instanceof DriverError && !(err instanceof StartNotConfirmedError)) {
+        this.#log('job.refused', `the printer refused job ${req.jobId}: ${err.message}`, { jobId: req.jobId, code: err.code });
+        throw new StartRefusedError(err.code, err.message, err.params);
+      }
+      throw err;
+    }
     this.#log('job.started', `the printer started job ${req.jobId}`, { jobId: req.jobId });
   }
 }

@@ -9,6 +9,8 @@
  *   non-UTF-8 bytes or raw newlines inside strings (pitfalls 19, 30). Nothing here throws.
  */
 
+import { findBambuModel } from '../../library/printer-models.ts';
+
 export type JsonObject = Record<string, unknown>;
 
 export interface HmsEntry {
@@ -38,6 +40,8 @@ export interface BambuReport {
   gcodeFile: string | null;
   wifiDbm: number | null;
   sdcard: boolean | null;
+  /** `nozzle_diameter` of the full report, in mm ("0.4" on the wire). */
+  nozzleDiameter: number | null;
 }
 
 export function isObject(v: unknown): v is JsonObject {
@@ -118,6 +122,8 @@ function toHms(v: unknown): HmsEntry[] {
   return out;
 }
 
+const positive = (n: number | null) => (n !== null && n > 0 ? n : null);
+
 /** Reads the normalised view of a merged `print` block. */
 export function readReport(print: JsonObject): BambuReport {
   const stage = isObject(print.stage) ? toNumber(print.stage._id) : null;
@@ -143,6 +149,7 @@ export function readReport(print: JsonObject): BambuReport {
     gcodeFile: toText(print.gcode_file),
     wifiDbm: toNumber(print.wifi_signal),
     sdcard: toBool(print.sdcard),
+    nozzleDiameter: positive(toNumber(print.nozzle_diameter)),
   };
 }
 
@@ -155,6 +162,8 @@ export type ReportMessage =
       sequenceId: string | null;
       result: string | null;
       reason: string | null;
+      /** Numeric refusal code some firmware echoes instead of `result` (0 / absent = none). */
+      errCode: number | null;
       print: JsonObject;
     }
   | { kind: 'info'; info: JsonObject }
@@ -180,6 +189,7 @@ export function classifyMessage(msg: JsonObject): ReportMessage {
       // `result` is case-insensitive on the wire ("SUCCESS"); a missing result is inconclusive (pitfall 16).
       result: toText(print.result)?.toLowerCase() ?? null,
       reason: toText(print.reason),
+      errCode: toNumber(print.err_code),
       print,
     };
   }
@@ -190,6 +200,34 @@ export function classifyMessage(msg: JsonObject): ReportMessage {
 /** `product_name` from a `get_version` answer (e.g. "Bambu Lab A1"), if any module carries it. */
 export function productNameFromVersion(info: JsonObject): string | null {
   if (!Array.isArray(info.module)) return null;
-  for (const m of info.module) if (isObject(m) && typeof m.product_name === 'string') return m.product_name;
+  for (const m of info.module) if (isObject(m) && typeof m.product_name === 'string' && m.product_name) return m.product_name;
   return null;
+}
+
+/**
+ * What a get_version answer says the printer is: the canonical model from the `ota` module's
+ * `product_name` ("Bambu Lab A1 mini", "Bambu Lab X1-Carbon"), else any module's product name or
+ * `project_name` code (N2S, C12, …) that names a Bambu printer (AMS modules say "AMS (1)"), and the
+ * firmware version (`ota` `sw_ver`). Unknown names stay null rather than guessed.
+ */
+export function identityFromVersion(info: JsonObject): { model: string | null; firmware: string | null } {
+  const modules = Array.isArray(info.module) ? info.module.filter(isObject) : [];
+  const ota = modules.find((m) => m.name === 'ota');
+  const candidates: unknown[] = [
+    ota?.product_name,
+    ...modules.map((m) => m.product_name),
+    ota?.project_name,
+    ...modules.map((m) => m.project_name),
+  ];
+  let model: string | null = null;
+  for (const c of candidates) {
+    if (typeof c !== 'string' || !c.trim()) continue;
+    const found = findBambuModel(c);
+    if (found) {
+      model = found.model;
+      break;
+    }
+  }
+  const firmware = typeof ota?.sw_ver === 'string' && ota.sw_ver ? ota.sw_ver : null;
+  return { model, firmware };
 }

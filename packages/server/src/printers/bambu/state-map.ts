@@ -4,10 +4,12 @@
  *
  * gcode_state → status: IDLE/FINISH/FAILED → idle (FINISH/FAILED stay until the next job and are
  * recorded in lastJob), PREPARE/SLICING → preparing, RUNNING → printing, PAUSE → paused,
- * INIT/OFFLINE/UNKNOWN/anything else → unknown. A real fault from print_error/HMS → error.
+ * INIT/OFFLINE/UNKNOWN/anything else → unknown, with a notice naming the value (never idle).
+ * `error` only when the printer has stopped with a cause (errors.ts assessReport); HMS entries
+ * that do not stop it are notices.
  */
-import type { PrinterError, PrinterState, PrinterStatus, Temperature } from '../model.ts';
-import { CANCEL_ECHO_CODES, faultFromReport, formatPrintError } from './errors.ts';
+import type { PrinterError, PrinterNotice, PrinterState, PrinterStatus, ReportedIdentity, Temperature } from '../model.ts';
+import { assessReport, CANCEL_ECHO_CODES, formatPrintError } from './errors.ts';
 import type { BambuReport } from './report.ts';
 import { stageText } from './stages.ts';
 
@@ -21,8 +23,12 @@ export interface DriverView {
   report: BambuReport | null;
   lastJob: PrinterState['lastJob'];
   connectionNote: string | null;
-  /** Errors the driver itself found (wrong access code, verify failed on an ack). */
+  /** Link errors the driver itself found (wrong access code, TLS certificate refused). */
   driverError: PrinterError | null;
+  /** An ack showed that Authorization Control refuses our commands (verify failed). */
+  verifyFailed?: boolean;
+  /** What the printer says it is (get_version product name / project code, report nozzle_diameter). */
+  reported?: ReportedIdentity;
   updatedAt: number | null;
   /** Plates of jobs this driver started, by job id (the wire does not carry the plate on P1/A1). */
   platesByJobId: ReadonlyMap<string, number>;
@@ -34,6 +40,35 @@ const ACTIVE_STATES = new Set(['PREPARE', 'SLICING', 'RUNNING', 'PAUSE']);
 
 export function isActiveGcodeState(state: string | null): boolean {
   return state !== null && ACTIVE_STATES.has(state);
+}
+
+/** Every gcode_state value the driver knows (bambu-protocol.md §1.5, ha-bambulab's whitelist). */
+export const KNOWN_GCODE_STATES = new Set([
+  'IDLE',
+  'PREPARE',
+  'SLICING',
+  'RUNNING',
+  'PAUSE',
+  'FINISH',
+  'FAILED',
+  'INIT',
+  'OFFLINE',
+  'UNKNOWN',
+]);
+
+/** The notice for a gcode_state value the driver does not know (the printer is `unknown` then). */
+export function unknownStateNotice(state: string | null): PrinterNotice {
+  const shown = state ?? '(none)';
+  return {
+    level: 'warning',
+    code: 'printer_state_unknown',
+    message: `The printer reports a state this driver does not know: ${shown}`,
+    messages: {
+      en: `The printer reports a state this driver does not know: ${shown}`,
+      zh: `打印机报告了驱动不认识的状态：${shown}`,
+    },
+    params: { state: shown, field: 'gcode_state' },
+  };
 }
 
 export function statusFromGcodeState(state: string | null): PrinterStatus {
@@ -99,7 +134,10 @@ function plateFromGcodeFile(file: string | null): number | null {
 
 export function buildState(view: DriverView): PrinterState {
   const r = view.report;
-  const fault = view.driverError ?? (r ? faultFromReport(r.printError, r.hms, r.gcodeState) : null);
+  const assessed = r ? assessReport(r, { verifyFailed: view.verifyFailed }) : { error: null, notices: [] };
+  const fault = view.driverError ?? assessed.error;
+  const notices = [...assessed.notices];
+  if (r && view.fullStatus && !KNOWN_GCODE_STATES.has(r.gcodeState ?? '')) notices.push(unknownStateNotice(r.gcodeState));
   let status: PrinterStatus;
   if (view.link === 'offline') status = 'offline';
   else if (view.link === 'connecting') status = 'connecting';
@@ -128,8 +166,8 @@ export function buildState(view: DriverView): PrinterState {
           }
         : null,
     error: fault,
-    notices: [],
-    reported: { model: null, nozzleDiameter: null },
+    notices,
+    reported: view.reported ?? { model: null, nozzleDiameter: null },
     stage: r ? stageText(r.stgCur, r.gcodeState) : null,
     lastJob: view.lastJob,
     connectionNote: view.connectionNote,

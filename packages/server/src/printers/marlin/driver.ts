@@ -8,7 +8,7 @@ import { GcodeFileSource } from './file-source.ts';
 import { numberedLine, stripComment } from './line-format.ts';
 import { classifyLine, hasTemperatures, parseTemperatureLine } from './parse.ts';
 import { LineSender } from './sender.ts';
-import { applyTemperatures } from './temperatures.ts';
+import { applyTemperatures, type TargetMemory, targetFromCommand } from './temperatures.ts';
 import { createTransport, type LineTransport } from './transport.ts';
 
 const HELLO = numberedLine(0, 'M110 N0'); // N0 M110 N0*125
@@ -49,6 +49,9 @@ export class MarlinDriver implements PrinterDriver {
   #lastPercent = -1;
   #pollPending = false;
   #starting = false;
+  /** Last known heater targets (reported or sent by us): a report without a target keeps them. */
+  #targets: TargetMemory = {};
+  #currentTool = 0;
 
   constructor(private readonly ctx: DriverContext) {
     this.#conn = parseMarlinConnection({ ...(ctx.settings as object), ...ctx.connection });
@@ -243,7 +246,11 @@ export class MarlinDriver implements PrinterDriver {
     this.#transport = transport;
     const sender = new LineSender({
       clock: this.ctx.clock,
-      write: (line) => transport.write(line),
+      write: (line) => {
+        transport.write(line);
+        this.#noteSent(line);
+      },
+      onResendWithoutOk: (n) => this.#log('resend_without_ok', `no ok after Resend: ${n}; replaying it anyway`),
       okTimeoutMs: this.#conn.okTimeoutMs,
       maxConsecutiveTimeouts: this.#conn.maxConsecutiveTimeouts,
       maxWindow: this.#conn.maxInFlight,
@@ -413,17 +420,82 @@ export class MarlinDriver implements PrinterDriver {
         if (this.#job?.mode === 'sd') void this.#endJob('finished');
         break;
       case 'action':
-        this.#log('action', `${parsed.action} ${parsed.params}`.trim());
-        if (parsed.action === 'cancel' && this.#job) void this.cancel().catch(() => {});
-        if (parsed.action === 'pause' && this.#state.status === 'printing') void this.pause().catch(() => {});
+        this.#onAction(parsed.action, parsed.params);
         break;
       default:
         break;
     }
     if (hasTemperatures(raw)) {
-      const { temps } = parseTemperatureLine(raw, 0);
-      this.#set({ temperatures: applyTemperatures(this.#state.temperatures, temps, 0) });
+      const { temps } = parseTemperatureLine(raw, this.#currentTool);
+      this.#set({ temperatures: applyTemperatures(this.#state.temperatures, temps, this.#currentTool, this.#targets) });
     }
+  }
+
+  /**
+   * Host action commands (`//action:x` from Marlin, `// action:x` from Prusa firmware, Klipper,
+   * Repetier; OctoPrint's set): `cancel` ends the job as cancelled and stops streaming at once;
+   * `pause`/`resume` ask the host to pause/resume (with the configured G-code); `paused`/`resumed`
+   * say the printer already did it itself (streaming only stops/continues). A printer that says it
+   * paused while we stream nothing is not idle and ready: it shows `paused` until it resumes.
+   */
+  #onAction(action: string, params: string): void {
+    this.#log('action', `${action} ${params}`.trim());
+    const job = this.#job;
+    const status = this.#state.status;
+    switch (action) {
+      case 'cancel':
+        if (job && !job.cancelling) void this.cancel().catch((err) => this.#log('cancel_failed', (err as Error).message));
+        else if (!job && status === 'paused') this.#set({ status: 'idle' });
+        break;
+      case 'pause':
+        if (job && status === 'printing') void this.pause().catch((err) => this.#log('pause_failed', (err as Error).message));
+        break;
+      case 'paused':
+        if (job && status === 'printing') {
+          if (job.mode === 'sd') this.#set({ status: 'paused' });
+          else {
+            this.#sender?.pauseJob(true);
+            this.#set({ status: 'paused' });
+          }
+        } else if (!job && status === 'idle') this.#set({ status: 'paused' });
+        break;
+      case 'resume':
+        if (job && status === 'paused') void this.resume().catch((err) => this.#log('resume_failed', (err as Error).message));
+        break;
+      case 'resumed':
+        if (job && status === 'paused') {
+          this.#set({ status: 'printing' });
+          if (job.mode !== 'sd') {
+            this.#sender?.pauseJob(false);
+            if (this.#sender?.idle) void this.#checkJobDone();
+          }
+        } else if (!job && status === 'paused') this.#set({ status: 'idle' });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Targets the host sends (any line: job, user G-code, pause/cancel scripts) are the new known targets. */
+  #noteSent(line: string): void {
+    if (!/M1[049]\d|T\d/i.test(line)) return; // cheap filter: most lines are moves
+    const t = targetFromCommand(line, this.#currentTool);
+    if (!t) return;
+    if ('tool' in t) {
+      this.#currentTool = t.tool;
+      return;
+    }
+    const temps = { ...this.#state.temperatures };
+    let changed = false;
+    for (const key of t.keys) {
+      this.#targets[key] = t.target;
+      const cur = temps[key];
+      if (cur && cur.target !== t.target) {
+        temps[key] = { ...cur, target: t.target };
+        changed = true;
+      }
+    }
+    if (changed) this.#set({ temperatures: temps });
   }
 
   // ---- jobs ----

@@ -133,12 +133,14 @@ export function classifyLine(raw: string): ParsedLine {
   const line = raw.replace(/[^\x20-\x7e\t]/g, '').trim();
   const lower = line.toLowerCase();
   if (lower.startsWith('echo:busy') || lower.startsWith('busy:')) return { kind: 'busy' };
-  if (line.startsWith('//action:')) {
-    const rest = line.slice('//action:'.length).trim();
+  // Host actions: Marlin writes `//action:cancel`, Prusa firmware, Klipper and Repetier `// action:cancel`.
+  const action = /^\/\/\s*action:(.*)$/i.exec(line);
+  if (action) {
+    const rest = action[1].trim();
     const space = rest.indexOf(' ');
     return space < 0
-      ? { kind: 'action', action: rest, params: '' }
-      : { kind: 'action', action: rest.slice(0, space), params: rest.slice(space + 1) };
+      ? { kind: 'action', action: rest.toLowerCase(), params: '' }
+      : { kind: 'action', action: rest.slice(0, space).toLowerCase(), params: rest.slice(space + 1) };
   }
   if (line.startsWith('Error:') || line.startsWith('!!') || lower.startsWith('fatal:')) {
     const message = line.replace(/^(Error:|!!)\s*/, '');

@@ -10,7 +10,16 @@ import { uploadFile } from './upload.ts';
 
 const KLIPPY_POLL_MS = 2000;
 const UPLOAD_FOLDER = 'rwc';
-const ENDED: Record<string, JobOutcome> = { complete: 'finished', cancelled: 'cancelled', error: 'failed', standby: 'cancelled' };
+/** How a print ended, by print_stats.state (`completed`: Anycubic's Klipper for `complete`). */
+const ENDED_BY_STATE = new Map<string, JobOutcome>([
+  ['complete', 'finished'],
+  ['completed', 'finished'],
+  ['cancelled', 'cancelled'],
+  ['error', 'failed'],
+  ['standby', 'cancelled'],
+]);
+/** A Map, not an object: a state such as "constructor" must never find an inherited property. */
+const ENDED = (state: string | null): JobOutcome | undefined => (state === null ? undefined : ENDED_BY_STATE.get(state));
 
 /**
  * Klipper through Moonraker: JSON-RPC 2.0 on /websocket, printer.objects.subscribe + merged
@@ -82,7 +91,7 @@ export class MoonrakerDriver implements PrinterDriver {
     await rpc.call('printer.print.start', { filename: uploaded.path });
     const started = await this.#waitFor(() => {
       const ps = this.#objects.print_stats ?? {};
-      return ps.filename === uploaded.path && ['printing', 'paused', 'complete'].includes(ps.state as string);
+      return ps.filename === uploaded.path && ['printing', 'paused', 'complete', 'completed'].includes(ps.state as string);
     }, this.#conn.startConfirmSeconds * 1000);
     if (!started) throw new StartNotConfirmedError();
   }
@@ -270,18 +279,18 @@ export class MoonrakerDriver implements PrinterDriver {
       !wasActive &&
       !!started?.startSent &&
       !!ps &&
-      !!ENDED[ps] &&
+      !!ENDED(ps) &&
       stats.filename === started.filename &&
       (ps !== this.#prevPrintState || stats.filename !== this.#prevFilename);
-    if ((wasActive && ps && ENDED[ps]) || endedUnseen) {
+    if ((wasActive && ps && ENDED(ps)) || endedUnseen) {
       const job = this.#activeJob;
       const matches = job && (stats.filename === job.filename || !stats.filename || ps === 'error');
-      patch.lastJob = { jobId: matches ? job.jobId : (ours?.jobId ?? null), outcome: ENDED[ps], at: this.ctx.clock.now() };
+      patch.lastJob = { jobId: matches ? job.jobId : (ours?.jobId ?? null), outcome: ENDED(ps)!, at: this.ctx.clock.now() };
       this.#activeJob = null;
-    } else if (this.#prevPrintState === null && ps && ENDED[ps] && ours) {
+    } else if (this.#prevPrintState === null && ps && ENDED(ps) && ours) {
       // First status after (re)connecting shows one of our jobs already ended (e.g. while the server
       // was down): report it once, with the cooldown counted from now.
-      patch.lastJob = { jobId: ours.jobId, outcome: ENDED[ps], at: this.ctx.clock.now() };
+      patch.lastJob = { jobId: ours.jobId, outcome: ENDED(ps)!, at: this.ctx.clock.now() };
     }
     if (ps !== null) {
       this.#prevPrintState = ps;

@@ -1,4 +1,4 @@
-import type { PrinterState } from '../model.ts';
+import type { PrinterNotice, PrinterState } from '../model.ts';
 
 export type MoonrakerObjects = Record<string, Record<string, unknown>>;
 
@@ -22,15 +22,38 @@ export function mergeStatus(into: MoonrakerObjects, delta: MoonrakerObjects): Mo
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /**
+ * print_stats.state values this driver knows (Moonraker docs: standby | printing | paused | complete |
+ * error | cancelled), plus `completed`, which Anycubic's Klipper firmware reports for a finished print.
+ */
+export const IDLE_PRINT_STATES = new Set(['standby', 'complete', 'completed', 'cancelled']);
+export const KNOWN_PRINT_STATES = new Set([...IDLE_PRINT_STATES, 'printing', 'paused', 'error']);
+
+/** The notice for a print_stats.state the driver does not know (the printer is `unknown` then). */
+export function unknownPrintStateNotice(state: string): PrinterNotice {
+  return {
+    level: 'warning',
+    code: 'printer_state_unknown',
+    message: `Klipper reports a print state this driver does not know: ${state}`,
+    messages: {
+      en: `Klipper reports a print state this driver does not know: ${state}`,
+      zh: `Klipper 报告了驱动不认识的打印状态：${state}`,
+    },
+    params: { state, field: 'print_stats.state' },
+  };
+}
+
+/**
  * Klipper's state in the printer model. klippy shutdown/error → error with Klipper's message;
- * print_stats printing/paused map across; complete/cancelled/standby are idle (the driver records lastJob).
+ * print_stats printing/paused map across; standby/complete/completed/cancelled are idle (the driver
+ * records lastJob); `error` is an error; any other value — or none at all — is `unknown`, never
+ * idle, with a notice naming it.
  */
 export function mapStatus(objects: MoonrakerObjects, klippyState: string): Partial<PrinterState> {
   const webhooks = objects.webhooks ?? {};
   const stats = objects.print_stats ?? {};
   const sd = objects.virtual_sdcard ?? {};
   const klippy = (webhooks.state as string | undefined) ?? klippyState;
-  const patch: Partial<PrinterState> = { temperatures: temperatures(objects) };
+  const patch: Partial<PrinterState> = { temperatures: temperatures(objects), notices: [] };
   if (klippy === 'shutdown' || klippy === 'error') {
     return {
       ...patch,
@@ -60,7 +83,11 @@ export function mapStatus(objects: MoonrakerObjects, klippyState: string): Parti
   if (state === 'error') {
     return { ...patch, status: 'error', error: { code: 'print_error', message: String(stats.message || 'print error') } };
   }
-  return { ...patch, status: state === 'printing' ? 'printing' : state === 'paused' ? 'paused' : 'idle', error: null };
+  if (state === 'printing' || state === 'paused') return { ...patch, status: state, error: null };
+  if (state !== undefined && IDLE_PRINT_STATES.has(state)) return { ...patch, status: 'idle', error: null };
+  // Not a value we know (or none at all): never read as idle and ready for a job.
+  const shown = typeof state === 'string' ? state : '(none)';
+  return { ...patch, status: 'unknown', error: null, notices: [unknownPrintStateNotice(shown)] };
 }
 
 function temperatures(objects: MoonrakerObjects): PrinterState['temperatures'] {
