@@ -169,6 +169,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Authentication before anything else can register a route: every route, the docs and the UI
   // included, passes the hook (deny by default; see auth-hook.ts).
   installAuth(app, opts.auth, { spaFallback: webReady });
+  installShutdownSweep(app);
   installBodyGuards(app, { maxUploadBytes: opts.maxUploadBytes, bodyTimeoutMs: opts.limits?.bodyTimeoutMs ?? 30_000 });
   // Routes registered by the docs and static plugins are public; nothing else is (config.role).
   const publicScope = (register: (scope: FastifyInstance) => Promise<void>) =>
@@ -247,5 +248,48 @@ function rejectNulCharacters(app: FastifyInstance): void {
         throw badRequest(`${field} must not contain NUL (\\u0000) characters`);
       }
     }
+  });
+}
+
+/**
+ * Node's server.close() closes only the keep-alive connections idle at that instant. A connection
+ * whose answer was still going out becomes idle later, and one opened without a request yet (HTTP
+ * clients open spares) never counts as idle: either would hold the close, and the process, open.
+ * So on shutdown every connection with no request in flight is closed, now and whenever its answer
+ * ends; upgraded ones (WebSocket, Socket.IO) are left to their own close. After 10 s what is left is
+ * cut: answers in flight had their time.
+ */
+function installShutdownSweep(app: FastifyInstance): void {
+  const server = app.server;
+  const open = new Map<import('node:net').Socket, { busy: number; upgraded: boolean }>();
+  let closing = false;
+  const closeIfIdle = (socket: import('node:net').Socket) => {
+    const s = open.get(socket);
+    if (closing && s && s.busy === 0 && !s.upgraded) socket.destroy();
+  };
+  server.on('connection', (socket: import('node:net').Socket) => {
+    open.set(socket, { busy: 0, upgraded: false });
+    socket.once('close', () => open.delete(socket));
+    if (closing) socket.destroy();
+  });
+  server.prependListener('request', (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+    const s = open.get(req.socket);
+    if (!s) return;
+    s.busy++;
+    res.once('close', () => {
+      s.busy--;
+      closeIfIdle(req.socket);
+    });
+  });
+  server.prependListener('upgrade', (req: import('node:http').IncomingMessage) => {
+    const s = open.get(req.socket);
+    if (s) s.upgraded = true;
+  });
+  app.addHook('preClose', async () => {
+    closing = true;
+    for (const socket of open.keys()) closeIfIdle(socket);
+    const force = setTimeout(() => server.closeAllConnections(), 10_000);
+    force.unref();
+    server.once('close', () => clearTimeout(force));
   });
 }

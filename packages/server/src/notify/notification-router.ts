@@ -10,6 +10,7 @@ import type { FleetView } from '../printers/fleet-types.ts';
 import type { CapabilityRegistry } from '../registry/capabilities.ts';
 import type { Logger } from '../util/logger.ts';
 import { wantsAlert, wantsSnapshot } from './alert-filter.ts';
+import { takeSnapshot } from '../vision/snapshots.ts';
 
 export interface NotificationRouterOptions {
   bus: EventBus;
@@ -50,8 +51,10 @@ export class NotificationRouter {
     const withTimeout = <T>(p: Promise<T>) =>
       Promise.race([p, new Promise<null>((r) => setTimeout(() => r(null), this.o.snapshotTimeoutMs ?? 5000).unref())]);
     try {
-      const source = this.o.registry.list('snapshot-source').find((s) => s.impl.covers(printerId));
-      if (source) return (await withTimeout(source.impl.snapshot(printerId)))?.jpeg ?? null;
+      // Same preference as the vision part (a configured URL, plugin cameras, then the printer's own).
+      if (this.o.registry.list('snapshot-source').some((s) => s.impl.covers(printerId))) {
+        return (await withTimeout(takeSnapshot(this.o.registry, printerId, 'auto')))?.jpeg ?? null;
+      }
       const printer = this.o.fleet.get(printerId);
       return printer ? await withTimeout(printer.driver.snapshot()) : null;
     } catch {

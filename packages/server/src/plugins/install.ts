@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { badRequest, conflict, tooLarge } from '../errors.ts';
+import { tightenTree } from '../storage/permissions.ts';
 import { type PluginManifest, readManifest } from './manifest.ts';
 
 const SKIP = new Set(['.rwc-build', '.git']);
@@ -33,6 +34,8 @@ export function copyInto(pluginsDir: string, from: string, manifest: PluginManif
   fs.mkdirSync(pluginsDir, { recursive: true });
   const tmp = `${to}.installing-${crypto.randomBytes(4).toString('hex')}`;
   fs.cpSync(from, tmp, { recursive: true, filter: (src) => !SKIP.has(path.basename(src)) });
+  // Copies keep the source's modes; inside the data dir everything is private to the server's user.
+  tightenTree(tmp);
   fs.renameSync(tmp, to);
   return to;
 }

@@ -114,9 +114,10 @@ async function install(host: PluginHost, request: FastifyRequest) {
 
 export async function pluginRoutes(app: FastifyInstance, opts: { host: PluginHost }): Promise<void> {
   const { host } = opts;
-  // Followed log streams stay open until the client leaves; a server shutdown ends them.
+  // Followed log streams stay open until the client leaves; a server shutdown ends them. preClose,
+  // not onClose: the HTTP server's close waits for open answers, so onClose would come too late.
   const followers = new Set<import('node:http').ServerResponse>();
-  app.addHook('onClose', async () => {
+  app.addHook('preClose', async () => {
     for (const res of followers) res.destroy();
   });
 

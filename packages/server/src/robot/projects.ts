@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { tightenTree } from '../storage/permissions.ts';
 import type { Clock } from '../util/clock.ts';
 import { ENTRY_FILES, type EntryFile, type ProjectZipLimits, extractProjectZip, invalidProject } from './project-zip.ts';
 import { type RequirementsReport, parseRequirements, venvDir, venvReady } from './requirements.ts';
@@ -195,6 +196,8 @@ function isEmptyDir(dir: string): boolean {
 
 function copyProject(from: string, to: string): void {
   fs.cpSync(from, to, { recursive: true, filter: (src) => !src.includes(`${path.sep}__pycache__`) });
+  // The bundled default project comes from the install (0644/0755); in the data dir it is private.
+  tightenTree(to);
 }
 
 export async function sha256File(file: string): Promise<string> {

@@ -19,6 +19,14 @@ export function secureDataDir(dataDir: string): void {
   tighten(dataDir, 0);
 }
 
+/**
+ * Makes a tree copied from elsewhere (fs.cpSync keeps the source's 0644/0755 modes, the umask does not
+ * apply to copies) private like the rest of the data dir: folders 0700, files 0600.
+ */
+export function tightenTree(dir: string): void {
+  tighten(dir, 0);
+}
+
 function tighten(dir: string, depth: number): void {
   chmodIfLoose(dir, 0o700);
   if (depth > 16) return;
@@ -37,9 +45,11 @@ function tighten(dir: string, depth: number): void {
   }
 }
 
+/** Drops group/other bits; a file keeps its owner's execute bit (plugin scripts, native helpers). */
 function chmodIfLoose(file: string, mode: number): void {
   try {
-    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, mode);
+    const current = fs.statSync(file).mode & 0o777;
+    if ((current & 0o077) !== 0) fs.chmodSync(file, mode | (current & 0o100));
   } catch {
     // A file removed meanwhile, or one we do not own: nothing to tighten.
   }
