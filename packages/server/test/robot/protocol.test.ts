@@ -19,7 +19,8 @@ const connect = async (opts: Parameters<typeof connectRobot>[1]) => {
 };
 
 beforeAll(async () => {
-  r = await startRobotServer({ robotMaxProjectBytes: 256 * 1024 });
+  // A loaded CI machine can take seconds to schedule a Python worker: stop() gets room to answer.
+  r = await startRobotServer({ robotMaxProjectBytes: 256 * 1024, robotStopTimeoutSeconds: 15 });
 }, 60_000);
 afterEach(async () => {
   for (const s of open.splice(0)) s.close();
@@ -195,7 +196,8 @@ def stop():
     expect((await processCall(c, 'recognizer', 'start_recognition')).data).toEqual({ flag: true, stops: 1 });
     c.close();
     await waitFor(() => stopped.find((s) => s.reason === 'disconnect'), 'stop() after the disconnect');
-    expect(stopped.find((s) => s.reason === 'disconnect')).toMatchObject({ outcome: 'stopped', ran: ['stop'] });
+    const afterDisconnect = stopped.find((s) => s.reason === 'disconnect');
+    expect(afterDisconnect, JSON.stringify(afterDisconnect)).toMatchObject({ outcome: 'stopped', ran: ['stop'] });
   });
 
   it("sends the project's stdout and stderr to the log as events", async () => {
