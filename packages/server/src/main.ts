@@ -208,6 +208,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
               : event.type === 'alert'
                 ? alertItemOf(event.data, event.at)
                 : event.data,
+          delta: {
+            currentStates: () => new Map(fleet.list().map((p) => [p.summary.id, presentState(p.summary.id, p.state, queueInfo)])),
+          },
         },
       },
     ];

@@ -80,7 +80,9 @@ export class AlertStore {
   #record(item: AlertItem): void {
     const seq = ++this.#seq;
     this.#unacknowledged++;
-    this.o.bus.emit('alerts.changed', { unacknowledged: this.#unacknowledged, acknowledged: [] });
+    // After the `alert` event itself has reached every listener (the WebSocket hub listens to all).
+    const count = this.#unacknowledged;
+    queueMicrotask(() => this.o.bus.emit('alerts.changed', { unacknowledged: count, acknowledged: [] }));
     void this.#enqueue(async () => {
       await this.o.db
         .insertInto('alerts')
@@ -89,7 +91,7 @@ export class AlertStore {
           seq,
           level: item.level,
           code: item.code,
-          message: item.message,
+          message: item.message.slice(0, 2000),
           params_json: JSON.stringify(item.params ?? {}),
           printer_id: item.printerId,
           at: item.at,
