@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgentBroker } from './agents/broker.ts';
 import { AlertStore, alertItemOf } from './alerts/alert-store.ts';
 import { alertRoutes } from './alerts/routes.ts';
+import { OperatorAlertWatch } from './alerts/watchers.ts';
 import { type AgentsPart, createAgentsPart } from './agents/index.ts';
 import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
@@ -144,6 +145,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
     await queue.start();
     closers.push(() => queue.stop());
+    const operatorAlerts = new OperatorAlertWatch({ bus, fleet, queue });
+    operatorAlerts.start();
+    closers.push(async () => operatorAlerts.stop());
     // Plugins run in their own processes; their capabilities (printer drivers, notifiers, detectors)
     // join the registry as they come online, in the background.
     const plugins = new PluginHost(infra, fleet, {
