@@ -6,6 +6,7 @@ import { AgentBroker } from './agents/broker.ts';
 import { AlertStore, alertItemOf } from './alerts/alert-store.ts';
 import { alertRoutes } from './alerts/routes.ts';
 import { OperatorAlertWatch } from './alerts/watchers.ts';
+import { messageRoutes } from './messages/routes.ts';
 import { type AgentsPart, createAgentsPart } from './agents/index.ts';
 import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
@@ -108,12 +109,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     eventLog.start();
     closers.push(() => eventLog.stop());
     // Before any part can raise one: every alert is stored.
-    const alerts = new AlertStore({ db: storage.db, bus, logger: logger.child({ part: 'alerts' }), now: () => clock.now() });
+    // The fleet is made below; alerts raised before it exists have no printer to name.
+    let fleetRef: Fleet | null = null;
+    const nameOf = (printerId: string) => fleetRef?.get(printerId)?.summary.name;
+    const alerts = new AlertStore({ db: storage.db, bus, logger: logger.child({ part: 'alerts' }), now: () => clock.now(), nameOf });
     await alerts.start();
     closers.push(() => alerts.stop());
 
     const agents = createAgentsPart(infra, auth);
     const fleet = new Fleet(infra);
+    fleetRef = fleet;
     const library = new FileLibrary({
       db: storage.db,
       dataDir: config.dataDir,
@@ -191,6 +196,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       { prefix: '/api/v1', plugin: alertRoutes, opts: { alerts } },
+      { prefix: '/api/v1', plugin: messageRoutes },
       robot.routes,
       { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
       { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
@@ -210,7 +216,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
             event.type === 'printer.state'
               ? { printerId: event.data.printerId, state: presentState(event.data.printerId, event.data.state, queueInfo) }
               : event.type === 'alert'
-                ? alertItemOf(event.data, event.at)
+                ? alertItemOf(event.data, event.at, nameOf)
                 : event.data,
           delta: {
             currentStates: () => new Map(fleet.list().map((p) => [p.summary.id, presentState(p.summary.id, p.state, queueInfo)])),

@@ -25,9 +25,17 @@ export interface AlertQuery {
   before?: string;
 }
 
-/** The WS/`alert` payload for a freshly raised alert: the stored item, not yet acknowledged. */
-export function alertItemOf(alert: AlertEvent, at: string): AlertItem {
-  return { ...alert, at, acknowledgedAt: null, acknowledgedBy: null };
+/**
+ * The WS/`alert` payload for a freshly raised alert: the stored item, not yet acknowledged. A
+ * printer's alert always carries `params.printerName` (the texts in both languages use it).
+ */
+export function alertItemOf(alert: AlertEvent, at: string, nameOf?: (printerId: string) => string | undefined): AlertItem {
+  const params = { ...(alert.params ?? {}) };
+  if (alert.printerId && params.printerName === undefined) {
+    const name = nameOf?.(alert.printerId);
+    if (name) params.printerName = name;
+  }
+  return { ...alert, params, at, acknowledgedAt: null, acknowledgedBy: null };
 }
 
 /**
@@ -43,13 +51,15 @@ export class AlertStore {
   #writes = 0;
   readonly #owner = {};
 
-  constructor(private readonly o: { db: Db; bus: EventBus; logger: Logger; now: () => number; keep?: number }) {}
+  constructor(
+    private readonly o: { db: Db; bus: EventBus; logger: Logger; now: () => number; keep?: number; nameOf?: (printerId: string) => string | undefined },
+  ) {}
 
   async start(): Promise<void> {
     const max = await this.o.db.selectFrom('alerts').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
     this.#seq = Number(max?.m ?? 0);
     this.#unacknowledged = await this.#countOpen();
-    this.o.bus.on('alert', this.#owner, (alert, event) => this.#record(alertItemOf(alert, event.at)));
+    this.o.bus.on('alert', this.#owner, (alert, event) => this.#record(alertItemOf(alert, event.at, this.o.nameOf)));
   }
 
   async stop(): Promise<void> {
