@@ -222,8 +222,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         root: opts.webDist!,
         wildcard: false,
         // Hashed assets never change; index.html must be re-read after an upgrade.
-        setHeaders: (reply, file) =>
-          reply.header('Cache-Control', file.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable'),
+        // @fastify/static 9 hands over the raw response (9 is the line whose dependencies support Node 20).
+        setHeaders: (res, file) =>
+          res.setHeader('Cache-Control', file.endsWith('.html') ? 'no-cache' : 'public, max-age=31536000, immutable'),
       });
     });
   }

@@ -10,7 +10,7 @@ import { MoonrakerSimulator } from '@rwc/simulators/moonraker/index.ts';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestServer, setupAdmin, startTestServer } from '../helpers/server.ts';
-import { sleep, waitFor } from '../helpers/wait.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY = 'ops-moonraker-key';
 
