@@ -35,8 +35,8 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     connectionNote: state.connectionNote,
     connectionIssue: state.connectionIssue ?? issueFromNote(state.connectionNote, state.status),
     cooldownUntil: q?.cooldownUntil ?? null,
-    // The queue's gate as it gives it (`code` once its gatekeeper sets one); without a queue, closed.
-    gate: q?.gate ?? { open: false, code: 'queue_not_running', reason: 'the queue is not running' },
+    // `{open, code, reason}` (docs/api.md Additions): code is null until the queue's gatekeeper gives one.
+    gate: q?.gate ? { open: q.gate.open, code: q.gate.code ?? null, reason: q.gate.reason } : { open: false, code: 'queue_not_running', reason: 'the queue is not running' },
     updatedAt: iso(state.updatedAt),
   };
 }
