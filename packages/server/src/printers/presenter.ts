@@ -1,9 +1,12 @@
 import type { FleetPrinter } from './fleet-types.ts';
+import { issueFromNote } from './connection-issue.ts';
+import { controlsOf } from './controls.ts';
 import type { PrinterState } from './model.ts';
 
 /** What the queue adds to each printer's public state (the gate, the cooldown, the queue item). */
 export interface PrinterQueueInfo {
-  gate: { open: boolean; reason: string | null };
+  /** `code` is stable (docs/api.md Additions); `reason` the English text. */
+  gate: { open: boolean; code?: string | null; reason: string | null };
   cooldownUntil: string | null;
   queueItemId: string | null;
 }
@@ -27,10 +30,13 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     notices: state.notices ?? [],
     reported: state.reported ?? { model: null, nozzleDiameter: null },
     stage: state.stage,
+    stageCode: state.stageCode ?? null,
     lastJob: state.lastJob ? { ...state.lastJob, at: iso(state.lastJob.at) } : null,
     connectionNote: state.connectionNote,
+    connectionIssue: state.connectionIssue ?? issueFromNote(state.connectionNote, state.status),
     cooldownUntil: q?.cooldownUntil ?? null,
-    gate: q?.gate ?? { open: false, reason: 'the queue is not running' },
+    // `{open, code, reason}` (docs/api.md Additions): code is null until the queue's gatekeeper gives one.
+    gate: q?.gate ? { open: q.gate.open, code: q.gate.code ?? null, reason: q.gate.reason } : { open: false, code: 'queue_not_running', reason: 'the queue is not running' },
     updatedAt: iso(state.updatedAt),
   };
 }
@@ -44,6 +50,7 @@ export function presentPrinter(p: FleetPrinter, connection: Record<string, unkno
     enabled: p.summary.enabled,
     settings: p.summary.settings,
     connection,
+    controls: controlsOf(p.summary.driver, p.driver),
     state: presentState(p.summary.id, p.state, queueInfo),
   };
 }
