@@ -1,11 +1,14 @@
 import type { FleetPrinter } from './fleet-types.ts';
 import type { PrinterState } from './model.ts';
+import { supportedOverrides } from '../queue/overrides.ts';
 
 /** What the queue adds to each printer's public state (the gate, the cooldown, the queue item). */
 export interface PrinterQueueInfo {
-  gate: { open: boolean; reason: string | null };
+  gate: { open: boolean; code: string | null; reason: string | null; params: Record<string, unknown> };
   cooldownUntil: string | null;
   queueItemId: string | null;
+  /** Why an idle printer gets no job (queue/wait-reasons.ts), null while printing or about to. */
+  idleReason?: { code: string; message: string; params: Record<string, unknown> } | null;
 }
 
 export type QueueInfoProvider = (printerId: string) => PrinterQueueInfo;
@@ -30,7 +33,9 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     lastJob: state.lastJob ? { ...state.lastJob, at: iso(state.lastJob.at) } : null,
     connectionNote: state.connectionNote,
     cooldownUntil: q?.cooldownUntil ?? null,
-    gate: q?.gate ?? { open: false, reason: 'the queue is not running' },
+    gate: q?.gate ?? { open: false, code: 'queue_not_running', reason: 'the queue is not running', params: {} },
+    idleReason: q?.idleReason ?? null,
+    filament: state.filament ?? null,
     updatedAt: iso(state.updatedAt),
   };
 }
@@ -44,6 +49,8 @@ export function presentPrinter(p: FleetPrinter, connection: Record<string, unkno
     enabled: p.summary.enabled,
     settings: p.summary.settings,
     connection,
+    /** Print overrides this printer honours (Marlin/Klipper: none). */
+    supportedOverrides: supportedOverrides(p.summary),
     state: presentState(p.summary.id, p.state, queueInfo),
   };
 }
