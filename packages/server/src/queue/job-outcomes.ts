@@ -23,7 +23,15 @@ export interface JobOutcomeDeps {
 }
 
 export class JobOutcomes {
+  /** Last progress (%) the printer showed for each active job: the end report no longer carries it. */
+  readonly #progress = new Map<string, number>();
+
   constructor(private readonly d: JobOutcomeDeps) {}
+
+  /** Remembers how far an active job got (for the filament a stopped job used). */
+  noteProgress(dispatchId: string, progress: number): void {
+    this.#progress.set(dispatchId, progress);
+  }
 
   /**
    * Ends a job once (guarded transition) and applies the outcome to its item, all in one change.
@@ -126,8 +134,10 @@ export class JobOutcomes {
     if (weight === null) return null;
     if (to === 'finished') return weight;
     const state = this.d.fleet.get(job.printerId)?.state;
-    const progress = state?.job?.jobId === job.jobId ? state.progress : null;
-    if (progress === null || progress === undefined) return null;
+    const shown = state?.job?.jobId === job.jobId ? state.progress : null;
+    const progress = shown ?? this.#progress.get(job.id) ?? null;
+    this.#progress.delete(job.id);
+    if (progress === null) return null;
     return Math.round(weight * Math.min(100, Math.max(0, progress))) / 100;
   }
 

@@ -61,6 +61,7 @@ export class JobWatcher {
     }
 
     const job = store.activeJobOn(printerId);
+    if (job && state.job?.jobId === job.jobId && state.progress !== null) dispatcher.outcomes.noteProgress(job.id, state.progress);
     if (job) {
       // The queue pauses when a queue printer STOPS (status error: stopped with a cause) or its job
       // fails; a notice (state.notices, e.g. an HMS note while printing) never pauses it.
