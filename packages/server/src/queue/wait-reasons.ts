@@ -45,6 +45,8 @@ export function gateFamily(gate: GateResult): 'open' | 'busy' | 'cooling' | 'pla
 }
 
 const names = (ps: ReasonPrinter[]) => ps.map((p) => p.name).join(', ');
+/** "PLA #00AE42, PETG": the missing filaments as one placeholder for translated texts. */
+const filamentText = (miss: FilamentMiss) => miss.map((m) => `${m.type}${m.color ? ` ${m.color}` : ''}`).join(', ');
 const brief = (ps: ReasonPrinter[]) =>
   ps.map((p) => ({ printerId: p.id, printerName: p.name, code: p.gate.code, params: p.gate.params }));
 
@@ -67,10 +69,8 @@ export function itemWaitingReason(item: ReasonItem, printers: readonly ReasonPri
     const missing = per[0]?.missing ?? [];
     return {
       code: 'no_ams_match',
-      message: `the file's filaments are not loaded on any fitting printer (missing ${missing
-        .map((m) => `${m.type}${m.color ? ` ${m.color}` : ''}`)
-        .join(', ')} on ${names(fitting)})`,
-      params: { missing, printers: per },
+      message: `the file's filaments are not loaded on any fitting printer (missing ${filamentText(missing)} on ${names(fitting)})`,
+      params: { missing, filaments: filamentText(missing), printerNames: names(fitting), printers: per },
     };
   }
   if (!running) return { code: 'queue_paused', message: 'the queue is paused', params: {} };
@@ -78,7 +78,11 @@ export function itemWaitingReason(item: ReasonItem, printers: readonly ReasonPri
   for (const p of loaded) by[gateFamily(p.gate)].push(p);
   if (by.open.length > 0) return null;
   if (by.busy.length > 0) {
-    return { code: 'printers_busy', message: `every fitting printer is busy (${names(by.busy)})`, params: { printers: brief(loaded) } };
+    return {
+      code: 'printers_busy',
+      message: `every fitting printer is busy (${names(by.busy)})`,
+      params: { printerNames: names(by.busy), count: by.busy.length, printers: brief(loaded) },
+    };
   }
   if (by.cooling.length > 0) {
     const until = by.cooling
@@ -88,20 +92,20 @@ export function itemWaitingReason(item: ReasonItem, printers: readonly ReasonPri
     return {
       code: 'printers_cooling_down',
       message: `the fitting printers are cooling down after their last job (${names(by.cooling)})`,
-      params: { printers: brief(loaded), until },
+      params: { printerNames: names(by.cooling), count: by.cooling.length, printers: brief(loaded), until },
     };
   }
   if (by.plate.length > 0) {
     return {
       code: 'plate_clear_wanted',
       message: `a person must confirm the plate is clear on ${names(by.plate)}`,
-      params: { printers: brief(loaded) },
+      params: { printerNames: names(by.plate), count: by.plate.length, printers: brief(loaded) },
     };
   }
   return {
     code: 'printers_unavailable',
     message: `every fitting printer is unavailable (${loaded.map((p) => `${p.name}: ${p.gate.reason}`).join('; ')})`,
-    params: { printers: brief(loaded) },
+    params: { printerNames: names(loaded), count: loaded.length, printers: brief(loaded) },
   };
 }
 
@@ -146,8 +150,8 @@ export function printerIdleReason(
   if (missing) {
     return {
       code: 'no_ams_match',
-      message: `waiting items need filament that is not loaded here (${missing.map((m) => `${m.type}${m.color ? ` ${m.color}` : ''}`).join(', ')})`,
-      params: { missing },
+      message: `waiting items need filament that is not loaded here (${filamentText(missing)})`,
+      params: { missing, filaments: filamentText(missing) },
     };
   }
   return {
