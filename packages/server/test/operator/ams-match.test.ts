@@ -39,7 +39,7 @@ describe('planAms', () => {
 
   it('one filament and no AMS: the external spool (use_ams false), unless it holds another type', () => {
     expect(planAms([green], printer([], tray(254, 'PLA', '#FFFFFF')), null)).toEqual({ ok: true, useAms: false, mapping: [] });
-    expect(planAms([green], printer([], tray(254, null, null))), null).toEqual({ ok: true, useAms: false, mapping: [] });
+    expect(planAms([green], printer([], tray(254, null, null)), null)).toEqual({ ok: true, useAms: false, mapping: [] });
     expect(planAms([green], printer([], tray(254, 'PETG', '#00AE42')), null)).toMatchObject({ ok: false });
     // Two colours need an AMS.
     expect(planAms([green, red], printer([], tray(254, 'PLA', null)), null)).toMatchObject({ ok: false });
