@@ -13,7 +13,7 @@ import type { FilamentMiss } from './wait-reasons.ts';
 export const EXTERNAL_SLOT = 254;
 
 export type AmsPlan =
-  | { ok: true; useAms: boolean; /** the project_file `ams_mapping` (empty when use_ams is false) */ mapping: number[] }
+  | { ok: true; useAms: boolean /** the project_file `ams_mapping` (empty when use_ams is false) */; mapping: number[] }
   | { ok: false; missing: FilamentMiss };
 
 /** Colours closer than this (RGB distance) count as the same: trays report preset colours, files may round. */

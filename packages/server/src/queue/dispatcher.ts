@@ -17,7 +17,14 @@ import { type PrinterQueueFlags, evaluateGate } from './gatekeeper.ts';
 import { JobOutcomes } from './job-outcomes.ts';
 import type { QueueStore } from './queue-store.ts';
 import { type SchedulerItem, type SchedulerPrinter, schedule } from './scheduler.ts';
-import { type FitSpec, type GateResult, type JobRecord, type QueueItemRecord, closedGate, copiesLeft } from './types.ts';
+import {
+  type FitSpec,
+  type GateResult,
+  type JobRecord,
+  type QueueItemRecord,
+  closedGate,
+  copiesLeft,
+} from './types.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
 /** After a confirmed start the printer may still show its old state for a while (bambu-protocol §4 #7). */
@@ -203,7 +210,13 @@ export class Dispatcher {
       if (!file) continue;
       const toStart = copiesLeft(item) - (counts.get(item.id) ?? 0);
       if (toStart <= 0) continue;
-      items.push({ id: item.id, fit: itemFit(file, item), printerIds: item.printerIds, toStart, ...this.#filamentFilter(item, file) });
+      items.push({
+        id: item.id,
+        fit: itemFit(file, item),
+        printerIds: item.printerIds,
+        toStart,
+        ...this.#filamentFilter(item, file),
+      });
     }
     const printers = fleet.list().map((p) => this.#schedulerPrinter(p));
     const { assignments } = schedule({ running: store.running, items, printers }, clock.now());

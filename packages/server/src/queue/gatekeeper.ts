@@ -101,11 +101,10 @@ export function evaluateGate(input: GateInput, now: number): GateResult {
   }
   if (flags.retryAfter && flags.retryAfter.at > now) {
     const seconds = secondsLeft(flags.retryAfter.at, now);
-    return closedGate(
-      'start_retry_wait',
-      `last start failed (${flags.retryAfter.message}), retry in ${seconds} s`,
-      { detail: flags.retryAfter.message, seconds },
-    );
+    return closedGate('start_retry_wait', `last start failed (${flags.retryAfter.message}), retry in ${seconds} s`, {
+      detail: flags.retryAfter.message,
+      seconds,
+    });
   }
   const cooldownEnd = cooldownEndsAt(state, settings);
   if (cooldownEnd !== null && cooldownEnd > now) {

@@ -61,7 +61,10 @@ const STATUS_OF: Record<JobOutcomeName, string> = {
 const ENDED = Object.values(STATUS_OF);
 
 /** Pure: a job record as a history row (names fall back to the live ones the caller knows). */
-export function presentJob(job: JobRecord, names: { printerName?: string | null; fileName?: string | null } = {}): JobHistoryItem {
+export function presentJob(
+  job: JobRecord,
+  names: { printerName?: string | null; fileName?: string | null } = {},
+): JobHistoryItem {
   const outcome: JobHistoryItem['outcome'] =
     job.status === 'finished' ? 'done' : (job.status as JobHistoryItem['outcome']);
   return {
@@ -145,7 +148,10 @@ export class JobHistory {
       throw badRequest(`outcome: one of ${JOB_OUTCOMES.join(', ')}`, 'bad_outcome', { field: 'outcome' });
     }
     return (eb: ExpressionBuilder<Database, 'jobs'>) => {
-      const conds = [eb('status', 'in', filter.outcome ? [STATUS_OF[filter.outcome]] : ENDED), eb('ended_at', 'is not', null)];
+      const conds = [
+        eb('status', 'in', filter.outcome ? [STATUS_OF[filter.outcome]] : ENDED),
+        eb('ended_at', 'is not', null),
+      ];
       if (filter.printerId) conds.push(eb('printer_id', '=', filter.printerId));
       if (filter.fileId) conds.push(eb('file_id', '=', filter.fileId));
       if (from) conds.push(eb('ended_at', '>=', from));
@@ -155,19 +161,30 @@ export class JobHistory {
   }
 
   /** Ended jobs, newest first (by end time, then id), `limit` per page. */
-  async list(filter: JobFilter, page: { limit: number; cursor?: string }): Promise<{ items: JobRecord[]; next: string | null }> {
+  async list(
+    filter: JobFilter,
+    page: { limit: number; cursor?: string },
+  ): Promise<{ items: JobRecord[]; next: string | null }> {
     let q = this.db.selectFrom('jobs').selectAll().where(this.#where(filter));
     if (page.cursor) {
       const [endedAt, id] = decodeCursor(page.cursor);
-      q = q.where((eb) => eb.or([eb('ended_at', '<', endedAt), eb.and([eb('ended_at', '=', endedAt), eb('id', '<', id)])]));
+      q = q.where((eb) =>
+        eb.or([eb('ended_at', '<', endedAt), eb.and([eb('ended_at', '=', endedAt), eb('id', '<', id)])]),
+      );
     }
-    const rows = await q.orderBy('ended_at', 'desc').orderBy('id', 'desc').limit(page.limit + 1).execute();
+    const rows = await q
+      .orderBy('ended_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(page.limit + 1)
+      .execute();
     const jobs = rows.slice(0, page.limit).map(toJob);
     return { items: jobs, next: rows.length > page.limit ? encodeCursor(jobs.at(-1)!) : null };
   }
 
   /** Totals for the filter, for the farm and per printer (printSeconds: started → ended). */
-  async stats(filter: Omit<JobFilter, 'outcome'>): Promise<JobStats & { printers: Array<JobStats & { printerId: string; printerName: string | null }> }> {
+  async stats(
+    filter: Omit<JobFilter, 'outcome'>,
+  ): Promise<JobStats & { printers: Array<JobStats & { printerId: string; printerName: string | null }> }> {
     const rows = await this.db
       .selectFrom('jobs')
       .where(this.#where(filter))
@@ -181,7 +198,16 @@ export class JobHistory {
       ])
       .groupBy(['printer_id', 'status'])
       .execute();
-    const empty = (): JobStats => ({ prints: 0, done: 0, failed: 0, cancelled: 0, unknown: 0, printSeconds: 0, filamentGrams: 0, successRate: null });
+    const empty = (): JobStats => ({
+      prints: 0,
+      done: 0,
+      failed: 0,
+      cancelled: 0,
+      unknown: 0,
+      printSeconds: 0,
+      filamentGrams: 0,
+      successRate: null,
+    });
     const farm = empty();
     const per = new Map<string, JobStats & { printerId: string; printerName: string | null }>();
     for (const r of rows) {

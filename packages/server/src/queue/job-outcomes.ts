@@ -148,7 +148,8 @@ export class JobOutcomes {
   #announceIfQueueFinished(): void {
     const { store, bus } = this.d;
     const items = [...store.items.values()];
-    if (items.some((i) => i.status === 'waiting' || i.status === 'printing') || store.activeCountByItem().size > 0) return;
+    if (items.some((i) => i.status === 'waiting' || i.status === 'printing') || store.activeCountByItem().size > 0)
+      return;
     const count = (s: string) => items.filter((i) => i.status === s).length;
     const summary = { done: count('done'), failed: count('failed'), cancelled: count('cancelled') };
     bus.emit('queue.finished', summary);

@@ -78,14 +78,28 @@ export async function jobRoutes(app: FastifyInstance, opts: { queue: QueueServic
         tags,
         querystring: ListQuery,
         response: {
-          200: Type.Union([Type.Object({ items: Type.Array(JobItemSchema), next: Nullable(Type.String()) }), Type.String()]),
+          200: Type.Union([
+            Type.Object({ items: Type.Array(JobItemSchema), next: Nullable(Type.String()) }),
+            Type.String(),
+          ]),
           ...errorResponses,
         },
       },
     },
     async (request, reply) => {
-      const q = request.query as JobFilter & { limit?: number; cursor?: string; format?: 'json' | 'csv'; outcome?: JobOutcomeName };
-      const filter: JobFilter = { printerId: q.printerId, fileId: q.fileId, outcome: q.outcome, from: q.from, to: q.to };
+      const q = request.query as JobFilter & {
+        limit?: number;
+        cursor?: string;
+        format?: 'json' | 'csv';
+        outcome?: JobOutcomeName;
+      };
+      const filter: JobFilter = {
+        printerId: q.printerId,
+        fileId: q.fileId,
+        outcome: q.outcome,
+        from: q.from,
+        to: q.to,
+      };
       if (q.format === 'csv') {
         // The whole (filtered) history, newest first: an export is not paged.
         const rows = [];
@@ -106,12 +120,16 @@ export async function jobRoutes(app: FastifyInstance, opts: { queue: QueueServic
     },
   );
 
-  app.get('/jobs/stats', { schema: { tags, querystring: StatsQuery, response: { 200: StatsSchema, ...errorResponses } } }, async (request) =>
-    queue.history.stats(request.query as Omit<JobFilter, 'outcome'>),
+  app.get(
+    '/jobs/stats',
+    { schema: { tags, querystring: StatsQuery, response: { 200: StatsSchema, ...errorResponses } } },
+    async (request) => queue.history.stats(request.query as Omit<JobFilter, 'outcome'>),
   );
 
-  app.get('/jobs/:id', { schema: { tags, params: IdParams, response: { 200: JobItemSchema, ...errorResponses } } }, async (request) =>
-    queue.getJob((request.params as { id: string }).id),
+  app.get(
+    '/jobs/:id',
+    { schema: { tags, params: IdParams, response: { 200: JobItemSchema, ...errorResponses } } },
+    async (request) => queue.getJob((request.params as { id: string }).id),
   );
 
   app.post(
@@ -121,10 +139,16 @@ export async function jobRoutes(app: FastifyInstance, opts: { queue: QueueServic
         tags,
         params: IdParams,
         body: Type.Optional(
-          Type.Object({ scope: Type.Optional(Type.Union([Type.Literal('copy'), Type.Literal('item')])) }, { additionalProperties: false }),
+          Type.Object(
+            { scope: Type.Optional(Type.Union([Type.Literal('copy'), Type.Literal('item')])) },
+            { additionalProperties: false },
+          ),
         ),
         response: {
-          200: Type.Object({ job: JobItemSchema, item: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]) }),
+          200: Type.Object({
+            job: JobItemSchema,
+            item: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+          }),
           ...errorResponses,
         },
       },

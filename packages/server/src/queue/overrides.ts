@@ -29,5 +29,7 @@ export function unsupportedOverrides(
 ): (keyof JobOverrides)[] {
   if (!requested || printers.length === 0) return [];
   const honoured = new Set(printers.flatMap((p) => supportedOverrides(p)));
-  return OVERRIDE_KEYS.filter((k) => requested[k] !== undefined && requested[k] !== defaultOverrides[k] && !honoured.has(k));
+  return OVERRIDE_KEYS.filter(
+    (k) => requested[k] !== undefined && requested[k] !== defaultOverrides[k] && !honoured.has(k),
+  );
 }

@@ -25,7 +25,6 @@ import {
   type GateResult,
   type JobRecord,
   type QueueItemRecord,
-  copiesLeft,
   defaultOverrides,
 } from './types.ts';
 import { EXTERNAL_SLOT, planAms } from './ams-match.ts';
@@ -176,11 +175,15 @@ export class QueueService {
       // Only a definite mismatch is refused here; a printer that has not said what it is yet may fit later.
       const problem = fitProblem(itemFit(file, { plate, printerIds }), printerFit(p));
       if (problem?.definite) {
-        throw badRequest(`printerIds: printer ${p.summary.name} does not fit ${file.name}: ${problem.message}`, problem.code, {
-          field: 'printerIds',
-          printerId: id,
-          ...problem.params,
-        });
+        throw badRequest(
+          `printerIds: printer ${p.summary.name} does not fit ${file.name}: ${problem.message}`,
+          problem.code,
+          {
+            field: 'printerIds',
+            printerId: id,
+            ...problem.params,
+          },
+        );
       }
     }
     return printerIds;
@@ -203,13 +206,18 @@ export class QueueService {
   /** An explicit AMS mapping: one whole number per filament slot, -1 unused, 0-253 a tray, 254 the external spool. */
   #checkMapping(mapping: number[] | null | undefined): number[] | null {
     if (mapping === undefined || mapping === null) return null;
-    if (mapping.length === 0 || mapping.length > 64) throw badRequest('amsMapping: 1 to 64 entries', 'bad_ams_mapping', { field: 'amsMapping' });
+    if (mapping.length === 0 || mapping.length > 64)
+      throw badRequest('amsMapping: 1 to 64 entries', 'bad_ams_mapping', { field: 'amsMapping' });
     for (const v of mapping) {
       if (!Number.isInteger(v) || v < -1 || v > EXTERNAL_SLOT) {
-        throw badRequest(`amsMapping: ${v} is not a tray (-1 unused, 0-253 AMS tray ams_id*4+tray, 254 external spool)`, 'bad_ams_mapping', {
-          field: 'amsMapping',
-          value: v,
-        });
+        throw badRequest(
+          `amsMapping: ${v} is not a tray (-1 unused, 0-253 AMS tray ams_id*4+tray, 254 external spool)`,
+          'bad_ams_mapping',
+          {
+            field: 'amsMapping',
+            value: v,
+          },
+        );
       }
     }
     return [...mapping];
@@ -295,7 +303,8 @@ export class QueueService {
           if (!file) throw conflict('the item’s file is missing from the library', 'file_missing');
           next.printerIds = this.#checkPrinterIds(patch.printerIds, file, item.plate);
         }
-        if (patch.overrides || patch.printerIds !== undefined) this.#checkOverrides(patch.overrides ?? next.overrides, next.printerIds);
+        if (patch.overrides || patch.printerIds !== undefined)
+          this.#checkOverrides(patch.overrides ?? next.overrides, next.printerIds);
         if (patch.amsMapping !== undefined) next.amsMapping = this.#checkMapping(patch.amsMapping);
         // Editing a failed item is how a user puts it back into the queue.
         if (item.status === 'failed') {
@@ -348,7 +357,9 @@ export class QueueService {
               endedAt: iso,
               error: opts.actor ? `cancelled by ${opts.actor}` : 'cancelled by the user',
               cancelledBy: opts.actor ?? 'user',
-              durationSeconds: job.startedAt ? Math.max(0, Math.round((Date.parse(iso) - Date.parse(job.startedAt)) / 1000)) : null,
+              durationSeconds: job.startedAt
+                ? Math.max(0, Math.round((Date.parse(iso) - Date.parse(job.startedAt)) / 1000))
+                : null,
             })
           ) {
             c.trackJob(job, false);
@@ -385,7 +396,11 @@ export class QueueService {
    * Cancels one running copy (scope `copy`): that printer's print stops, the copy counts as
    * cancelled by `actor`, the item goes on with its other copies. Scope `item` cancels the item.
    */
-  async cancelJob(dispatchId: string, scope: 'copy' | 'item', actor: Actor): Promise<{ job: JobHistoryItem; item: QueueView['items'][number] | null }> {
+  async cancelJob(
+    dispatchId: string,
+    scope: 'copy' | 'item',
+    actor: Actor,
+  ): Promise<{ job: JobHistoryItem; item: QueueView['items'][number] | null }> {
     const job = this.#store.activeJobs.get(dispatchId);
     if (!job) {
       const rec = await this.#store.repo.getJob(dispatchId);
@@ -405,7 +420,10 @@ export class QueueService {
     if (!moved) throw conflict('the job has just ended', 'job_not_active');
     await this.#stopOnPrinter(job);
     this.#dispatcher.requestRound();
-    return { job: await this.getJob(dispatchId), item: this.#store.items.has(job.queueItemId) ? this.getItem(job.queueItemId) : null };
+    return {
+      job: await this.getJob(dispatchId),
+      item: this.#store.items.has(job.queueItemId) ? this.getItem(job.queueItemId) : null,
+    };
   }
 
   /** Cancels a whole item: every running copy stops; the item stays in the list as cancelled. */
@@ -424,7 +442,11 @@ export class QueueService {
       { itemId: id },
     );
     for (const job of active) {
-      await this.#dispatcher.outcomes.closeJob(job, 'cancelled', `cancelled by ${actor}`, { cancelledBy: actor, failItem: false, quiet: true });
+      await this.#dispatcher.outcomes.closeJob(job, 'cancelled', `cancelled by ${actor}`, {
+        cancelledBy: actor,
+        failItem: false,
+        quiet: true,
+      });
       await this.#stopOnPrinter(job);
     }
     this.#dispatcher.requestRound();
@@ -438,9 +460,13 @@ export class QueueService {
       async (c) => {
         const item = this.#item(id);
         if (item.status !== 'failed' && item.status !== 'cancelled') {
-          throw conflict(`only a failed or cancelled item can be retried (this one is ${item.status})`, 'item_not_retryable', {
-            status: item.status,
-          });
+          throw conflict(
+            `only a failed or cancelled item can be retried (this one is ${item.status})`,
+            'item_not_retryable',
+            {
+              status: item.status,
+            },
+          );
         }
         const next: QueueItemRecord = {
           ...item,
@@ -460,7 +486,9 @@ export class QueueService {
 
   /** Retries several items (all failed/cancelled ones when `ids` is absent); others are skipped. */
   async retryItems(ids?: string[]): Promise<QueueView['items']> {
-    const wanted = ids ?? [...this.#store.items.values()].filter((i) => i.status === 'failed' || i.status === 'cancelled').map((i) => i.id);
+    const wanted =
+      ids ??
+      [...this.#store.items.values()].filter((i) => i.status === 'failed' || i.status === 'cancelled').map((i) => i.id);
     for (const id of wanted) this.#item(id);
     const out: QueueView['items'] = [];
     for (const id of wanted) {
@@ -478,11 +506,18 @@ export class QueueService {
     const job = await this.#store.repo.getJob(dispatchId);
     if (!job) throw notFound('job');
     if (job.status !== 'failed' && job.status !== 'cancelled' && job.status !== 'unknown') {
-      throw conflict(`only a failed, cancelled or unknown copy can be retried (this one is ${job.status})`, 'job_not_retryable', {
-        status: job.status,
-      });
+      throw conflict(
+        `only a failed, cancelled or unknown copy can be retried (this one is ${job.status})`,
+        'job_not_retryable',
+        {
+          status: job.status,
+        },
+      );
     }
-    if (job.retriedAt) throw conflict('this copy was already put back into the queue', 'job_not_retryable', { retriedAt: job.retriedAt });
+    if (job.retriedAt)
+      throw conflict('this copy was already put back into the queue', 'job_not_retryable', {
+        retriedAt: job.retriedAt,
+      });
     const item = this.#store.items.get(job.queueItemId);
     if (!item) {
       if (!job.fileId) throw conflict('the job does not say which file it printed', 'job_not_retryable');
@@ -499,11 +534,13 @@ export class QueueService {
         const iso = new Date(this.#o.clock.now()).toISOString();
         const current = this.#item(item.id);
         const next: QueueItemRecord = { ...current, updatedAt: iso, lastError: null };
-        if (job.status === 'cancelled' && current.copiesCancelled > 0) next.copiesCancelled = current.copiesCancelled - 1;
+        if (job.status === 'cancelled' && current.copiesCancelled > 0)
+          next.copiesCancelled = current.copiesCancelled - 1;
         else if (current.status !== 'failed' && current.status !== 'cancelled') next.copies = current.copies + 1;
         next.status = 'waiting';
         next.status = this.#store.deriveStatus(next, this.#store.activeJobsOf(item.id).length);
-        if (!(await this.#store.repo.markRetried(c.tx, job.id, iso))) throw conflict('this copy was already put back into the queue', 'job_not_retryable');
+        if (!(await this.#store.repo.markRetried(c.tx, job.id, iso)))
+          throw conflict('this copy was already put back into the queue', 'job_not_retryable');
         await c.saveItem(next);
       },
       { itemId: item.id },
@@ -529,7 +566,12 @@ export class QueueService {
   }
 
   /** Would this file/plate print, and where? The same reasons the queue shows, before adding. */
-  async checkFit(input: { fileId: string; plate?: number; printerIds?: string[] | null; amsMapping?: number[] | null }): Promise<FitCheck> {
+  async checkFit(input: {
+    fileId: string;
+    plate?: number;
+    printerIds?: string[] | null;
+    amsMapping?: number[] | null;
+  }): Promise<FitCheck> {
     const file = await this.#loadFile(input.fileId);
     if (!file) {
       this.#files.delete(input.fileId);
@@ -537,7 +579,8 @@ export class QueueService {
     }
     const plate = input.plate ?? 1;
     const printerIds = input.printerIds ?? null;
-    for (const id of printerIds ?? []) if (!this.#o.fleet.get(id)) throw badRequest(`printerIds: unknown printer ${id}`);
+    for (const id of printerIds ?? [])
+      if (!this.#o.fleet.get(id)) throw badRequest(`printerIds: unknown printer ${id}`);
     const amsMapping = this.#checkMapping(input.amsMapping);
     const probe: QueueItemRecord = {
       id: '(fit-check)',
@@ -578,7 +621,11 @@ export class QueueService {
           ? { code: problem.code, message: problem.message, params: problem.params }
           : plan.ok
             ? null
-            : { code: 'no_ams_match', message: `filament not loaded: ${plan.missing.map((m) => `${m.type} ${m.color ?? ''}`.trim()).join(', ')}`, params: { missing: plan.missing } };
+            : {
+                code: 'no_ams_match',
+                message: `filament not loaded: ${plan.missing.map((m) => `${m.type} ${m.color ?? ''}`.trim()).join(', ')}`,
+                params: { missing: plan.missing },
+              };
         return {
           printerId: p.summary.id,
           printerName: p.summary.name,

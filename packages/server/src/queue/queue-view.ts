@@ -14,7 +14,13 @@ import type { WaitReason } from './fit.ts';
 import { cooldownEndsAt, cooldownSeconds } from './gatekeeper.ts';
 import type { QueueStore } from './queue-store.ts';
 import { type GateResult, type QueueItemRecord, type QueueItemStatus, copiesLeft, fitKey } from './types.ts';
-import { type FilamentMiss, type IdleItem, type ReasonPrinter, itemWaitingReason, printerIdleReason } from './wait-reasons.ts';
+import {
+  type FilamentMiss,
+  type IdleItem,
+  type ReasonPrinter,
+  itemWaitingReason,
+  printerIdleReason,
+} from './wait-reasons.ts';
 
 export interface QueueItemView {
   id: string;
@@ -46,7 +52,13 @@ export interface QueueItemView {
   updatedAt: string;
   copiesCancelled: number;
   copiesFailed: number;
-  activeJobs: Array<{ id: string; printerId: string; printerName: string | null; status: string; startedAt: string | null }>;
+  activeJobs: Array<{
+    id: string;
+    printerId: string;
+    printerName: string | null;
+    status: string;
+    startedAt: string | null;
+  }>;
   /** Explicit AMS mapping, null = automatic. */
   amsMapping: number[] | null;
   /** The plate's filaments (slot = the file's filament id). */
@@ -125,7 +137,9 @@ export function waitingGroups(input: {
 
 /** A printer's queue-side facts for the reasons. */
 export function reasonPrinters(fleet: FleetView, gateOf: (printerId: string) => GateResult): ReasonPrinter[] {
-  return fleet.list().map((p) => ({ id: p.summary.id, name: p.summary.name, fit: printerFit(p), gate: gateOf(p.summary.id) }));
+  return fleet
+    .list()
+    .map((p) => ({ id: p.summary.id, name: p.summary.name, fit: printerFit(p), gate: gateOf(p.summary.id) }));
 }
 
 /** Is the printer printing (a queue job, or its own status says so)? Then it has no idle reason. */
@@ -163,7 +177,12 @@ export function computeReasons(input: {
   const idle = printers.map((p) => ({
     printerId: p.id,
     printerName: p.name,
-    idleReason: printerIdleReason({ ...p, printing: isPrinting(fleet, input.busyPrinters, p.id) }, groups, input.running, count),
+    idleReason: printerIdleReason(
+      { ...p, printing: isPrinting(fleet, input.busyPrinters, p.id) },
+      groups,
+      input.running,
+      count,
+    ),
   }));
   return { items: reasons, printers: idle };
 }
@@ -267,7 +286,12 @@ export function buildQueueView(input: {
         startedAt: j.startedAt,
       })),
       amsMapping: item.amsMapping,
-      filaments: filamentSlots(plate?.filaments ?? []).map((f) => ({ slot: f.slot, type: f.type, color: f.color, grams: f.grams })),
+      filaments: filamentSlots(plate?.filaments ?? []).map((f) => ({
+        slot: f.slot,
+        type: f.type,
+        color: f.color,
+        grams: f.grams,
+      })),
     };
   });
   return {

@@ -33,7 +33,13 @@ export interface ReasonItem {
   filamentMiss(printerId: string): FilamentMiss;
 }
 
-const BUSY_GATES = new Set(['printing_queue_job', 'printer_busy', 'command_in_flight', 'dispatch_hold', 'start_retry_wait']);
+const BUSY_GATES = new Set([
+  'printing_queue_job',
+  'printer_busy',
+  'command_in_flight',
+  'dispatch_hold',
+  'start_retry_wait',
+]);
 
 /** Which family a closed gate belongs to, for an item's reason. */
 export function gateFamily(gate: GateResult): 'open' | 'busy' | 'cooling' | 'plate' | 'unavailable' {
@@ -51,7 +57,11 @@ const brief = (ps: ReasonPrinter[]) =>
   ps.map((p) => ({ printerId: p.id, printerName: p.name, code: p.gate.code, params: p.gate.params }));
 
 /** Why a waiting item is not printing now, or null when it can start at the next round. */
-export function itemWaitingReason(item: ReasonItem, printers: readonly ReasonPrinter[], running: boolean): WaitReason | null {
+export function itemWaitingReason(
+  item: ReasonItem,
+  printers: readonly ReasonPrinter[],
+  running: boolean,
+): WaitReason | null {
   const allowed = item.printerIds ? printers.filter((p) => item.printerIds!.includes(p.id)) : [...printers];
   if (allowed.length === 0) {
     return {
@@ -74,7 +84,13 @@ export function itemWaitingReason(item: ReasonItem, printers: readonly ReasonPri
     };
   }
   if (!running) return { code: 'queue_paused', message: 'the queue is paused', params: {} };
-  const by = { open: [] as ReasonPrinter[], busy: [] as ReasonPrinter[], cooling: [] as ReasonPrinter[], plate: [] as ReasonPrinter[], unavailable: [] as ReasonPrinter[] };
+  const by = {
+    open: [] as ReasonPrinter[],
+    busy: [] as ReasonPrinter[],
+    cooling: [] as ReasonPrinter[],
+    plate: [] as ReasonPrinter[],
+    unavailable: [] as ReasonPrinter[],
+  };
   for (const p of loaded) by[gateFamily(p.gate)].push(p);
   if (by.open.length > 0) return null;
   if (by.busy.length > 0) {
@@ -85,10 +101,11 @@ export function itemWaitingReason(item: ReasonItem, printers: readonly ReasonPri
     };
   }
   if (by.cooling.length > 0) {
-    const until = by.cooling
-      .map((p) => p.gate.params.until as string | undefined)
-      .filter((u): u is string => !!u)
-      .sort()[0] ?? null;
+    const until =
+      by.cooling
+        .map((p) => p.gate.params.until as string | undefined)
+        .filter((u): u is string => !!u)
+        .sort()[0] ?? null;
     return {
       code: 'printers_cooling_down',
       message: `the fitting printers are cooling down after their last job (${names(by.cooling)})`,

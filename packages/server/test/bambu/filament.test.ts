@@ -14,7 +14,14 @@ describe('Bambu filament', () => {
     expect(f.ams.map((u) => u.id)).toEqual([0, 1, 2, 128]);
     // An AMS HT has one tray, addressed by the unit id itself.
     expect(f.ams[3]!.trays[0]!.slot).toBe(128);
-    expect(f.ams[0]!.trays[0]).toEqual({ id: 0, slot: 0, type: 'PLA', color: '#000000', remainingPercent: 93, empty: false });
+    expect(f.ams[0]!.trays[0]).toEqual({
+      id: 0,
+      slot: 0,
+      type: 'PLA',
+      color: '#000000',
+      remainingPercent: 93,
+      empty: false,
+    });
     expect(f.ams[0]!.humidity).toBe(8);
     expect(f.ams[1]!.trays[0]!.slot).toBe(4);
     expect(f.ams[1]!.trays[0]!.color).toBe('#D32941');

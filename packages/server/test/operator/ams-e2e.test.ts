@@ -30,19 +30,33 @@ const TWO_COLOUR_SLICE_INFO = `<?xml version="1.0" encoding="UTF-8"?>
 describe('AMS end to end over the Bambu simulator', () => {
   it('shows the trays, waits while a colour is missing, then sends ams_mapping by type and colour', async () => {
     e = await startE2E();
-    const { id, sim } = await e.addPrinter('A1-mini-AMS', { swapCooldownSeconds: 1 }, {
-      ams: { units: [[{ type: 'PETG', color: '000000', remain: 80 }, null, null, null]], external: null },
-    });
+    const { id, sim } = await e.addPrinter(
+      'A1-mini-AMS',
+      { swapCooldownSeconds: 1 },
+      {
+        ams: { units: [[{ type: 'PETG', color: '000000', remain: 80 }, null, null, null]], external: null },
+      },
+    );
     const trays = await waitFor(async () => {
       const p = await e!.api('GET', `/api/v1/printers/${id}`);
       return p.body.state.filament?.ams?.[0]?.trays?.length === 4 && p.body;
     }, 'AMS trays in the printer state');
-    expect(trays.state.filament.ams[0].trays[0]).toMatchObject({ slot: 0, type: 'PETG', color: '#000000', remainingPercent: 80, empty: false });
+    expect(trays.state.filament.ams[0].trays[0]).toMatchObject({
+      slot: 0,
+      type: 'PETG',
+      color: '#000000',
+      remainingPercent: 80,
+      empty: false,
+    });
     expect(trays.state.filament.ams[0].trays[1]).toMatchObject({ slot: 1, type: null, empty: true });
     expect(trays.supportedOverrides).toEqual(['bedLeveling', 'flowCalibration', 'timelapse']);
 
     const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(sliced3mf([{ name: 'Metadata/slice_info.config', data: TWO_COLOUR_SLICE_INFO }]))]), 'two-colour.gcode.3mf');
+    form.append(
+      'file',
+      new Blob([new Uint8Array(sliced3mf([{ name: 'Metadata/slice_info.config', data: TWO_COLOUR_SLICE_INFO }]))]),
+      'two-colour.gcode.3mf',
+    );
     const up = await e.server.api('POST', '/api/v1/files', { token: e.token, body: form });
     expect(up.status).toBe(201);
     const added = await e.api('POST', '/api/v1/queue', { fileId: up.body.id });
@@ -59,7 +73,11 @@ describe('AMS end to end over the Bambu simulator', () => {
     expect(sim.projectFiles()).toHaveLength(0);
 
     // Load red in tray 0 and green in tray 2: slot 1 (green) → 2, slot 2 (red) → 0.
-    sim.setAms({ units: [[{ type: 'PLA', color: 'FF0000' }, { type: 'PETG', color: '00AE42' }, { type: 'PLA', color: '00AE42' }, null]] });
+    sim.setAms({
+      units: [
+        [{ type: 'PLA', color: 'FF0000' }, { type: 'PETG', color: '00AE42' }, { type: 'PLA', color: '00AE42' }, null],
+      ],
+    });
     const sent = await waitFor(() => sim.projectFiles()[0], 'project_file at the simulator', 20_000);
     expect(sent).toMatchObject({ use_ams: true, ams_mapping: [2, 0] });
     expect(sent.ams_mapping2).toEqual([
@@ -70,9 +88,13 @@ describe('AMS end to end over the Bambu simulator', () => {
 
   it('a single-filament print on a printer without AMS uses the external spool', async () => {
     e = await startE2E();
-    const { sim } = await e.addPrinter('A1-mini-noAMS', { swapCooldownSeconds: 1 }, {
-      ams: { units: [], external: { type: 'PLA', color: '00AE42' } },
-    });
+    const { sim } = await e.addPrinter(
+      'A1-mini-noAMS',
+      { swapCooldownSeconds: 1 },
+      {
+        ams: { units: [], external: { type: 'PLA', color: '00AE42' } },
+      },
+    );
     const fileId = await e.uploadFixture();
     const added = await e.api('POST', '/api/v1/queue', { fileId });
     expect(added.body.waitingReason).toBeNull();

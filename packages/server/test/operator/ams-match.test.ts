@@ -3,7 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { planAms } from '../../src/queue/ams-match.ts';
 import type { FilamentTray, PrinterFilament } from '../../src/printers/model.ts';
 
-const tray = (slot: number, type: string | null, color: string | null, remainingPercent: number | null = null): FilamentTray => ({
+const tray = (
+  slot: number,
+  type: string | null,
+  color: string | null,
+  remainingPercent: number | null = null,
+): FilamentTray => ({
   id: slot % 4,
   slot,
   type,
@@ -21,7 +26,12 @@ const red = { id: 2, type: 'PLA', color: '#FF0000', grams: 2 };
 
 describe('planAms', () => {
   it('maps each filament slot to a tray of the same type and colour', () => {
-    const p = printer([tray(0, 'PLA', '#FF0000'), tray(1, 'PETG', '#00AE42'), tray(2, 'PLA', '#00AE42'), tray(3, null, null)]);
+    const p = printer([
+      tray(0, 'PLA', '#FF0000'),
+      tray(1, 'PETG', '#00AE42'),
+      tray(2, 'PLA', '#00AE42'),
+      tray(3, null, null),
+    ]);
     expect(planAms([green, red], p, null)).toEqual({ ok: true, useAms: true, mapping: [2, 0] });
   });
 
@@ -38,8 +48,16 @@ describe('planAms', () => {
   });
 
   it('one filament and no AMS: the external spool (use_ams false), unless it holds another type', () => {
-    expect(planAms([green], printer([], tray(254, 'PLA', '#FFFFFF')), null)).toEqual({ ok: true, useAms: false, mapping: [] });
-    expect(planAms([green], printer([], tray(254, null, null)), null)).toEqual({ ok: true, useAms: false, mapping: [] });
+    expect(planAms([green], printer([], tray(254, 'PLA', '#FFFFFF')), null)).toEqual({
+      ok: true,
+      useAms: false,
+      mapping: [],
+    });
+    expect(planAms([green], printer([], tray(254, null, null)), null)).toEqual({
+      ok: true,
+      useAms: false,
+      mapping: [],
+    });
     expect(planAms([green], printer([], tray(254, 'PETG', '#00AE42')), null)).toMatchObject({ ok: false });
     // Two colours need an AMS.
     expect(planAms([green, red], printer([], tray(254, 'PLA', null)), null)).toMatchObject({ ok: false });

@@ -27,7 +27,10 @@ async function mountRoutes() {
     (req as any).user = { id: 'u1', username: 'alice', role: 'operator', via: 'jwt' };
   });
   app.setErrorHandler((err: any, _req, reply) => {
-    if (err instanceof DomainError) return reply.status(httpStatusOf(err)).send({ error: { code: err.code, message: err.message, params: err.params } });
+    if (err instanceof DomainError)
+      return reply
+        .status(httpStatusOf(err))
+        .send({ error: { code: err.code, message: err.message, params: err.params } });
     if (err.validation) return reply.status(400).send({ error: { code: 'validation_error', message: err.message } });
     return reply.status(500).send({ error: { code: 'internal_error', message: String(err.message) } });
   });
@@ -36,7 +39,11 @@ async function mountRoutes() {
 }
 
 const call = async (method: string, url: string, payload?: unknown) => {
-  const res = await app!.inject({ method: method as any, url, ...(payload !== undefined ? { payload: payload as any } : {}) });
+  const res = await app!.inject({
+    method: method as any,
+    url,
+    ...(payload !== undefined ? { payload: payload as any } : {}),
+  });
   const text = res.body;
   return {
     status: res.statusCode,
@@ -66,7 +73,12 @@ function end(printerId: string, outcome: 'finished' | 'failed' | 'cancelled') {
   const starts = h.fleet.driver(printerId).starts;
   const jobId = starts[starts.length - 1]!.jobId;
   h.fleet.setState(printerId, { status: 'printing', job: { jobId, fileName: null, plate: 1 }, progress: 50 });
-  h.fleet.setState(printerId, { status: 'idle', job: null, progress: null, lastJob: { jobId, outcome, at: h.clock.now() } });
+  h.fleet.setState(printerId, {
+    status: 'idle',
+    job: null,
+    progress: null,
+    lastJob: { jobId, outcome, at: h.clock.now() },
+  });
 }
 
 describe('copies and cancels', () => {
@@ -76,7 +88,12 @@ describe('copies and cancels', () => {
     h.clock.advance(60_000);
     const res = await call('POST', `/api/v1/jobs/${onP1.id}/cancel`, { scope: 'copy' });
     expect(res.status).toBe(200);
-    expect(res.body.job).toMatchObject({ outcome: 'cancelled', cancelledBy: 'alice', reason: 'cancelled by alice', durationSeconds: 60 });
+    expect(res.body.job).toMatchObject({
+      outcome: 'cancelled',
+      cancelledBy: 'alice',
+      reason: 'cancelled by alice',
+      durationSeconds: 60,
+    });
     expect(res.body.item).toMatchObject({ id: itemId, copies: 3, copiesCancelled: 1, status: 'printing' });
     expect(h.fleet.driver('p1').cancels).toBe(1);
     expect(h.fleet.driver('p2').cancels).toBe(0);
@@ -126,7 +143,12 @@ describe('copies and cancels', () => {
     const failed = (await call('GET', '/api/v1/queue')).body.items[0];
     expect(failed).toMatchObject({ status: 'failed', copiesFailed: 1 });
     const [job] = (await call('GET', '/api/v1/jobs?outcome=failed')).body.items;
-    expect(job).toMatchObject({ queueItemId: item.id, outcome: 'failed', reason: 'the printer reported the job failed', filamentGrams: 5 });
+    expect(job).toMatchObject({
+      queueItemId: item.id,
+      outcome: 'failed',
+      reason: 'the printer reported the job failed',
+      filamentGrams: 5,
+    });
     await h.queue.setRunning(true); // a failed job pauses the queue
     const retried = await call('POST', `/api/v1/jobs/${job.id}/retry`);
     expect(retried).toMatchObject({ status: 200, body: { id: item.id, status: 'waiting' } });
@@ -206,9 +228,13 @@ describe('print history', () => {
     // Filters and paging (newest first, two at a time).
     expect((await call('GET', '/api/v1/jobs?printerId=p1')).body.items).toHaveLength(2);
     expect((await call('GET', '/api/v1/jobs?fileId=f2&outcome=failed')).body.items).toHaveLength(1);
-    expect((await call('GET', `/api/v1/jobs?from=${encodeURIComponent(all.items[1].endedAt)}`)).body.items).toHaveLength(2);
+    expect(
+      (await call('GET', `/api/v1/jobs?from=${encodeURIComponent(all.items[1].endedAt)}`)).body.items,
+    ).toHaveLength(2);
     // The first f1 copy and the failed f2 copy ended at the same moment.
-    expect((await call('GET', `/api/v1/jobs?to=${encodeURIComponent(all.items[3].endedAt)}`)).body.items).toHaveLength(2);
+    expect((await call('GET', `/api/v1/jobs?to=${encodeURIComponent(all.items[3].endedAt)}`)).body.items).toHaveLength(
+      2,
+    );
     const page1 = (await call('GET', '/api/v1/jobs?limit=2')).body;
     const page2 = (await call('GET', `/api/v1/jobs?limit=2&cursor=${page1.next}`)).body;
     expect([...page1.items, ...page2.items].map((j: any) => j.id)).toEqual(all.items.map((j: any) => j.id));
@@ -220,18 +246,38 @@ describe('print history', () => {
     const csv = await call('GET', '/api/v1/jobs?format=csv');
     expect(csv.type).toMatch(/^text\/csv/);
     const lines = csv.text.trim().split('\r\n');
-    expect(lines[0]).toBe('id,printerId,printerName,queueItemId,fileId,fileName,plate,startedAt,endedAt,durationSeconds,outcome,reason,filamentGrams,cancelledBy');
+    expect(lines[0]).toBe(
+      'id,printerId,printerName,queueItemId,fileId,fileName,plate,startedAt,endedAt,durationSeconds,outcome,reason,filamentGrams,cancelledBy',
+    );
     expect(lines).toHaveLength(5);
     expect(lines[4]).toContain(',f1,f1.gcode.3mf,1,');
     expect(lines[4]).toContain(',600,done,,10,');
 
     // Totals for the farm and per printer.
     const stats = (await call('GET', '/api/v1/jobs/stats')).body;
-    expect(stats).toMatchObject({ prints: 4, done: 2, failed: 1, cancelled: 1, unknown: 0, filamentGrams: 20 + 5, successRate: 0.6667 });
+    expect(stats).toMatchObject({
+      prints: 4,
+      done: 2,
+      failed: 1,
+      cancelled: 1,
+      unknown: 0,
+      filamentGrams: 20 + 5,
+      successRate: 0.6667,
+    });
     // (the cancelled copy never showed progress, so its filament is unknown and not counted)
     expect(stats.printSeconds).toBe(600 + 300 + 600 + 301);
-    expect(stats.printers.find((p: any) => p.printerId === 'p1')).toMatchObject({ prints: 2, done: 2, successRate: 1, printSeconds: 900 });
-    expect((await call('GET', '/api/v1/jobs/stats?printerId=p2')).body).toMatchObject({ prints: 2, failed: 1, cancelled: 1, successRate: 0 });
+    expect(stats.printers.find((p: any) => p.printerId === 'p1')).toMatchObject({
+      prints: 2,
+      done: 2,
+      successRate: 1,
+      printSeconds: 900,
+    });
+    expect((await call('GET', '/api/v1/jobs/stats?printerId=p2')).body).toMatchObject({
+      prints: 2,
+      failed: 1,
+      cancelled: 1,
+      successRate: 0,
+    });
 
     // Restart on the same SQLite file: the history is still there (and the job by id).
     await app!.close();
@@ -240,7 +286,10 @@ describe('print history', () => {
     await mountRoutes();
     const after = (await call('GET', '/api/v1/jobs')).body;
     expect(after.items.map((j: any) => j.id)).toEqual(all.items.map((j: any) => j.id));
-    expect((await call('GET', `/api/v1/jobs/${first.id}`)).body).toMatchObject({ outcome: 'done', durationSeconds: 600 });
+    expect((await call('GET', `/api/v1/jobs/${first.id}`)).body).toMatchObject({
+      outcome: 'done',
+      durationSeconds: 600,
+    });
     expect((await call('GET', '/api/v1/jobs/stats')).body.prints).toBe(4);
   });
 });

@@ -19,7 +19,12 @@ describe('waiting reasons', () => {
     h = await harness();
     h.fleet.add('p1', { model: 'A1', state: { status: 'printing', remainingSeconds: 100 } });
     h.library.add(fileRecord('mini', {}, 900)); // sliced for A1 mini
-    h.library.add(fileRecord('a1', { printerModel: 'A1', plates: [{ ...fileRecord('x', {}, 300).plates[0]!, printerModel: 'A1' }] }));
+    h.library.add(
+      fileRecord('a1', {
+        printerModel: 'A1',
+        plates: [{ ...fileRecord('x', {}, 300).plates[0]!, printerModel: 'A1' }],
+      }),
+    );
     await h.queue.start();
     const bad = await h.queue.addItem({ fileId: 'mini' });
     expect(bad.waitingReason).toMatchObject({ code: 'no_printer_fits', params: { fileModel: 'A1 mini' } });
@@ -38,10 +43,16 @@ describe('waiting reasons', () => {
     h.library.add(fileRecord('f1'));
     await h.queue.start();
     const item = await h.queue.addItem({ fileId: 'f1' });
-    expect(reasonOf(item.id)).toMatchObject({ code: 'printers_busy', params: { printers: [{ printerId: 'p1', code: 'printer_busy' }] } });
+    expect(reasonOf(item.id)).toMatchObject({
+      code: 'printers_busy',
+      params: { printers: [{ printerId: 'p1', code: 'printer_busy' }] },
+    });
 
     h.fleet.setState('p1', { status: 'offline' });
-    expect(reasonOf(item.id)).toMatchObject({ code: 'printers_unavailable', params: { printers: [{ code: 'offline' }] } });
+    expect(reasonOf(item.id)).toMatchObject({
+      code: 'printers_unavailable',
+      params: { printers: [{ code: 'offline' }] },
+    });
 
     await h.queue.setRunning(false);
     h.fleet.setState('p1', { status: 'idle', lastJob: { jobId: null, outcome: 'finished', at: h.clock.now() } });
@@ -67,9 +78,16 @@ describe('waiting reasons', () => {
     await h.idle();
     const jobId = h.fleet.driver('p1').starts[0]!.jobId;
     h.fleet.setState('p1', { status: 'printing', job: { jobId, fileName: null, plate: 1 } });
-    h.fleet.setState('p1', { status: 'finished', job: null, lastJob: { jobId, outcome: 'finished', at: h.clock.now() } });
+    h.fleet.setState('p1', {
+      status: 'finished',
+      job: null,
+      lastJob: { jobId, outcome: 'finished', at: h.clock.now() },
+    });
     await h.idle();
-    expect(reasonOf(item.id)).toMatchObject({ code: 'plate_clear_wanted', params: { printers: [{ printerId: 'p1' }] } });
+    expect(reasonOf(item.id)).toMatchObject({
+      code: 'plate_clear_wanted',
+      params: { printers: [{ printerId: 'p1' }] },
+    });
     expect(idleOf('p1')).toMatchObject({ code: 'gate_closed', params: { gateCode: 'plate_clear_wanted' } });
     expect(h.queue.gateFor('p1')).toMatchObject({ open: false, code: 'plate_clear_wanted' });
     await h.queue.plateCleared('p1');
@@ -128,7 +146,9 @@ describe('fit pre-check, G-code models, overrides, all plates', () => {
     h.fleet.add('marlin', { model: 'Ender 3', settings: { swapCooldownSeconds: 0 } });
     h.fleet.get('marlin')!.summary.fileKinds = ['gcode'];
     const plate = { ...fileRecord('x').plates[0]!, gcodePath: null, printerModel: 'Bambu Lab A1 mini' };
-    h.library.add(fileRecord('g', { kind: 'gcode', name: 'cube.gcode', printerModel: 'Bambu Lab A1 mini', plates: [plate] }));
+    h.library.add(
+      fileRecord('g', { kind: 'gcode', name: 'cube.gcode', printerModel: 'Bambu Lab A1 mini', plates: [plate] }),
+    );
     await h.queue.start();
     await h.queue.setRunning(false);
     const pooled = await h.queue.addItem({ fileId: 'g' });
@@ -150,15 +170,26 @@ describe('fit pre-check, G-code models, overrides, all plates', () => {
     h = await harness();
     h.fleet.add('marlin', { model: null, settings: { nozzleDiameter: 0.4 } });
     h.fleet.get('marlin')!.summary.fileKinds = ['gcode'];
-    h.library.add(fileRecord('g', { kind: 'gcode', name: 'cube.gcode', printerModel: null, plates: [{ ...fileRecord('x').plates[0]!, printerModel: null }] }));
+    h.library.add(
+      fileRecord('g', {
+        kind: 'gcode',
+        name: 'cube.gcode',
+        printerModel: null,
+        plates: [{ ...fileRecord('x').plates[0]!, printerModel: null }],
+      }),
+    );
     await h.queue.start();
-    await expect(h.queue.addItem({ fileId: 'g', printerIds: ['marlin'], overrides: { timelapse: true } })).rejects.toMatchObject({
+    await expect(
+      h.queue.addItem({ fileId: 'g', printerIds: ['marlin'], overrides: { timelapse: true } }),
+    ).rejects.toMatchObject({
       kind: 'invalid',
       code: 'override_unsupported',
       params: { overrides: ['timelapse'] },
     });
     // Defaults are fine (a UI may send them all), and the pre-check lists what the printer honours.
-    await expect(h.queue.addItem({ fileId: 'g', printerIds: ['marlin'], overrides: { bedLeveling: true } })).resolves.toBeTruthy();
+    await expect(
+      h.queue.addItem({ fileId: 'g', printerIds: ['marlin'], overrides: { bedLeveling: true } }),
+    ).resolves.toBeTruthy();
     const fit = await h.queue.checkFit({ fileId: 'g' });
     expect(fit.printers[0]!.supportedOverrides).toEqual([]);
   });
@@ -167,7 +198,15 @@ describe('fit pre-check, G-code models, overrides, all plates', () => {
     h = await harness();
     h.fleet.add('p1');
     const base = fileRecord('x').plates[0]!;
-    h.library.add(fileRecord('multi', { plates: [{ ...base, index: 2 }, { ...base, index: 1 }, { ...base, index: 3 }] }));
+    h.library.add(
+      fileRecord('multi', {
+        plates: [
+          { ...base, index: 2 },
+          { ...base, index: 1 },
+          { ...base, index: 3 },
+        ],
+      }),
+    );
     await h.queue.start();
     await h.queue.setRunning(false);
     const items = await h.queue.addAllPlates({ fileId: 'multi', copies: 2 });

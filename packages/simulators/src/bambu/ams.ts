@@ -48,11 +48,11 @@ function tray(id: number, t: SimTray | null): Record<string, any> {
 /** The `ams` and `vt_tray` report fields for a configuration. */
 export function amsReportFields(cfg: SimAmsConfig): { ams: Record<string, any>; vt_tray: Record<string, any> } {
   let trayBits = 0;
-  cfg.units.forEach((unit, u) =>
+  cfg.units.forEach((unit, u) => {
     unit.forEach((t, i) => {
       if (t) trayBits |= 1 << (u * 4 + i);
-    }),
-  );
+    });
+  });
   const ext = cfg.external ?? null;
   return {
     ams: {

@@ -9,8 +9,10 @@ export default {
     queueReasons: {
       wait: {
         no_printer_fits: 'No printer fits this file',
-        printer_model_unknown: 'Waiting: the file is sliced for {fileModel}, and a printer has not said which model it is',
-        printer_nozzle_unknown: 'Waiting: the file is sliced for a {fileNozzle} mm nozzle, and a printer has not said which nozzle it has',
+        printer_model_unknown:
+          'Waiting: the file is sliced for {fileModel}, and a printer has not said which model it is',
+        printer_nozzle_unknown:
+          'Waiting: the file is sliced for a {fileNozzle} mm nozzle, and a printer has not said which nozzle it has',
         no_ams_match: 'The filament is not loaded on any fitting printer: {filaments}',
         queue_paused: 'The queue is paused',
         printers_busy: 'Every fitting printer is busy ({printerNames})',
