@@ -133,6 +133,7 @@ export class QueueService {
     // A removed file is never dispatched again (the library refuses while waiting/printing items use it).
     bus.on('file.removed', this, ({ fileId }) => {
       if (this.#files.has(fileId)) this.#files.set(fileId, null);
+      this.#groups = null;
     });
     for (const p of fleet.list()) this.#watcher.onState(p.summary.id, p.state);
     this.#timer = clock.setInterval(() => this.#dispatcher.requestRound(), this.#o.tickMs ?? 1000);
