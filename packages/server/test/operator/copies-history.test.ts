@@ -161,6 +161,17 @@ describe('copies and cancels', () => {
     await h.queue.setRunning(true);
     const bulk = await call('POST', '/api/v1/queue/retry', {});
     expect(bulk.body.items.map((i: any) => i.status)).toEqual(['waiting']);
+    // Under the `retry` policy a failed copy goes back by itself: retrying it again is refused.
+    await h.queue.updateSettings({ failedCopyPolicy: 'retry' });
+    await h.idle();
+    end('p1', 'failed');
+    await h.idle();
+    const [latest] = (await call('GET', '/api/v1/jobs?outcome=failed&limit=1')).body.items;
+    expect((await call('GET', '/api/v1/queue')).body.items[0].status).not.toBe('failed');
+    expect(await call('POST', `/api/v1/jobs/${latest.id}/retry`)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'job_not_retryable' } },
+    });
   });
 
   it('editing an item: copies cannot drop below what is done, cancelled and printing', async () => {
