@@ -45,6 +45,17 @@ export const stageCodes = ['uploading_to_sd', 'bambu_stage_unknown', ...Object.k
 export const gateCodes = ['queue_not_running'] as const;
 
 /**
+ * The queue's wait reasons (`waitingReason.code`), idle reasons (`state.idleReason.code`) and its
+ * API's own error codes (queue/wait-reasons.ts, queue-service.ts, job-history.ts). The web shows
+ * them from parts/queue-reasons.ts too; here they are catalogued with the rest.
+ */
+export const queueCodes = [
+  'queue_paused', 'printers_busy', 'printers_cooling_down', 'printers_unavailable', 'no_ams_match', 'queue_empty',
+  'gate_closed', 'nothing_fits', 'override_unsupported', 'bad_ams_mapping', 'job_not_active', 'item_not_cancellable',
+  'item_not_retryable', 'job_not_retryable', 'bad_cursor', 'bad_time', 'bad_outcome',
+] as const;
+
+/**
  * Error codes of HTTP answers (`error.code`), driver refusals (`DriverError.code`, `state.error.code`)
  * and notices. Kept as one list: a code means the same wherever it appears.
  */
@@ -108,6 +119,7 @@ export function messageCatalogue(): CatalogueEntry[] {
   put('event', eventCodes);
   put('stage', stageCodes);
   put('gate', gateCodes);
+  put('error', queueCodes);
   put('error', errorCodes);
   return [...out.values()];
 }

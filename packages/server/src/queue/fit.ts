@@ -10,10 +10,39 @@
  * it: such a file never goes to a printer whose model is not known (it waits with
  * `printer_model_unknown`), nor to one whose nozzle is not known (`printer_nozzle_unknown`). A plain
  * G-code header's printer name is free text and a Marlin/Klipper printer's model is whatever the
- * user typed, so for those only a known nozzle is compared.
+ * user typed, so for those only a known nozzle is compared — except a G-code sliced for a Bambu
+ * model (its header says `printer_model = Bambu Lab A1 mini`): Bambu start/end G-code would run on a
+ * Marlin/Klipper printer, so it fits only that model unless the user picks the printer (the
+ * caller then drops the model from the file's FitSpec, see dispatcher.itemFit).
  */
-import { modelKey } from '../library/printer-models.ts';
+import { findBambuModel, modelKey as computeModelKey } from '../library/printer-models.ts';
 import type { FitSpec } from './types.ts';
+
+/**
+ * Model keys memoised: the reasons ask fitProblem for every (item group × printer), and a key is
+ * a few regex passes. Names are few (models the farm has and files name); the cache is capped.
+ */
+const keys = new Map<string, string | null>();
+const isBambuName = new Map<string, boolean>();
+function modelKey(name: string | null | undefined): string | null {
+  if (!name) return null;
+  let k = keys.get(name);
+  if (k === undefined) {
+    if (keys.size > 5000) keys.clear();
+    k = computeModelKey(name);
+    keys.set(name, k);
+  }
+  return k;
+}
+function namesBambuModel(name: string): boolean {
+  let b = isBambuName.get(name);
+  if (b === undefined) {
+    if (isBambuName.size > 5000) isBambuName.clear();
+    b = findBambuModel(name) !== null;
+    isBambuName.set(name, b);
+  }
+  return b;
+}
 
 export type FitProblemCode =
   | 'file_kind_unsupported'
@@ -66,6 +95,14 @@ export function fitProblem(file: FitSpec, printer: FitSpec): FitProblem | null {
         definite: true,
       };
     }
+  }
+  if (!sliced && fm && namesBambuModel(file.model!) && modelKey(printer.model) !== fm) {
+    return {
+      code: 'printer_model_mismatch',
+      message: `the G-code is sliced for ${file.model}, the printer is ${printer.model ?? 'another model'} (pick the printer yourself to print it anyway)`,
+      params: { fileModel: file.model, printerModel: printer.model ?? null },
+      definite: true,
+    };
   }
   if (file.nozzleDiameter != null) {
     if (printer.nozzleDiameter == null) {

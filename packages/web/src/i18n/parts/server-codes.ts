@@ -8,6 +8,24 @@ export default {
   en: {
     server: {
       codes: {
+        // Queue: wait and idle reasons, queue/job API errors (same texts as parts/queue-reasons.ts)
+        bad_cursor: "The page link is not valid any more",
+        bad_time: "Not a valid date and time",
+        bad_outcome: "Unknown outcome",
+        no_ams_match: "The filament is not loaded on any fitting printer: {filaments}",
+        override_unsupported: "The chosen printers ignore these options: {overrides}",
+        bad_ams_mapping: "Not a valid filament mapping",
+        job_not_active: "The job is not running",
+        item_not_cancellable: "The item is already finished or cancelled",
+        item_not_retryable: "Only a failed or cancelled item can be retried",
+        job_not_retryable: "This copy cannot be put back into the queue",
+        queue_paused: "The queue is paused",
+        printers_busy: "Every fitting printer is busy ({printerNames})",
+        printers_cooling_down: "The fitting printers are cooling down after their last job ({printerNames})",
+        printers_unavailable: "Every fitting printer is unavailable: offline, in error or disabled ({printerNames})",
+        queue_empty: "Nothing is waiting in the queue",
+        gate_closed: "Cannot take a job now",
+        nothing_fits: "{waiting} item(s) wait, but none fits this printer",
         ok: "Connected",
         refused: "{where} refused the connection: nothing listens on that port (is the address right, is the printer on?)",
         wrong_access_code: "The printer refused the access code or API key",
@@ -307,6 +325,24 @@ export default {
   'zh-CN': {
     server: {
       codes: {
+        // Queue: wait and idle reasons, queue/job API errors (same texts as parts/queue-reasons.ts)
+        bad_cursor: "分页链接已失效",
+        bad_time: "日期时间无效",
+        bad_outcome: "未知的结果",
+        no_ams_match: "适合的打印机上都没有装载所需耗材：{filaments}",
+        override_unsupported: "所选打印机会忽略这些选项：{overrides}",
+        bad_ams_mapping: "耗材映射无效",
+        job_not_active: "该任务未在运行",
+        item_not_cancellable: "该任务已完成或已取消",
+        item_not_retryable: "只有失败或已取消的任务可以重试",
+        job_not_retryable: "这一份不能重新放回队列",
+        queue_paused: "队列已暂停",
+        printers_busy: "所有适合的打印机都在忙（{printerNames}）",
+        printers_cooling_down: "适合的打印机在上一个任务后冷却中（{printerNames}）",
+        printers_unavailable: "所有适合的打印机都不可用：离线、出错或已停用（{printerNames}）",
+        queue_empty: "队列中没有等待的任务",
+        gate_closed: "现在不能接受任务",
+        nothing_fits: "有 {waiting} 个任务在等待，但没有一个适合这台打印机",
         ok: "已连接",
         refused: "{where} 拒绝连接：该端口无人监听（地址是否正确？打印机是否开机？）",
         wrong_access_code: "打印机拒绝了访问码或 API 密钥",
