@@ -187,7 +187,10 @@ describe('seed 002 endpoints', () => {
       callback_url: `${receiverUrl}/cb`,
     });
     const own = await waitFor(() => received.find((r) => r.body.task_id === 'T-own-frame'), 'the own-frame callback');
-    expect(own.body, JSON.stringify(own.body)).toMatchObject({ status: 'success', result: { predict_model: 'standin-tangle-1' } });
+    expect(own.body, JSON.stringify(own.body)).toMatchObject({
+      status: 'success',
+      result: { predict_model: 'standin-tangle-1' },
+    });
 
     await api('POST', '/api/v1/predict', {
       image_url: `${receiverUrl}/missing.jpg`,
