@@ -194,10 +194,34 @@ def stop():
     await processCall(c, 'recognizer', 'start_recognition');
     expect(await ask(c, 'estop')).toMatchObject({ status: 'success', data: { outcome: 'stopped', ran: ['stop'] } });
     expect((await processCall(c, 'recognizer', 'start_recognition')).data).toEqual({ flag: true, stops: 1 });
+    // Only the stop() of this disconnect (the last test's may still be reported: control is free first).
+    const before = stopped.length;
     c.close();
-    await waitFor(() => stopped.find((s) => s.reason === 'disconnect'), 'stop() after the disconnect');
-    const afterDisconnect = stopped.find((s) => s.reason === 'disconnect');
+    await waitFor(() => stopped.slice(before).find((s) => s.reason === 'disconnect'), 'stop() after the disconnect');
+    const afterDisconnect = stopped.slice(before).find((s) => s.reason === 'disconnect');
     expect(afterDisconnect, JSON.stringify(afterDisconnect)).toMatchObject({ outcome: 'stopped', ran: ['stop'] });
+  });
+
+  it("the next controller's commands wait for the previous controller's disconnect stop()", async () => {
+    const a = await connect({ token: r.operator });
+    const project = `
+import time
+log = []
+
+def stop():
+    time.sleep(0.8)
+    log.append("stopped")
+
+def seen():
+    return list(log)
+`;
+    expect(await ask(a, 'update', { data: projectZip({ 'main.py': project }) })).toMatchObject({ status: 'success' });
+    a.close();
+    // Control is free at once (a reconnect is not refused) while stop() still runs.
+    await waitFor(async () => (await r.s.api('GET', '/api/v1/robot', { token: r.admin })).body.controller === null, 'control released');
+    const b = await connect({ token: r.operator });
+    // Run after stop(), never beside it (a late stop() would halt the new controller's motion).
+    expect((await processCall(b, '', 'seen')).data).toEqual(['stopped']);
   });
 
   it("sends the project's stdout and stderr to the log as events", async () => {
