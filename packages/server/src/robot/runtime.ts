@@ -299,7 +299,8 @@ export class RobotRuntime {
   }
 
   /**
-   * `update`: `{data|zip_data: base64 ZIP}` (or binary), or `{projectId}` of an HTTP upload. The ZIP is
+   * `update`: `{data|zip_data: base64 ZIP}` (or binary), `{projectId}` of an HTTP upload, or
+   * `{projectId: "default"}` to go back to the default project. The ZIP is
    * checked and unpacked next to the running project first; only a valid project replaces it
    * (stop() time-boxed, worker restarted on the new one). A bad ZIP changes nothing.
    */
@@ -309,6 +310,15 @@ export class RobotRuntime {
     let tempZip: string | null = null;
     try {
       const p = (payload ?? {}) as Record<string, unknown>;
+      if (p.projectId === 'default') {
+        // Back to the bundled (or admin-edited) default project without a ZIP at hand.
+        this.log('system', `update by ${by.username}: back to the default project`);
+        const stopped = await this.supervisor.stopProject('update');
+        this.deadman.disarm();
+        await this.supervisor.restart(() => this.store.restoreDefault());
+        const s = this.status();
+        return ok('Default project restored and loaded', { project: s.project, methods: s.methods, stopped });
+      }
       let zipPath: string;
       let name: string | null = typeof p.name === 'string' ? p.name.slice(0, 200) : null;
       if (typeof p.projectId === 'string') {
@@ -416,7 +426,7 @@ function decodeZipPayload(data: unknown, maxBytes: number): { buffer: Buffer } |
   if (Buffer.isBuffer(data)) return data.length > maxBytes ? { error: tooBig(data.length, maxBytes) } : { buffer: data };
   if (data instanceof ArrayBuffer) return decodeZipPayload(Buffer.from(data), maxBytes);
   if (typeof data !== 'string' || !data) {
-    return { error: fail('validation_error', 'update needs {data: <base64 ZIP>} (or zip_data, or {projectId} after POST /api/v1/robot/projects)') };
+    return { error: fail('validation_error', 'update needs {data: <base64 ZIP>} (or zip_data, or {projectId} after POST /api/v1/robot/projects, or {projectId: "default"})') };
   }
   const text = data.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
   if (text.length % 4 === 1 || !BASE64.test(text)) return { error: fail('validation_error', 'data is not base64 (standard alphabet A-Z a-z 0-9 + /)') };

@@ -126,6 +126,9 @@ describe('update / start / process', () => {
     expect(await ask(c, 'update', { data: 'A'.repeat(400 * 1024) })).toMatchObject({ status: 'error', data: { code: 'too_large' } });
     // The refusals left the last good project running.
     expect((await processCall(c, 'robot_controller', 'get_status')).data.battery).toBe(7);
+    // Back to the default project without a ZIP at hand (seed 003 恢复默认项目).
+    expect(await ask(c, 'update', { projectId: 'default' })).toMatchObject({ status: 'success', data: { project: { source: 'default' } } });
+    expect(await processCall(c, 'sport_client', 'GetState')).toMatchObject({ status: 'success', data: { code: 0 } });
   });
 
   it('push_message from a background thread reaches the client as an event of that name', async () => {
