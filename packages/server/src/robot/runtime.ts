@@ -3,7 +3,7 @@ import path from 'node:path';
 import { raiseAlert } from '../alerts/raise.ts';
 import type { AuthUser } from '../auth/roles.ts';
 import type { Config } from '../config/config.ts';
-import { conflict, isDomainError } from '../errors.ts';
+import { badRequest, conflict, isDomainError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -386,6 +386,8 @@ export class RobotRuntime {
   }
 
   async #installRequirements(by: AuthUser) {
+    // Refused before the log says an install started (a refusal is not an install).
+    if (!this.store.requirements(this.store.currentDir)) throw badRequest('the current project has no requirements.txt', 'no_requirements');
     this.log('system', `requirements install started by ${by.username}`);
     const result = await installRequirements({
       python: this.config.robotPython,
