@@ -127,7 +127,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       }
       return reply
         .status(400)
-        .send({ error: { code: 'validation_error', message: `${named} ${what}`, field: named } });
+        .send({ error: { code: 'validation_error', message: `${named} ${what}`, field: named, params: { field: named } } });
     }
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
     if (status === 413 || err.code === 'FST_REQ_FILE_TOO_LARGE' || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -258,7 +258,7 @@ function rejectNulCharacters(app: FastifyInstance): void {
       const found = nulPath(value, '');
       if (found !== null) {
         const field = found ? `${where}.${found}` : where;
-        throw badRequest(`${field} must not contain NUL (\\u0000) characters`);
+        throw badRequest(`${field} must not contain NUL (\\u0000) characters`, 'validation_error', { field });
       }
     }
   });

@@ -94,8 +94,15 @@ export function mountRobotNamespace(opts: {
     },
     observers: () => [...nsp.sockets.values()].filter((s) => !rt.lock.isHolder(s.id)).length,
   });
-  // A takeover's stop() must finish before the new controller's commands run.
+  // A takeover's, release's or disconnect's stop() must finish before the next controller's commands
+  // run: control is free at once (a reconnect is not refused), but a stop() still running would
+  // otherwise drop or halt what the new controller just asked for.
   let settling: Promise<unknown> = Promise.resolve();
+  const stopBeforeNext = (reason: 'disconnect' | 'release', user: AuthUser) => {
+    const stopping = rt.stopFor(reason, user);
+    settling = stopping.catch(() => {});
+    return stopping;
+  };
 
   nsp.use(async (socket: RobotSocket, next) => {
     try {
@@ -189,7 +196,7 @@ export function mountRobotNamespace(opts: {
     handle('take_control', 'operator', (p) => takeControl(socket, (p as { takeover?: unknown } | null)?.takeover === true));
     handle('release_control', 'controller', async () => {
       rt.lock.release(socket.id);
-      const stopped = await rt.stopFor('release', user);
+      const stopped = await stopBeforeNext('release', user);
       rt.broadcastState();
       return ok('control released', { stopped });
     });
@@ -197,7 +204,9 @@ export function mountRobotNamespace(opts: {
     socket.on('disconnect', () => {
       if (!rt.lock.release(socket.id)) return rt.broadcastState();
       rt.log('system', `${user.username} disconnected; running stop()`);
-      void rt.stopFor('disconnect', user).finally(() => rt.broadcastState());
+      void stopBeforeNext('disconnect', user)
+        .catch(() => {})
+        .finally(() => rt.broadcastState());
     });
 
     void (async () => {

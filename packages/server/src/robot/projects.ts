@@ -93,6 +93,18 @@ export class ProjectStore {
     return this.info();
   }
 
+  /**
+   * Puts a fresh copy of `default` in `current` (seed 003 "恢复默认项目": what `rm -rf current/*`
+   * and a restart did there, reachable over the API here). The worker is stopped meanwhile.
+   */
+  restoreDefault(): void {
+    const trash = path.join(this.#stagingDir, `old-${crypto.randomUUID()}`);
+    fs.mkdirSync(this.#stagingDir, { recursive: true });
+    if (fs.existsSync(this.currentDir)) fs.renameSync(this.currentDir, trash);
+    this.ensureCurrent();
+    fs.rm(trash, { recursive: true, force: true }, () => {});
+  }
+
   /** What `current` holds now. Throws invalidProject when it has no entry file. */
   info(): ProjectInfo {
     const state = this.#readState();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { raiseAlert } from '../alerts/raise.ts';
 import type { AuthUser } from '../auth/roles.ts';
 import type { Config } from '../config/config.ts';
-import { conflict, isDomainError } from '../errors.ts';
+import { badRequest, conflict, isDomainError } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -299,7 +299,8 @@ export class RobotRuntime {
   }
 
   /**
-   * `update`: `{data|zip_data: base64 ZIP}` (or binary), or `{projectId}` of an HTTP upload. The ZIP is
+   * `update`: `{data|zip_data: base64 ZIP}` (or binary), `{projectId}` of an HTTP upload, or
+   * `{projectId: "default"}` to go back to the default project. The ZIP is
    * checked and unpacked next to the running project first; only a valid project replaces it
    * (stop() time-boxed, worker restarted on the new one). A bad ZIP changes nothing.
    */
@@ -309,6 +310,15 @@ export class RobotRuntime {
     let tempZip: string | null = null;
     try {
       const p = (payload ?? {}) as Record<string, unknown>;
+      if (p.projectId === 'default') {
+        // Back to the bundled (or admin-edited) default project without a ZIP at hand.
+        this.log('system', `update by ${by.username}: back to the default project`);
+        const stopped = await this.supervisor.stopProject('update');
+        this.deadman.disarm();
+        await this.supervisor.restart(() => this.store.restoreDefault());
+        const s = this.status();
+        return ok('Default project restored and loaded', { project: s.project, methods: s.methods, stopped });
+      }
       let zipPath: string;
       let name: string | null = typeof p.name === 'string' ? p.name.slice(0, 200) : null;
       if (typeof p.projectId === 'string') {
@@ -376,6 +386,8 @@ export class RobotRuntime {
   }
 
   async #installRequirements(by: AuthUser) {
+    // Refused before the log says an install started (a refusal is not an install).
+    if (!this.store.requirements(this.store.currentDir)) throw badRequest('the current project has no requirements.txt', 'no_requirements');
     this.log('system', `requirements install started by ${by.username}`);
     const result = await installRequirements({
       python: this.config.robotPython,
@@ -416,7 +428,7 @@ function decodeZipPayload(data: unknown, maxBytes: number): { buffer: Buffer } |
   if (Buffer.isBuffer(data)) return data.length > maxBytes ? { error: tooBig(data.length, maxBytes) } : { buffer: data };
   if (data instanceof ArrayBuffer) return decodeZipPayload(Buffer.from(data), maxBytes);
   if (typeof data !== 'string' || !data) {
-    return { error: fail('validation_error', 'update needs {data: <base64 ZIP>} (or zip_data, or {projectId} after POST /api/v1/robot/projects)') };
+    return { error: fail('validation_error', 'update needs {data: <base64 ZIP>} (or zip_data, or {projectId} after POST /api/v1/robot/projects, or {projectId: "default"})') };
   }
   const text = data.replace(/^data:[^,]*;base64,/, '').replace(/\s+/g, '');
   if (text.length % 4 === 1 || !BASE64.test(text)) return { error: fail('validation_error', 'data is not base64 (standard alphabet A-Z a-z 0-9 + /)') };

@@ -24,10 +24,13 @@ const DEFECT_CONFIDENCE = 0.2;
 
 export async function analyseForCallback(
   req: PredictRequest,
-  deps: { detectors: DetectorHub; limits: FrameLimits },
+  deps: { detectors: DetectorHub; limits: FrameLimits; localImage?: Buffer | null },
 ): Promise<SeedCallbackBody> {
   try {
-    const image = await fetchImage(req.image_url, { timeoutMs: 15_000, maxBytes: deps.limits.maxInputBytes });
+    // A frame of this server (the seed's snapshot → predict flow on one machine) is read from the
+    // store: its URL needs a credential the detector does not have.
+    const image =
+      deps.localImage ?? (await fetchImage(req.image_url, { timeoutMs: 15_000, maxBytes: deps.limits.maxInputBytes }));
     const { jpeg } = await normaliseImage(image, deps.limits);
     const name = await deps.detectors.localName();
     const detector = deps.detectors.get(name);

@@ -204,7 +204,11 @@ export async function visionRoutes(app: FastifyInstance, opts: VisionRouteOption
         if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:'))
           throw badRequest(`body.${f} must be an http(s) URL`, 'validation_error', { field: f });
       }
-      void analyseForCallback(body, { detectors, limits: frames.limits }).then((result) =>
+      // The seed's flow hands /predict the image_url that /camera/snapshot gave: one of our own
+      // authenticated frames, which a plain fetch would get as 401. The caller may read frames.
+      const own = /^\/api\/v1\/ai\/frames\/([^/]+)$/.exec(new URL(body.image_url).pathname);
+      const localImage = own ? ((await frames.get(own[1]!))?.jpeg ?? null) : null;
+      void analyseForCallback(body, { detectors, limits: frames.limits, localImage }).then((result) =>
         deliverCallback(body.callback_url, result, opts.logger),
       );
       return reply.status(202).send({ status: 'accepted', message: 'Analysis request received.' });

@@ -211,6 +211,10 @@ describe.each<TestDialect>(['sqlite', 'postgres'])('hostile input against every 
     const r = await s.api('POST', '/api/v1/printers', { token, body: { name: 'a\u0000b', driver: 'simulated-marlin', connection: {} } });
     expect(r.status).toBe(400);
     expect(r.body.error.message).toContain('body.name');
+    // Schema errors carry params.field like the DomainError ones, so the UI translates both alike.
+    expect(r.body.error.params).toEqual({ field: 'body.name' });
+    const schema = await s.api('POST', '/api/v1/queue', { token, body: { fileId: 5 } });
+    expect(schema.body.error).toMatchObject({ code: 'validation_error', params: { field: 'body.fileId' } });
     const nested = await s.api('POST', '/api/v1/queue', { token, body: { fileId: 'x', printerIds: ['ok', 'n\u0000'] } });
     expect(nested.status).toBe(400);
     expect(nested.body.error.message).toContain('printerIds');

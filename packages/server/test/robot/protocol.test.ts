@@ -126,6 +126,9 @@ describe('update / start / process', () => {
     expect(await ask(c, 'update', { data: 'A'.repeat(400 * 1024) })).toMatchObject({ status: 'error', data: { code: 'too_large' } });
     // The refusals left the last good project running.
     expect((await processCall(c, 'robot_controller', 'get_status')).data.battery).toBe(7);
+    // Back to the default project without a ZIP at hand (seed 003 恢复默认项目).
+    expect(await ask(c, 'update', { projectId: 'default' })).toMatchObject({ status: 'success', data: { project: { source: 'default' } } });
+    expect(await processCall(c, 'sport_client', 'GetState')).toMatchObject({ status: 'success', data: { code: 0 } });
   });
 
   it('push_message from a background thread reaches the client as an event of that name', async () => {
@@ -194,10 +197,34 @@ def stop():
     await processCall(c, 'recognizer', 'start_recognition');
     expect(await ask(c, 'estop')).toMatchObject({ status: 'success', data: { outcome: 'stopped', ran: ['stop'] } });
     expect((await processCall(c, 'recognizer', 'start_recognition')).data).toEqual({ flag: true, stops: 1 });
+    // Only the stop() of this disconnect (the last test's may still be reported: control is free first).
+    const before = stopped.length;
     c.close();
-    await waitFor(() => stopped.find((s) => s.reason === 'disconnect'), 'stop() after the disconnect');
-    const afterDisconnect = stopped.find((s) => s.reason === 'disconnect');
+    await waitFor(() => stopped.slice(before).find((s) => s.reason === 'disconnect'), 'stop() after the disconnect');
+    const afterDisconnect = stopped.slice(before).find((s) => s.reason === 'disconnect');
     expect(afterDisconnect, JSON.stringify(afterDisconnect)).toMatchObject({ outcome: 'stopped', ran: ['stop'] });
+  });
+
+  it("the next controller's commands wait for the previous controller's disconnect stop()", async () => {
+    const a = await connect({ token: r.operator });
+    const project = `
+import time
+log = []
+
+def stop():
+    time.sleep(0.8)
+    log.append("stopped")
+
+def seen():
+    return list(log)
+`;
+    expect(await ask(a, 'update', { data: projectZip({ 'main.py': project }) })).toMatchObject({ status: 'success' });
+    a.close();
+    // Control is free at once (a reconnect is not refused) while stop() still runs.
+    await waitFor(async () => (await r.s.api('GET', '/api/v1/robot', { token: r.admin })).body.controller === null, 'control released');
+    const b = await connect({ token: r.operator });
+    // Run after stop(), never beside it (a late stop() would halt the new controller's motion).
+    expect((await processCall(b, '', 'seen')).data).toEqual(['stopped']);
   });
 
   it("sends the project's stdout and stderr to the log as events", async () => {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tempDir } from '../helpers/server.ts';
 import { buildZip } from '../library/zip-writer.ts';
 import { type RobotTestServer, ask, connectRobot, processCall, projectZip, startRobotServer } from './helpers.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** A minimal pure-Python wheel (PEP 427): package files, METADATA, WHEEL and a RECORD with hashes. */
 function buildWheel(dir: string): void {
@@ -98,4 +99,10 @@ it('a project without requirements.txt has nothing to install', async () => {
   const none = await install(r.admin);
   expect(none.status).toBe(400);
   expect(none.body.error.code).toBe('no_requirements');
+  // The refusal is not logged as an install: the next update's line arrives, no "started" before it.
+  const lines: string[] = [];
+  c.on('robot.log', (p: { lines: Array<{ line: string }> }) => lines.push(...p.lines.map((l) => l.line)));
+  await ask(c, 'update', { data: buildZip([{ name: 'main.py', data: 'x = 2\n' }]).toString('base64') });
+  await waitFor(() => lines.some((l) => l.startsWith('update by')), 'the update log line');
+  expect(lines.filter((l) => l.includes('requirements install started'))).toEqual([]);
 });

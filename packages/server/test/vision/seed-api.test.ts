@@ -178,6 +178,20 @@ describe('seed 002 endpoints', () => {
       box: [expect.any(Number), expect.any(Number), expect.any(Number), expect.any(Number)],
     });
 
+    // Seed §3 on one machine: the image_url that /camera/snapshot gave (an authenticated frame of
+    // this server) goes to /predict as is.
+    const shot = (await api('POST', '/api/v1/camera/snapshot', { printerId: bambuId })).body;
+    await api('POST', '/api/v1/predict', {
+      image_url: shot.image_url,
+      task_id: 'T-own-frame',
+      callback_url: `${receiverUrl}/cb`,
+    });
+    const own = await waitFor(() => received.find((r) => r.body.task_id === 'T-own-frame'), 'the own-frame callback');
+    expect(own.body, JSON.stringify(own.body)).toMatchObject({
+      status: 'success',
+      result: { predict_model: 'standin-tangle-1' },
+    });
+
     await api('POST', '/api/v1/predict', {
       image_url: `${receiverUrl}/missing.jpg`,
       task_id: 'T-missing',
