@@ -48,12 +48,17 @@ export function demoTowerGcode(layers = 100): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Puts a sliced Bambu cube and a plain G-code tower into the library for the demo fleet. */
+/**
+ * Puts a sliced Bambu cube (A1 mini), a tower for the A1 and a plain G-code tower into the library,
+ * so every printer of the demo fleet has something it fits. `tower-a1.gcode.3mf` is the cube's
+ * archive with generated G-code for the A1's 256 mm bed (heat, home, a 20 mm tower at the centre)
+ * and the A1's model code N2S: no real A1 file with a licence to ship was at hand.
+ */
 export async function seedDemoFiles(library: FileLibrary): Promise<number> {
   let added = 0;
-  const cube = path.join(demoDir, 'cube-a1mini.gcode.3mf');
-  if (fs.existsSync(cube)) {
-    added += (await library.importPath('cube-a1mini.gcode.3mf', cube)).created ? 1 : 0;
+  for (const name of ['cube-a1mini.gcode.3mf', 'tower-a1.gcode.3mf']) {
+    const file = path.join(demoDir, name);
+    if (fs.existsSync(file)) added += (await library.importPath(name, file)).created ? 1 : 0;
   }
   const tmp = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-demo-')), 'tower.gcode');
   try {
