@@ -24,8 +24,6 @@ interface AgentIdentity {
 
 const identities = new WeakMap<Client, AgentIdentity>();
 
-/** The API key each connected client authenticated with. */
-const keyOf = new WeakMap<Client, string>();
 
 /**
  * The embedded MQTT broker edge agents connect to (RWC_MQTT_PORT plain, RWC_MQTT_TLS_PORT over TLS).
