@@ -24,7 +24,6 @@ interface AgentIdentity {
 
 const identities = new WeakMap<Client, AgentIdentity>();
 
-
 /**
  * The embedded MQTT broker edge agents connect to (RWC_MQTT_PORT plain, RWC_MQTT_TLS_PORT over TLS).
  * An agent authenticates with an operator (or admin) API key as its password and then reaches only
