@@ -53,7 +53,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
     // Serialise once per event, not once per client.
     const text = JSON.stringify({ type: event.type, data: opts.present ? opts.present(event) : event.data, at: event.at });
     for (const ws of clients) send(ws, text);
-  });
+  }, 'all');
 
   // Revoked credentials close their sockets at once (docs: auth.revoked).
   opts.bus.on('auth.revoked', owner, (event) => {
@@ -63,7 +63,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
       owners.delete(ws);
       ws.close(WS_CLOSE_REVOKED, 'credentials revoked');
     }
-  });
+  }, 'all');
 
   app.addHook('onClose', async () => {
     opts.bus.removeListeners(owner);
@@ -82,7 +82,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
       }
     };
     const earlyOwner = {};
-    opts.bus.onAny(earlyOwner, bufferEarly);
+    opts.bus.onAny(earlyOwner, bufferEarly, 'all');
     ws.on('close', () => {
       clients.delete(ws);
       owners.delete(ws);

@@ -32,6 +32,12 @@ export interface DispatcherDeps {
   logger: Logger;
   fileOf(fileId: string): FileRecord | null | undefined;
   localPath(file: FileRecord): string;
+  /**
+   * Scale-out: claims the right to dispatch `itemId` to `printerId` inside the dispatch transaction
+   * (row lock on the item with SKIP LOCKED, and this process still holds the printer's lease).
+   * False: another process is dispatching that item, or the printer is no longer ours — skip.
+   */
+  claimDispatch?(tx: Transaction<Database>, itemId: string, printerId: string): Promise<boolean>;
 }
 
 /** What the queue remembers about one printer between reports (not persisted). */
@@ -190,7 +196,11 @@ export class Dispatcher {
       if (toStart <= 0) continue;
       items.push({ id: item.id, fit: fileFit(file, item.plate), printerIds: item.printerIds, toStart });
     }
-    const printers = fleet.list().map((p) => this.#schedulerPrinter(p));
+    // Scale-out: each process decides only for the printers it owns (holds the lease of).
+    const printers = fleet
+      .list()
+      .filter((p) => fleet.isLocal?.(p.summary.id) ?? true)
+      .map((p) => this.#schedulerPrinter(p));
     const { assignments } = schedule({ running: store.running, items, printers }, clock.now());
     for (const a of assignments) {
       this.runtime(a.printerId).inFlight = true;
@@ -227,6 +237,10 @@ export class Dispatcher {
             item.copies - item.copiesDone - active <= 0 ||
             store.activeJobOn(printerId)
           ) {
+            c.skipEvent();
+            return null;
+          }
+          if (this.#d.claimDispatch && !(await this.#d.claimDispatch(c.tx, itemId, printerId))) {
             c.skipEvent();
             return null;
           }
@@ -343,6 +357,23 @@ export class Dispatcher {
       return;
     }
     await this.outcomes.closeJob(job, 'failed', `start failed: ${message}`);
+  }
+
+  /**
+   * Scale-out: this process just took over `printerId` (its previous owner died or let go). Its
+   * runtime starts afresh and the printer's active jobs wait for its first trustworthy report,
+   * exactly like after a restart (job-watcher.ts reconcile): running prints are adopted, a start
+   * that may have landed is never sent again.
+   */
+  takeOver(printerId: string): void {
+    this.#rt.delete(printerId);
+    const jobs = [...this.#d.store.activeJobs.values()].filter((j) => j.printerId === printerId);
+    if (jobs.length) this.runtime(printerId).reconcile = jobs;
+  }
+
+  /** Scale-out: another process owns `printerId` now; forget what this one knew about it. */
+  letGo(printerId: string): void {
+    this.#rt.delete(printerId);
   }
 
   requestCancel(dispatchId: string): void {

@@ -90,13 +90,13 @@ export class QueueRepo {
     return this.db.transaction().execute(fn);
   }
 
-  async loadItems(): Promise<QueueItemRecord[]> {
-    const rows = await this.db.selectFrom('queue_items').selectAll().orderBy('position').execute();
+  async loadItems(tx: Tx = this.db): Promise<QueueItemRecord[]> {
+    const rows = await tx.selectFrom('queue_items').selectAll().orderBy('position').execute();
     return rows.map(toItem);
   }
 
-  async loadActiveJobs(): Promise<JobRecord[]> {
-    const rows = await this.db
+  async loadActiveJobs(tx: Tx = this.db): Promise<JobRecord[]> {
+    const rows = await tx
       .selectFrom('jobs')
       .selectAll()
       .where('status', 'in', [...ACTIVE_JOB_STATUSES])
@@ -183,13 +183,13 @@ export class QueueRepo {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  async getKv(key: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
+  async getKv(key: string, tx: Tx = this.db): Promise<string | undefined> {
+    const row = await tx.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
     return row?.value;
   }
 
-  async getKvPrefix(prefix: string): Promise<{ key: string; value: string }[]> {
-    return this.db.selectFrom('kv').selectAll().where('key', 'like', `${prefix}%`).execute();
+  async getKvPrefix(prefix: string, tx: Tx = this.db): Promise<{ key: string; value: string }[]> {
+    return tx.selectFrom('kv').selectAll().where('key', 'like', `${prefix}%`).execute();
   }
 
   async setKv(tx: Tx, key: string, value: string | null): Promise<void> {

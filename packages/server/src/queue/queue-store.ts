@@ -2,7 +2,7 @@
  * The queue's in-memory mirror of the database. Every change runs through `change()`: one
  * serialised transaction, then the memory is updated and exactly one `queue.changed` is emitted.
  */
-import type { Transaction } from 'kysely';
+import { type Transaction, sql } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import type { Database } from '../storage/schema.ts';
 import { KV_FAILED_COPY_POLICY, KV_RUNNING, QueueRepo, kvAttention, kvPlateNeedsClearing } from './queue-repo.ts';
@@ -23,6 +23,9 @@ export interface ChangeSet {
   skipEvent(): void;
 }
 
+/** Advisory lock key of the queue's changes (any constant shared by every process). */
+const QUEUE_LOCK_KEY = 0x52574351; // "RWCQ"
+
 export class QueueStore {
   readonly repo: QueueRepo;
   items = new Map<string, QueueItemRecord>();
@@ -34,6 +37,12 @@ export class QueueStore {
   attention = new Map<string, string>();
   #ordered: QueueItemRecord[] | null = null;
   #chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Scale-out (PostgreSQL, several processes): every change first takes one cluster-wide
+   * transaction lock and reloads the mirror inside its transaction, so it decides on what the
+   * database holds now, not on what this process last saw.
+   */
+  shared = false;
 
   constructor(
     db: ConstructorParameters<typeof QueueRepo>[0],
@@ -43,20 +52,26 @@ export class QueueStore {
     this.repo = new QueueRepo(db);
   }
 
-  async load(): Promise<void> {
-    this.items = new Map((await this.repo.loadItems()).map((i) => [i.id, i]));
+  async load(tx?: Transaction<Database>): Promise<void> {
+    const items = await this.repo.loadItems(tx);
+    const jobs = await this.repo.loadActiveJobs(tx);
+    const running = await this.repo.getKv(KV_RUNNING, tx);
+    const policy = await this.repo.getKv(KV_FAILED_COPY_POLICY, tx);
+    const plate = await this.repo.getKvPrefix(kvPlateNeedsClearing(''), tx);
+    const attention = await this.repo.getKvPrefix(kvAttention(''), tx);
+    // Swapped in at once, after every read, so no reader sees half a reload.
+    this.items = new Map(items.map((i) => [i.id, i]));
     this.#ordered = null;
-    this.activeJobs = new Map((await this.repo.loadActiveJobs()).map((j) => [j.id, j]));
-    const running = await this.repo.getKv(KV_RUNNING);
+    this.activeJobs = new Map(jobs.map((j) => [j.id, j]));
     this.running = running === undefined ? true : running === 'true';
-    const policy = await this.repo.getKv(KV_FAILED_COPY_POLICY);
     this.failedCopyPolicy = policy === 'retry' ? 'retry' : 'fail';
-    this.plateNeedsClearing = new Set(
-      (await this.repo.getKvPrefix(kvPlateNeedsClearing(''))).map((r) => r.key.slice(kvPlateNeedsClearing('').length)),
-    );
-    this.attention = new Map(
-      (await this.repo.getKvPrefix(kvAttention(''))).map((r) => [r.key.slice(kvAttention('').length), r.value]),
-    );
+    this.plateNeedsClearing = new Set(plate.map((r) => r.key.slice(kvPlateNeedsClearing('').length)));
+    this.attention = new Map(attention.map((r) => [r.key.slice(kvAttention('').length), r.value]));
+  }
+
+  /** Scale-out: another process changed the queue; reload the mirror (after any change of ours). */
+  reload(): Promise<void> {
+    return this.serial(() => this.load());
   }
 
   /** Items in queue order. */
@@ -120,6 +135,11 @@ export class QueueStore {
       const memory: (() => void)[] = [];
       let emit = !opts.silent;
       const result = await this.repo.transaction(async (tx) => {
+        if (this.shared) {
+          // One lock for every queue change in the cluster (released at commit), then fresh state.
+          await sql`SELECT pg_advisory_xact_lock(${QUEUE_LOCK_KEY})`.execute(tx);
+          await this.load(tx);
+        }
         const c: ChangeSet = {
           tx,
           saveItem: async (item) => {
