@@ -109,6 +109,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const agents = createAgentsPart(infra, auth);
     const fleet = new Fleet(infra);
     const library = new FileLibrary({
+      shared: !!config.databaseUrl && storage.dialect === 'postgres',
       db: storage.db,
       dataDir: config.dataDir,
       bus,
