@@ -38,7 +38,8 @@ const FORGET_DEAD_MS = 10 * 60_000;
 const RPC_TIMEOUT_MS = 15_000;
 
 export class Cluster {
-  readonly processId = randomUUID();
+  /** `<pid>-<random>`: unique, and an operator can tell which OS process it is. */
+  readonly processId = `${process.pid}-${randomUUID().slice(0, 8)}`;
   readonly host = os.hostname();
   readonly startedAt: string;
   /** True with PostgreSQL: several processes may share the fleet. */

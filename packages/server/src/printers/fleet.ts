@@ -129,6 +129,14 @@ export class Fleet implements FleetView {
     return new RemoteDriver(printerId, () => this.#printers.get(printerId)?.state ?? initialPrinterState(), this.#forward);
   }
 
+  /**
+   * Scale-out: a printer another process added a moment ago may not have reached this one through
+   * the event channel yet; a change to it (behind a load balancer) must not answer 404.
+   */
+  async #seen(printerId: string): Promise<void> {
+    if (this.#owns && !this.#printers.has(printerId)) await this.#syncRow(printerId);
+  }
+
   #onRemoteState(printerId: string, state: PrinterState): void {
     const p = this.#printers.get(printerId);
     if (!p || this.isLocal(printerId)) return;
@@ -351,6 +359,7 @@ export class Fleet implements FleetView {
   }
 
   async update(printerId: string, patch: PrinterPatch): Promise<FleetPrinter> {
+    await this.#seen(printerId);
     const p = this.#printers.get(printerId);
     if (!p) throw notFound('printer');
     const cap = this.#capability(p.summary.driver);
@@ -415,6 +424,7 @@ export class Fleet implements FleetView {
   }
 
   async remove(printerId: string, isBusyWithQueueJob: (id: string) => boolean): Promise<void> {
+    await this.#seen(printerId);
     const p = this.#printers.get(printerId);
     if (!p) throw notFound('printer');
     if (isBusyWithQueueJob(printerId)) throw conflict('the printer is printing a queue job; cancel it first', 'printer_busy');
