@@ -129,7 +129,7 @@ export async function run(args: string[]): Promise<void> {
           const killedAt = Date.now() - leased * 1000;
           await until(async () => {
             const list = (await survivor.api('GET', '/api/v1/printers')).body as any[];
-            return list.every((p) => p.state.fullStatus && (p.state.updatedAt ?? 0) > killedAt + 500);
+            return list.every((p) => p.state.fullStatus && Date.parse(p.state.updatedAt ?? '') > killedAt + 500);
           }, 'printers reporting through their new owners');
           const reporting = (performance.now() - tKill) / 1000;
           console.log(

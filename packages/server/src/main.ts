@@ -145,7 +145,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     });
     await queue.start();
     closers.push(() => queue.stop());
-    await cluster.start({ beforeAcquire: (id) => queue.takeOver(id), afterLoss: (id) => queue.letGo(id) });
+    // Scale-out: one process handles what edge agents send; the others keep the link to publish.
+    agents.hub.setActive(() => cluster.isAgentsLeader);
+    await cluster.start({
+      beforeAcquire: (id) => queue.takeOver(id),
+      afterLoss: (id) => queue.letGo(id),
+      becameAgentsLeader: () => agents.hub.takeOver(),
+    });
     // First step of shutdown: claim nothing more.
     closers.push(async () => cluster.pause());
     // Plugins run in their own processes; their capabilities (printer drivers, notifiers, detectors)

@@ -30,7 +30,16 @@ export interface OwnershipHooks {
   beforeAcquire(printerId: string): Promise<void>;
   /** After the lease went elsewhere (the queue forgets the printer's runtime). */
   afterLoss(printerId: string): void;
+  /** This process now handles the edge agents' messages (agents/ hub takes over). */
+  becameAgentsLeader?(): Promise<void>;
 }
+
+/**
+ * The lease row that says which process handles edge agents (not a printer: never counted). Agent
+ * printers are leased only by that process, so an agent's messages, journal and printers stay in
+ * one place.
+ */
+export const AGENTS_LEASE = '~agents';
 
 /** A dead process's registry row stays visible (alive: false) this long, then goes. */
 const FORGET_DEAD_MS = 10 * 60_000;
@@ -56,6 +65,7 @@ export class Cluster {
   #again = false;
   #stopped = false;
   #ticks = 0;
+  #agentsLeader = false;
 
   constructor(infra: Infra, fleet: Fleet) {
     this.#infra = infra;
@@ -64,6 +74,11 @@ export class Cluster {
     this.leaseMs = infra.config.leaseSeconds * 1000;
     this.startedAt = new Date(infra.clock.now()).toISOString();
     if (this.shared) this.#fleet.useOwnership((id) => this.#owned.has(id), (id, cmd) => this.forward(id, cmd));
+  }
+
+  /** Whether this process handles the edge agents (always, with one process). */
+  get isAgentsLeader(): boolean {
+    return !this.shared || this.#agentsLeader;
   }
 
   /** Printers this process runs now. */
@@ -138,19 +153,42 @@ export class Cluster {
       this.#hooks?.afterLoss(id);
       await this.#fleet.release(id);
     }
+    if (this.#agentsLeader && !still.has(AGENTS_LEASE)) {
+      this.#infra.logger.warn('lost the agents lease to another server process');
+      this.#agentsLeader = false;
+    }
+    if (!this.#agentsLeader && (await this.#claim(AGENTS_LEASE, now))) {
+      this.#agentsLeader = true;
+      this.#infra.logger.info('this process now handles the edge agents');
+      await this.#hooks?.becameAgentsLeader?.();
+    }
     const [printers, leases, processes] = await Promise.all([
-      db.selectFrom('printers').select('id').execute(),
+      db.selectFrom('printers').select(['id', 'driver']).execute(),
       db.selectFrom('printer_leases').select(['printer_id', 'process_id', 'expires_at']).execute(),
       this.#processes(),
     ]);
+    const agentPrinters = new Set(printers.filter((p) => p.driver === 'agent').map((p) => p.id));
+    if (!this.#agentsLeader) {
+      // Agent printers belong with the agents lease: one held here from before goes back.
+      for (const id of [...this.#owned].filter((x) => agentPrinters.has(x))) await this.#letGo(id);
+    }
+    const rows = leases.map((l) => ({ printerId: l.printer_id, processId: l.process_id, expiresAt: Number(l.expires_at) }));
     const claims = planClaims({
       self: this.processId,
       now,
       leaseMs: this.leaseMs,
-      printerIds: printers.map((p) => p.id),
-      leases: leases.map((l) => ({ printerId: l.printer_id, processId: l.process_id, expiresAt: Number(l.expires_at) })),
+      printerIds: printers.filter((p) => !agentPrinters.has(p.id)).map((p) => p.id),
+      leases: rows.filter((l) => !agentPrinters.has(l.printerId) && l.printerId !== AGENTS_LEASE),
       processes,
     });
+    if (this.#agentsLeader) {
+      // Agent printers all go to the process that handles agents, whatever the share.
+      const held = new Map(rows.map((l) => [l.printerId, l]));
+      for (const id of agentPrinters) {
+        const l = held.get(id);
+        if (!l || (l.expiresAt <= now && l.processId !== this.processId)) claims.push(id);
+      }
+    }
     for (const printerId of claims) {
       if (this.#stopped) return;
       if (await this.#claim(printerId, now)) await this.#acquire(printerId);
@@ -184,6 +222,13 @@ export class Cluster {
     await this.#hooks?.beforeAcquire(printerId);
     if (this.#stopped) return;
     await this.#fleet.acquire(printerId, () => this.#owned.add(printerId));
+  }
+
+  async #letGo(printerId: string): Promise<void> {
+    this.#owned.delete(printerId);
+    this.#hooks?.afterLoss(printerId);
+    await this.#fleet.release(printerId);
+    await this.#infra.storage.db.deleteFrom('printer_leases').where('printer_id', '=', printerId).where('process_id', '=', this.processId).execute();
   }
 
   async #dropLease(printerId: string): Promise<void> {
@@ -229,6 +274,7 @@ export class Cluster {
         .selectFrom('printer_leases')
         .select(['process_id', (eb) => eb.fn.countAll<number>().as('n')])
         .where('expires_at', '>', now)
+        .where('printer_id', '!=', AGENTS_LEASE)
         .groupBy('process_id')
         .execute(),
     ]);
