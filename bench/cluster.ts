@@ -6,13 +6,14 @@
  * first process receives (its own printers plus everyone else's, through LISTEN/NOTIFY). Then kill -9
  * of the process running the most printers: time until every printer is leased by a live process,
  * and until every printer reports through its new owner (goal: within 2 × the lease). Last, the
- * agent link overhead per printer (bench/agent.ts with M printers).
+ * agent link overhead per printer (bench/agent.ts with M printers). `--processes K` runs only K.
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import WebSocket from 'ws';
 import { ChildServer } from '../packages/server/test/e2e/child-server.ts';
 import { createTempDatabase } from '../packages/server/test/helpers/pg.ts';
@@ -39,10 +40,21 @@ async function until<T>(fn: () => Promise<T | false | null | undefined>, what: s
 
 type ClusterView = { processes: { id: string; printers: number; alive: boolean }[]; leaseSeconds: number };
 
+async function leaseRows(url: string): Promise<{ printer_id: string; process_id: string }[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query('SELECT printer_id, process_id FROM printer_leases')).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
   const n = arg(args, 'printers', 30);
   const seconds = arg(args, 'seconds', 10);
   const lease = arg(args, 'lease', 5);
+  const only = arg(args, 'processes', 0);
   const agentPrinters = arg(args, 'agent-printers', 5);
   console.log(`cluster bench: ${n} simulated Bambu printers, lease ${lease} s, ${os.cpus().length} cores`);
   const sims = fork(path.join(here, '_fleet-sims.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_PRINTERS: String(n) } });
@@ -52,7 +64,7 @@ export async function run(args: string[]): Promise<void> {
   });
   let printing = false;
   try {
-    for (const k of [1, 2, 3]) {
+    for (const k of only ? [only] : [1, 2, 3]) {
       const db = await createTempDatabase();
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-bench-cluster-'));
       const servers = Array.from({ length: k }, () => new ChildServer(dataDir, { RWC_DATABASE_URL: db.url, RWC_LEASE_SECONDS: String(lease) }));
@@ -91,15 +103,20 @@ export async function run(args: string[]): Promise<void> {
           await sleep(3000);
         }
         let events = 0;
+        const perPrinter = new Map<string, number>();
         ws = new WebSocket(`${first.url.replace('http', 'ws')}/api/v1/ws?token=${first.token}`);
         ws.on('message', (raw) => {
-          if (JSON.parse(String(raw)).type === 'printer.state') events++;
+          const msg = JSON.parse(String(raw));
+          if (msg.type !== 'printer.state') return;
+          events++;
+          perPrinter.set(msg.data.printerId, (perPrinter.get(msg.data.printerId) ?? 0) + 1);
         });
         await new Promise((r) => ws!.once('open', r));
         await sleep(1000);
         const pids = servers.map((s) => s.pid!);
         const before = pids.map((pid) => procSample(pid));
         const e0 = events;
+        perPrinter.clear();
         const t0 = performance.now();
         await sleep(seconds * 1000);
         const wall = (performance.now() - t0) / 1000;
@@ -109,7 +126,16 @@ export async function run(args: string[]): Promise<void> {
         console.log(`  printers per process: ${rows.join(' / ')}`);
         console.log(`  CPU per process: ${cpu.map((c) => `${c.toFixed(0)} %`).join(' / ')} of one core (total ${cpu.reduce((a, b) => a + b, 0).toFixed(0)} %)`);
         console.log(`  RSS per process: ${after.map((a) => `${(a.rssBytes / 1048576).toFixed(0)} MiB`).join(' / ')}`);
-        console.log(`  printer.state events at a WebSocket on process 1 (all printers, fan-out): ${((events - e0) / wall).toFixed(1)} /s`);
+        const firstId = view.processes.find((p) => p.id.startsWith(`${first.pid}-`))?.id;
+        const owners = new Map((await leaseRows(db.url)).map((r) => [r.printer_id, r.process_id]));
+        const rate = (local: boolean) => {
+          let sum = 0;
+          for (const [id, c] of perPrinter) if ((owners.get(id) === firstId) === local) sum += c;
+          return (sum / wall).toFixed(1);
+        };
+        console.log(
+          `  printer.state events at a WebSocket on process 1: ${((events - e0) / wall).toFixed(1)} /s from ${perPrinter.size}/${n} printers (its own: ${rate(true)} /s, other processes' through LISTEN/NOTIFY: ${rate(false)} /s)`,
+        );
 
         if (k > 1) {
           const byId = new Map(view.processes.map((p) => [p.id, p.printers]));

@@ -101,10 +101,12 @@ export class Dispatcher {
   runtime(printerId: string): PrinterRuntime {
     let rt = this.#rt.get(printerId);
     if (!rt) {
+      // A hold from before a restart (or from the printer's previous owner) is persisted.
+      const held = this.#d.store.startNotConfirmed.get(printerId);
       rt = {
         inFlight: false,
         holdUntil: null,
-        startNotConfirmed: null,
+        startNotConfirmed: held ? { job: held, sawReset: false } : null,
         retryAfter: null,
         reconcile: null,
         lastJobAt: undefined,
@@ -330,7 +332,11 @@ export class Dispatcher {
     if (err instanceof StartNotConfirmedError) {
       // The command may have landed: never re-send this job; hold the printer until it is seen fresh.
       const moved = await this.outcomes.closeJob(job, 'unknown', `start not confirmed: ${message}`);
-      if (moved) this.runtime(printerId).startNotConfirmed = { job: { ...job, status: 'unknown' }, sawReset: false };
+      if (moved) {
+        const held: JobRecord = { ...job, status: 'unknown' };
+        this.runtime(printerId).startNotConfirmed = { job: held, sawReset: false };
+        await store.change('start-not-confirmed', (c) => c.setStartNotConfirmed(printerId, held));
+      }
       raiseAlert(bus, {
         level: 'error',
         printerId,
@@ -369,6 +375,21 @@ export class Dispatcher {
     this.#rt.delete(printerId);
     const jobs = [...this.#d.store.activeJobs.values()].filter((j) => j.printerId === printerId);
     if (jobs.length) this.runtime(printerId).reconcile = jobs;
+  }
+
+  /** Ends a printer's "start not confirmed" hold (adopted, seen idle afresh, or the user confirmed). */
+  releaseStartHold(printerId: string): Promise<void> {
+    this.runtime(printerId).startNotConfirmed = null;
+    const { store } = this.#d;
+    if (!store.startNotConfirmed.has(printerId)) return Promise.resolve();
+    return store.change('start-hold-released', (c) => c.setStartNotConfirmed(printerId, null));
+  }
+
+  /** Scale-out: a hold released through another process (plate confirmed there) ends here too. */
+  syncHolds(): void {
+    for (const [printerId, rt] of this.#rt) {
+      if (rt.startNotConfirmed && !this.#d.store.startNotConfirmed.has(printerId)) rt.startNotConfirmed = null;
+    }
   }
 
   /** Scale-out: another process owns `printerId` now; forget what this one knew about it. */

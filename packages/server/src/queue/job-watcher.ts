@@ -56,10 +56,9 @@ export class JobWatcher {
       if (!trustworthy(state)) snc.sawReset = true;
       if (state.job?.jobId === snc.job.jobId && ACTIVE_STATUSES.has(state.status)) {
         // The start did land after all: follow the job instead of leaving it unknown.
-        rt.startNotConfirmed = null;
-        dispatcher.track(dispatcher.outcomes.adopt(snc.job, 'unknown'));
+        dispatcher.track(dispatcher.releaseStartHold(printerId).then(() => dispatcher.outcomes.adopt(snc.job, 'unknown')));
       } else if (snc.sawReset && trustworthy(state) && state.status === 'idle') {
-        rt.startNotConfirmed = null;
+        dispatcher.track(dispatcher.releaseStartHold(printerId));
       }
     }
 

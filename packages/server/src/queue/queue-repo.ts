@@ -21,6 +21,8 @@ export const KV_RUNNING = 'queue.running';
 export const KV_FAILED_COPY_POLICY = 'queue.failedCopyPolicy';
 export const kvPlateNeedsClearing = (printerId: string) => `queue.plateNeedsClearing.${printerId}`;
 export const kvAttention = (printerId: string) => `queue.attention.${printerId}`;
+/** The job whose start was not confirmed on a printer (JSON JobRecord): the hold survives a restart. */
+export const kvStartNotConfirmed = (printerId: string) => `queue.startNotConfirmed.${printerId}`;
 
 type ItemRow = Database['queue_items'];
 type JobRow = Database['jobs'];

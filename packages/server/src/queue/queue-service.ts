@@ -115,6 +115,7 @@ export class QueueService {
 
   async #reloadShared(): Promise<void> {
     await this.#store.reload();
+    this.#dispatcher.syncHolds();
     for (const item of this.#store.items.values()) await this.#loadFile(item.fileId);
   }
 
@@ -368,8 +369,8 @@ export class QueueService {
   /** The user confirms the printer's plate is clear (and that they checked any job left unknown). */
   async plateCleared(printerId: string): Promise<{ printerId: string; gate: GateResult }> {
     if (!this.#o.fleet.get(printerId)) throw notFound('printer');
-    this.#dispatcher.runtime(printerId).startNotConfirmed = null;
     this.#dispatcher.runtime(printerId).retryAfter = null;
+    await this.#dispatcher.releaseStartHold(printerId);
     await this.#store.change('plate-cleared', async (c) => {
       if (!this.#store.plateNeedsClearing.has(printerId) && !this.#store.attention.has(printerId)) return c.skipEvent();
       await c.setPlateNeedsClearing(printerId, false);

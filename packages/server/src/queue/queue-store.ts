@@ -5,7 +5,7 @@
 import { type Transaction, sql } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import type { Database } from '../storage/schema.ts';
-import { KV_FAILED_COPY_POLICY, KV_RUNNING, QueueRepo, kvAttention, kvPlateNeedsClearing } from './queue-repo.ts';
+import { KV_FAILED_COPY_POLICY, KV_RUNNING, QueueRepo, kvAttention, kvPlateNeedsClearing, kvStartNotConfirmed } from './queue-repo.ts';
 import type { FailedCopyPolicy, JobRecord, QueueItemRecord, QueueItemStatus } from './types.ts';
 
 /** Staged changes of one transaction, applied to memory after it commits. */
@@ -19,6 +19,8 @@ export interface ChangeSet {
   setPolicy(policy: FailedCopyPolicy): Promise<void>;
   setPlateNeedsClearing(printerId: string, needs: boolean): Promise<void>;
   setAttention(printerId: string, reason: string | null): Promise<void>;
+  /** Holds (job) or releases (null) a printer whose start was not confirmed. */
+  setStartNotConfirmed(printerId: string, job: JobRecord | null): Promise<void>;
   /** Nothing changed after all: commit without a `queue.changed` event. */
   skipEvent(): void;
 }
@@ -35,6 +37,8 @@ export class QueueStore {
   failedCopyPolicy: FailedCopyPolicy = 'fail';
   plateNeedsClearing = new Set<string>();
   attention = new Map<string, string>();
+  /** Printers held because a start was not confirmed, with that job (adopted if it shows up). */
+  startNotConfirmed = new Map<string, JobRecord>();
   #ordered: QueueItemRecord[] | null = null;
   #chain: Promise<unknown> = Promise.resolve();
   /**
@@ -59,6 +63,7 @@ export class QueueStore {
     const policy = await this.repo.getKv(KV_FAILED_COPY_POLICY, tx);
     const plate = await this.repo.getKvPrefix(kvPlateNeedsClearing(''), tx);
     const attention = await this.repo.getKvPrefix(kvAttention(''), tx);
+    const held = await this.repo.getKvPrefix(kvStartNotConfirmed(''), tx);
     // Swapped in at once, after every read, so no reader sees half a reload.
     this.items = new Map(items.map((i) => [i.id, i]));
     this.#ordered = null;
@@ -67,6 +72,14 @@ export class QueueStore {
     this.failedCopyPolicy = policy === 'retry' ? 'retry' : 'fail';
     this.plateNeedsClearing = new Set(plate.map((r) => r.key.slice(kvPlateNeedsClearing('').length)));
     this.attention = new Map(attention.map((r) => [r.key.slice(kvAttention('').length), r.value]));
+    this.startNotConfirmed = new Map();
+    for (const r of held) {
+      try {
+        this.startNotConfirmed.set(r.key.slice(kvStartNotConfirmed('').length), JSON.parse(r.value) as JobRecord);
+      } catch {
+        // A damaged row holds nothing; the printer's plate-clear confirmation is the way back anyway.
+      }
+    }
   }
 
   /** Scale-out: another process changed the queue; reload the mirror (after any change of ours). */
@@ -191,6 +204,13 @@ export class QueueStore {
             memory.push(() => {
               if (reason) this.attention.set(printerId, reason);
               else this.attention.delete(printerId);
+            });
+          },
+          setStartNotConfirmed: async (printerId, job) => {
+            await this.repo.setKv(tx, kvStartNotConfirmed(printerId), job ? JSON.stringify(job) : null);
+            memory.push(() => {
+              if (job) this.startNotConfirmed.set(printerId, job);
+              else this.startNotConfirmed.delete(printerId);
             });
           },
           skipEvent: () => {
