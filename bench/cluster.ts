@@ -62,7 +62,6 @@ export async function run(args: string[]): Promise<void> {
     sims.once('message', (m: any) => resolve(m.printers));
     sims.once('exit', (code) => reject(new Error(`simulators exited ${code}`)));
   });
-  let printing = false;
   try {
     for (const k of only ? [only] : [1, 2, 3]) {
       const db = await createTempDatabase();
@@ -97,11 +96,9 @@ export async function run(args: string[]): Promise<void> {
           return list.length === n && list.every((p) => p.state.fullStatus);
         }, 'every printer reporting');
         console.log(`\n${k} process${k > 1 ? 'es' : ''}: ${n} printers leased and reporting ${((Date.now() - tAdd) / 1000).toFixed(1)} s after the first add`);
-        if (!printing) {
-          sims.send({ type: 'printing' });
-          printing = true;
-          await sleep(3000);
-        }
+        // Every round: a simulated print ends by itself after a while, and an idle printer reports less.
+        sims.send({ type: 'printing' });
+        await sleep(3000);
         let events = 0;
         const perPrinter = new Map<string, number>();
         ws = new WebSocket(`${first.url.replace('http', 'ws')}/api/v1/ws?token=${first.token}`);
