@@ -57,16 +57,24 @@ export async function run(args: string[]): Promise<void> {
   const only = arg(args, 'processes', 0);
   const agentPrinters = arg(args, 'agent-printers', 5);
   console.log(`cluster bench: ${n} simulated Bambu printers, lease ${lease} s, ${os.cpus().length} cores`);
-  const sims = fork(path.join(here, '_fleet-sims.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, BENCH_PRINTERS: String(n) } });
-  const printers = await new Promise<any[]>((resolve, reject) => {
-    sims.once('message', (m: any) => resolve(m.printers));
-    sims.once('exit', (code) => reject(new Error(`simulators exited ${code}`)));
-  });
-  try {
-    for (const k of only ? [only] : [1, 2, 3]) {
+  for (const k of only ? [only] : [1, 2, 3]) {
+    // Fresh simulators each round: a simulated print runs its course, and a printer that has
+    // finished reports less often, which would skew the later rounds.
+    const sims = fork(path.join(here, '_fleet-sims.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, BENCH_PRINTERS: String(n) },
+    });
+    const printers = await new Promise<any[]>((resolve, reject) => {
+      sims.once('message', (m: any) => resolve(m.printers));
+      sims.once('exit', (code) => reject(new Error(`simulators exited ${code}`)));
+    });
+    try {
       const db = await createTempDatabase();
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-bench-cluster-'));
-      const servers = Array.from({ length: k }, () => new ChildServer(dataDir, { RWC_DATABASE_URL: db.url, RWC_LEASE_SECONDS: String(lease) }));
+      const servers = Array.from(
+        { length: k },
+        () => new ChildServer(dataDir, { RWC_DATABASE_URL: db.url, RWC_LEASE_SECONDS: String(lease) }),
+      );
       let ws: WebSocket | null = null;
       try {
         await Promise.all(servers.map((s) => s.start()));
@@ -80,7 +88,15 @@ export async function run(args: string[]): Promise<void> {
                 name: s.serial,
                 driver: 'bambu',
                 model: s.model,
-                connection: { host: s.host, serial: s.serial, accessCode: s.accessCode, mqttPort: s.ports.mqtt, ftpsPort: s.ports.ftps, cameraPort: s.ports.camera, caCertPem: s.caCertPem },
+                connection: {
+                  host: s.host,
+                  serial: s.serial,
+                  accessCode: s.accessCode,
+                  mqttPort: s.ports.mqtt,
+                  ftpsPort: s.ports.ftps,
+                  cameraPort: s.ports.camera,
+                  caCertPem: s.caCertPem,
+                },
               });
               if (res.status !== 201) throw new Error(`add printer: ${res.status} ${JSON.stringify(res.body)}`);
             }),
@@ -95,8 +111,9 @@ export async function run(args: string[]): Promise<void> {
           const list = (await first.api('GET', '/api/v1/printers')).body as any[];
           return list.length === n && list.every((p) => p.state.fullStatus);
         }, 'every printer reporting');
-        console.log(`\n${k} process${k > 1 ? 'es' : ''}: ${n} printers leased and reporting ${((Date.now() - tAdd) / 1000).toFixed(1)} s after the first add`);
-        // Every round: a simulated print ends by itself after a while, and an idle printer reports less.
+        console.log(
+          `\n${k} process${k > 1 ? 'es' : ''}: ${n} printers leased and reporting ${((Date.now() - tAdd) / 1000).toFixed(1)} s after the first add`,
+        );
         sims.send({ type: 'printing' });
         await sleep(3000);
         let events = 0;
@@ -121,7 +138,9 @@ export async function run(args: string[]): Promise<void> {
         const rows = view.processes.map((p) => p.printers);
         const cpu = after.map((a, i) => ((a.cpuSeconds - before[i]!.cpuSeconds) / wall) * 100);
         console.log(`  printers per process: ${rows.join(' / ')}`);
-        console.log(`  CPU per process: ${cpu.map((c) => `${c.toFixed(0)} %`).join(' / ')} of one core (total ${cpu.reduce((a, b) => a + b, 0).toFixed(0)} %)`);
+        console.log(
+          `  CPU per process: ${cpu.map((c) => `${c.toFixed(0)} %`).join(' / ')} of one core (total ${cpu.reduce((a, b) => a + b, 0).toFixed(0)} %)`,
+        );
         console.log(`  RSS per process: ${after.map((a) => `${(a.rssBytes / 1048576).toFixed(0)} MiB`).join(' / ')}`);
         const firstId = view.processes.find((p) => p.id.startsWith(`${first.pid}-`))?.id;
         const owners = new Map((await leaseRows(db.url)).map((r) => [r.printer_id, r.process_id]));
@@ -144,7 +163,10 @@ export async function run(args: string[]): Promise<void> {
           await victim.kill9();
           await until(async () => {
             const v = (await survivor.api('GET', '/api/v1/cluster')).body as ClusterView;
-            return v.processes.filter((p) => p.alive).reduce((t, p) => t + p.printers, 0) === n && !v.processes.find((p) => p.id === victimId)?.alive;
+            return (
+              v.processes.filter((p) => p.alive).reduce((t, p) => t + p.printers, 0) === n &&
+              !v.processes.find((p) => p.id === victimId)?.alive
+            );
           }, 'printers taken over');
           const leased = (performance.now() - tKill) / 1000;
           // Reporting again: the survivor's own drivers now run every printer; a report younger than
@@ -165,10 +187,10 @@ export async function run(args: string[]): Promise<void> {
         await db.drop().catch(() => {});
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
+    } finally {
+      sims.send({ type: 'stop' });
+      await new Promise((r) => sims.once('exit', r));
     }
-  } finally {
-    sims.send({ type: 'stop' });
-    await new Promise((r) => sims.once('exit', r));
   }
   if (agentPrinters > 0) {
     console.log(`\nagent link overhead (bench/agent.ts, ${agentPrinters} printers):`);

@@ -73,7 +73,11 @@ export class Cluster {
     this.shared = infra.storage.dialect === 'postgres' && !!infra.config.databaseUrl;
     this.leaseMs = infra.config.leaseSeconds * 1000;
     this.startedAt = new Date(infra.clock.now()).toISOString();
-    if (this.shared) this.#fleet.useOwnership((id) => this.#owned.has(id), (id, cmd) => this.forward(id, cmd));
+    if (this.shared)
+      this.#fleet.useOwnership(
+        (id) => this.#owned.has(id),
+        (id, cmd) => this.forward(id, cmd),
+      );
   }
 
   /** Whether this process handles the edge agents (always, with one process). */
@@ -125,7 +129,9 @@ export class Cluster {
     this.#ticking = (async () => {
       do {
         this.#again = false;
-        await this.#round().catch((err) => this.#infra.logger.warn({ err: (err as Error).message }, 'cluster lease round failed'));
+        await this.#round().catch((err) =>
+          this.#infra.logger.warn({ err: (err as Error).message }, 'cluster lease round failed'),
+        );
       } while (this.#again && !this.#stopped);
     })().finally(() => {
       this.#ticking = null;
@@ -172,7 +178,11 @@ export class Cluster {
       // Agent printers belong with the agents lease: one held here from before goes back.
       for (const id of [...this.#owned].filter((x) => agentPrinters.has(x))) await this.#letGo(id);
     }
-    const rows = leases.map((l) => ({ printerId: l.printer_id, processId: l.process_id, expiresAt: Number(l.expires_at) }));
+    const rows = leases.map((l) => ({
+      printerId: l.printer_id,
+      processId: l.process_id,
+      expiresAt: Number(l.expires_at),
+    }));
     const claims = planClaims({
       self: this.processId,
       now,
@@ -194,7 +204,10 @@ export class Cluster {
       if (await this.#claim(printerId, now)) await this.#acquire(printerId);
     }
     if (++this.#ticks % 30 === 0) {
-      await db.deleteFrom('cluster_processes').where('heartbeat_at', '<', now - FORGET_DEAD_MS).execute();
+      await db
+        .deleteFrom('cluster_processes')
+        .where('heartbeat_at', '<', now - FORGET_DEAD_MS)
+        .execute();
       await this.#fanout?.prune(60_000);
     }
   }
@@ -228,16 +241,28 @@ export class Cluster {
     this.#owned.delete(printerId);
     this.#hooks?.afterLoss(printerId);
     await this.#fleet.release(printerId);
-    await this.#infra.storage.db.deleteFrom('printer_leases').where('printer_id', '=', printerId).where('process_id', '=', this.processId).execute();
+    await this.#infra.storage.db
+      .deleteFrom('printer_leases')
+      .where('printer_id', '=', printerId)
+      .where('process_id', '=', this.processId)
+      .execute();
   }
 
   async #dropLease(printerId: string): Promise<void> {
     this.#owned.delete(printerId);
-    await this.#infra.storage.db.deleteFrom('printer_leases').where('printer_id', '=', printerId).execute().catch(() => {});
+    await this.#infra.storage.db
+      .deleteFrom('printer_leases')
+      .where('printer_id', '=', printerId)
+      .execute()
+      .catch(() => {});
   }
 
   async #processes(): Promise<ProcessRow[]> {
-    const rows = await this.#infra.storage.db.selectFrom('cluster_processes').selectAll().orderBy('started_at').execute();
+    const rows = await this.#infra.storage.db
+      .selectFrom('cluster_processes')
+      .selectAll()
+      .orderBy('started_at')
+      .execute();
     return rows.map((r) => ({ id: r.id, host: r.host, startedAt: r.started_at, heartbeatAt: Number(r.heartbeat_at) }));
   }
 
@@ -247,7 +272,13 @@ export class Cluster {
    * process must still hold an unexpired lease on the printer.
    */
   async claimDispatch(tx: Transaction<Database>, itemId: string, printerId: string): Promise<boolean> {
-    const item = await tx.selectFrom('queue_items').select('id').where('id', '=', itemId).forUpdate().skipLocked().executeTakeFirst();
+    const item = await tx
+      .selectFrom('queue_items')
+      .select('id')
+      .where('id', '=', itemId)
+      .forUpdate()
+      .skipLocked()
+      .executeTakeFirst();
     if (!item) return false;
     const lease = await tx
       .selectFrom('printer_leases')
@@ -263,7 +294,15 @@ export class Cluster {
     const leaseSeconds = this.leaseMs / 1000;
     if (!this.shared) {
       return {
-        processes: [{ id: this.processId, host: this.host, startedAt: this.startedAt, printers: this.#fleet.list().length, alive: true }],
+        processes: [
+          {
+            id: this.processId,
+            host: this.host,
+            startedAt: this.startedAt,
+            printers: this.#fleet.list().length,
+            alive: true,
+          },
+        ],
         leaseSeconds,
       };
     }
@@ -299,7 +338,11 @@ export class Cluster {
       .where('printer_id', '=', printerId)
       .where('expires_at', '>', this.#infra.clock.now())
       .executeTakeFirst();
-    if (!lease) throw new DriverError('printer_unreachable', 'no server process runs this printer right now; try again in a few seconds');
+    if (!lease)
+      throw new DriverError(
+        'printer_unreachable',
+        'no server process runs this printer right now; try again in a few seconds',
+      );
     if (lease.process_id === this.processId) return this.#fleet.runForwarded(printerId, command);
     const id = randomUUID();
     const answer = new Promise<unknown>((resolve, reject) => {
@@ -318,9 +361,13 @@ export class Cluster {
     else if ('rpc' in msg && msg.rpc.to === this.processId) {
       const { id, printerId, command } = msg.rpc;
       this.#fleet.runForwarded(printerId, command as ForwardedCommand).then(
-        (result) => this.#fanout?.send({ o: this.processId, reply: { id, to: msg.o, ok: true, result: result ?? null } }),
+        (result) =>
+          this.#fanout?.send({ o: this.processId, reply: { id, to: msg.o, ok: true, result: result ?? null } }),
         (err: Error & { code?: string }) =>
-          this.#fanout?.send({ o: this.processId, reply: { id, to: msg.o, ok: false, error: { code: err.code ?? 'command_failed', message: err.message } } }),
+          this.#fanout?.send({
+            o: this.processId,
+            reply: { id, to: msg.o, ok: false, error: { code: err.code ?? 'command_failed', message: err.message } },
+          }),
       );
     } else if ('reply' in msg && msg.reply.to === this.processId) {
       const p = this.#pending.get(msg.reply.id);
@@ -328,7 +375,10 @@ export class Cluster {
       this.#pending.delete(msg.reply.id);
       clearTimeout(p.timer);
       if (msg.reply.ok) p.resolve(msg.reply.result);
-      else p.reject(new DriverError(msg.reply.error?.code ?? 'command_failed', msg.reply.error?.message ?? 'the command failed'));
+      else
+        p.reject(
+          new DriverError(msg.reply.error?.code ?? 'command_failed', msg.reply.error?.message ?? 'the command failed'),
+        );
     }
   }
 
@@ -346,8 +396,16 @@ export class Cluster {
     await this.#ticking;
     if (!this.shared) return;
     const { db } = this.#infra.storage;
-    await db.deleteFrom('printer_leases').where('process_id', '=', this.processId).execute().catch(() => {});
-    await db.deleteFrom('cluster_processes').where('id', '=', this.processId).execute().catch(() => {});
+    await db
+      .deleteFrom('printer_leases')
+      .where('process_id', '=', this.processId)
+      .execute()
+      .catch(() => {});
+    await db
+      .deleteFrom('cluster_processes')
+      .where('id', '=', this.processId)
+      .execute()
+      .catch(() => {});
     this.#owned.clear();
     for (const p of this.#pending.values()) clearTimeout(p.timer);
     await this.#fanout?.stop();

@@ -20,7 +20,10 @@ export type ClusterMessage =
   | { o: string; e: DomainEvent[] }
   | { o: string; sync: true }
   | { o: string; rpc: { id: string; to: string; printerId: string; command: unknown } }
-  | { o: string; reply: { id: string; to: string; ok: boolean; result?: unknown; error?: { code: string; message: string } } };
+  | {
+      o: string;
+      reply: { id: string; to: string; ok: boolean; result?: unknown; error?: { code: string; message: string } };
+    };
 
 export interface FanoutOptions {
   url: string;
@@ -142,7 +145,9 @@ export class Fanout {
       this.stats.sentPayloads++;
       this.stats.sentBytes += Buffer.byteLength(body);
     });
-    this.#sending = next.catch((err) => this.#o.logger.warn({ err: (err as Error).message }, 'cluster message not sent'));
+    this.#sending = next.catch((err) =>
+      this.#o.logger.warn({ err: (err as Error).message }, 'cluster message not sent'),
+    );
     return this.#sending;
   }
 
@@ -154,7 +159,11 @@ export class Fanout {
         if (msg.o === this.#o.processId) return;
         this.stats.received++;
         if (msg.ref) {
-          const row = await this.#o.db.selectFrom('cluster_events').select('payload').where('id', '=', msg.ref).executeTakeFirst();
+          const row = await this.#o.db
+            .selectFrom('cluster_events')
+            .select('payload')
+            .where('id', '=', msg.ref)
+            .executeTakeFirst();
           if (!row) return;
           msg = JSON.parse(row.payload);
         }
@@ -167,7 +176,10 @@ export class Fanout {
 
   /** Removes stored large messages every process has had time to read. */
   async prune(olderThanMs: number): Promise<void> {
-    await this.#o.db.deleteFrom('cluster_events').where('created_at', '<', this.#o.now() - olderThanMs).execute();
+    await this.#o.db
+      .deleteFrom('cluster_events')
+      .where('created_at', '<', this.#o.now() - olderThanMs)
+      .execute();
   }
 
   async stop(): Promise<void> {

@@ -29,12 +29,15 @@ export class RemoteDriver implements PrinterDriver {
   }
 
   #send(command: ForwardedCommand): Promise<unknown> {
-    if (!this.forward) return Promise.reject(new DriverError('printer_elsewhere', 'the printer is run by another server process'));
+    if (!this.forward)
+      return Promise.reject(new DriverError('printer_elsewhere', 'the printer is run by another server process'));
     return this.forward(this.printerId, command);
   }
 
   startJob = (): Promise<void> =>
-    Promise.reject(new DriverError('printer_elsewhere', 'the printer is run by another server process; only it starts jobs there'));
+    Promise.reject(
+      new DriverError('printer_elsewhere', 'the printer is run by another server process; only it starts jobs there'),
+    );
   pause = async (): Promise<void> => void (await this.#send({ method: 'pause', args: [] }));
   resume = async (): Promise<void> => void (await this.#send({ method: 'resume', args: [] }));
   cancel = async (): Promise<void> => void (await this.#send({ method: 'cancel', args: [] }));

@@ -42,7 +42,7 @@ describe('scale-out: three server processes share one fleet (PostgreSQL, shared 
   });
 
   /** Reads the shared database directly (what the processes wrote, not what they say). */
-  const query = async <T,>(text: string): Promise<T[]> => {
+  const query = async <T>(text: string): Promise<T[]> => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {
@@ -55,7 +55,10 @@ describe('scale-out: three server processes share one fleet (PostgreSQL, shared 
   const cluster = async (s: ChildServer) => {
     const res = await s.api('GET', '/api/v1/cluster');
     expect(res.status).toBe(200);
-    return res.body as { processes: { id: string; host: string; startedAt: string; printers: number; alive: boolean }[]; leaseSeconds: number };
+    return res.body as {
+      processes: { id: string; host: string; startedAt: string; printers: number; alive: boolean }[];
+      leaseSeconds: number;
+    };
   };
 
   const t0 = Date.now();
@@ -81,30 +84,42 @@ describe('scale-out: three server processes share one fleet (PostgreSQL, shared 
     const ids: string[] = [];
     for (const [k, sim] of sims.entries()) {
       const id = await [a, b, c][k % 3]!.addBambu(`A1-${k}`, sim);
-      expect((await a.api('PATCH', `/api/v1/printers/${id}`, { settings: { swapCooldownSeconds: 1 } })).status).toBe(200);
+      expect((await a.api('PATCH', `/api/v1/printers/${id}`, { settings: { swapCooldownSeconds: 1 } })).status).toBe(
+        200,
+      );
       ids.push(id);
     }
 
     mark('added');
     // Every printer runs under exactly one process; new printers were spread over the live ones.
-    const spread = await waitFor(async () => {
-      const view = await cluster(b);
-      return view.processes.reduce((n, p) => n + p.printers, 0) === PRINTERS && view;
-    }, 'every printer leased', SLOW);
+    const spread = await waitFor(
+      async () => {
+        const view = await cluster(b);
+        return view.processes.reduce((n, p) => n + p.printers, 0) === PRINTERS && view;
+      },
+      'every printer leased',
+      SLOW,
+    );
     expect(spread.leaseSeconds).toBe(LEASE_SECONDS);
     expect(spread.processes.every((p) => p.printers <= 2)).toBe(true);
     expect(spread.processes.filter((p) => p.printers > 0).length).toBeGreaterThanOrEqual(2);
     // The states of printers run elsewhere show on every process (fan-out through LISTEN/NOTIFY).
     for (const s of [a, b, c]) {
-      await waitFor(async () => {
-        const list = (await s.api('GET', '/api/v1/printers')).body as any[];
-        return list.length === PRINTERS && list.every((p) => p.state.status === 'idle');
-      }, 'all printers idle on every process', SLOW);
+      await waitFor(
+        async () => {
+          const list = (await s.api('GET', '/api/v1/printers')).body as any[];
+          return list.length === PRINTERS && list.every((p) => p.state.status === 'idle');
+        },
+        'all printers idle on every process',
+        SLOW,
+      );
     }
 
     mark('idle everywhere');
     // A WebSocket client on A sees events of printers that other processes run.
-    const leases = await query<{ printer_id: string; process_id: string }>('SELECT printer_id, process_id FROM printer_leases');
+    const leases = await query<{ printer_id: string; process_id: string }>(
+      'SELECT printer_id, process_id FROM printer_leases',
+    );
     const aId = idOf.get(a)!;
     const elsewhere = leases.filter((l) => l.process_id !== aId).map((l) => l.printer_id);
     expect(elsewhere.length).toBeGreaterThan(0);
@@ -124,7 +139,11 @@ describe('scale-out: three server processes share one fleet (PostgreSQL, shared 
     await waitFor(() => sims.every((sim) => sim.gcodeState === 'RUNNING'), 'four prints running', SLOW);
     expect(sims.map((sim) => projectFiles(sim).length)).toEqual([1, 1, 1, 1]);
     await waitFor(
-      () => seen.some((m) => m.type === 'printer.state' && elsewhere.includes(m.data.printerId) && m.data.state.status === 'printing'),
+      () =>
+        seen.some(
+          (m) =>
+            m.type === 'printer.state' && elsewhere.includes(m.data.printerId) && m.data.state.status === 'printing',
+        ),
       'A’s socket shows a printer another process runs, printing',
       SLOW,
     );
@@ -139,37 +158,52 @@ describe('scale-out: three server processes share one fleet (PostgreSQL, shared 
     expect(orphaned.length).toBeGreaterThan(0);
     await victim.kill9();
 
-    const after = await waitFor(async () => {
-      const v = await cluster(survivors[0]!);
-      const live = v.processes.filter((p) => p.alive);
-      return live.length === 2 && live.reduce((n, p) => n + p.printers, 0) === PRINTERS && v;
-    }, 'the dead process’s printers taken over', SLOW);
+    const after = await waitFor(
+      async () => {
+        const v = await cluster(survivors[0]!);
+        const live = v.processes.filter((p) => p.alive);
+        return live.length === 2 && live.reduce((n, p) => n + p.printers, 0) === PRINTERS && v;
+      },
+      'the dead process’s printers taken over',
+      SLOW,
+    );
     expect(after.processes.find((p) => p.id === victimRow.id)).toMatchObject({ alive: false, printers: 0 });
 
     mark('taken over');
     // The running prints were adopted, not restarted: still one start each, four copies printing.
-    const item = await waitFor(async () => {
-      const it = (await survivors[0]!.queue()).items.find((i: any) => i.id === itemId);
-      return it?.activePrinterIds.length === PRINTERS && it;
-    }, 'four copies still printing after the takeover', SLOW);
+    const item = await waitFor(
+      async () => {
+        const it = (await survivors[0]!.queue()).items.find((i: any) => i.id === itemId);
+        return it?.activePrinterIds.length === PRINTERS && it;
+      },
+      'four copies still printing after the takeover',
+      SLOW,
+    );
     expect(item.copiesDone).toBe(0);
     expect(sims.map((sim) => projectFiles(sim).length)).toEqual([1, 1, 1, 1]);
 
     mark('adopted');
     // Everything finishes: the fifth copy goes out once, every copy is counted once.
     for (const sim of sims) sim.finishNow();
-    await waitFor(() => sims.reduce((n, sim) => n + projectFiles(sim).length, 0) === PRINTERS + 1, 'the fifth copy started', SLOW);
+    await waitFor(
+      () => sims.reduce((n, sim) => n + projectFiles(sim).length, 0) === PRINTERS + 1,
+      'the fifth copy started',
+      SLOW,
+    );
     const fifth = sims.find((sim) => projectFiles(sim).length === 2)!;
     await waitFor(() => fifth.gcodeState === 'RUNNING', 'the fifth copy printing', SLOW);
     fifth.finishNow();
-    const done = await waitFor(async () => {
-      const it = (await survivors[1]!.queue()).items.find((i: any) => i.id === itemId);
-      return it?.status === 'done' && it;
-    }, 'item done', SLOW);
+    const done = await waitFor(
+      async () => {
+        const it = (await survivors[1]!.queue()).items.find((i: any) => i.id === itemId);
+        return it?.status === 'done' && it;
+      },
+      'item done',
+      SLOW,
+    );
     expect(done).toMatchObject({ copies: PRINTERS + 1, copiesDone: PRINTERS + 1 });
     expect(sims.reduce((n, sim) => n + projectFiles(sim).length, 0)).toBe(PRINTERS + 1);
     const finished = await query<{ n: string }>("SELECT count(*) AS n FROM jobs WHERE status = 'finished'");
     expect(Number(finished[0]!.n)).toBe(PRINTERS + 1);
   }, 240_000);
 });
-
