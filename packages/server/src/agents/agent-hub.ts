@@ -133,6 +133,25 @@ export class AgentHub implements AgentLinks {
     this.#active = active;
   }
 
+  /** Whether this process handles agents' messages (always, with one process). */
+  get active(): boolean {
+    return this.#active();
+  }
+
+  /**
+   * Scale-out: on a process that does not handle the agents, the records (printers announced,
+   * last seen, applied sequence, revocation) come from the database, where the handling process
+   * writes them; call before showing agents.
+   */
+  async refreshPassive(): Promise<void> {
+    if (this.#active()) return;
+    for (const r of await this.#o.repo.list()) {
+      const s = this.#sessions.get(r.id);
+      if (s) s.record = r;
+      else this.#addSession(r);
+    }
+  }
+
   /** Scale-out: this process just became the one that handles agents: reload them, ask each to say hello. */
   async takeOver(): Promise<void> {
     for (const r of await this.#o.repo.list()) {
