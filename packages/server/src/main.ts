@@ -23,6 +23,8 @@ import { registerBuiltinDrivers } from './printers/builtin-drivers.ts';
 import { Fleet } from './printers/fleet.ts';
 import { TemperatureHistory } from './printers/temperature-history.ts';
 import { UnreachableWatch } from './printers/unreachable-watch.ts';
+import { Cluster } from './cluster/cluster.ts';
+import { clusterRoutes } from './cluster/routes.ts';
 import { FileLibrary } from './library/file-library.ts';
 import { fileRoutes, octoprintCompatRoutes } from './library/routes.ts';
 import { queueInfoProvider } from './queue/printer-info.ts';
@@ -72,6 +74,8 @@ export interface RunningServer {
   agents: AgentsPart;
   library: FileLibrary;
   queue: QueueService;
+  /** Scale-out: this process in the cluster (one process with SQLite). */
+  cluster: Cluster;
   robot: RobotPart;
   plugins: PluginHost;
   notifications: NotificationRouter;
@@ -120,6 +124,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const fleet = new Fleet(infra);
     fleetRef = fleet;
     const library = new FileLibrary({
+      shared: !!config.databaseUrl && storage.dialect === 'postgres',
       db: storage.db,
       dataDir: config.dataDir,
       bus,
@@ -135,7 +140,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     // Upload leftovers from a crash go at start, not at the first upload.
     await library.init();
     closers.push(() => library.close());
-    const demo = await seedDemoFleet({ infra, fleet, library, demo: config.demo });
+    // Scale-out (PostgreSQL): printers get a driver here only once this process holds their lease.
+    const cluster = new Cluster(infra, fleet);
+    // Runs after the drivers stopped (closers run in reverse): leases go at once, not at expiry.
+    closers.push(() => cluster.stop());
+    const demo = cluster.shared ? null : await seedDemoFleet({ infra, fleet, library, demo: config.demo });
     await fleet.start();
     closers.push(() => fleet.stop());
     if (demo) logger.info({ printers: fleet.list().length }, 'demo fleet of simulated printers added');
@@ -147,12 +156,29 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     unreachable.start();
     closers.push(async () => unreachable.stop());
 
-    const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
+    const queue = new QueueService({
+      db: storage.db,
+      bus,
+      clock,
+      logger: logger.child({ part: 'queue' }),
+      fleet,
+      library,
+      ...(cluster.shared ? { cluster: { claimDispatch: (tx, itemId, printerId) => cluster.claimDispatch(tx, itemId, printerId) } } : {}),
+    });
     await queue.start();
     closers.push(() => queue.stop());
     const operatorAlerts = new OperatorAlertWatch({ bus, fleet, queue });
     operatorAlerts.start();
     closers.push(async () => operatorAlerts.stop());
+    // Scale-out: one process handles what edge agents send; the others keep the link to publish.
+    agents.hub.setActive(() => cluster.isAgentsLeader);
+    await cluster.start({
+      beforeAcquire: (id) => queue.takeOver(id),
+      afterLoss: (id) => queue.letGo(id),
+      becameAgentsLeader: () => agents.hub.takeOver(),
+    });
+    // First step of shutdown: claim nothing more.
+    closers.push(async () => cluster.pause());
     // Plugins run in their own processes; their capabilities (printer drivers, notifiers, detectors)
     // join the registry as they come online, in the background.
     const plugins = new PluginHost(infra, fleet, {
@@ -197,6 +223,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       { prefix: '/api/v1', plugin: alertRoutes, opts: { alerts } },
       { prefix: '/api/v1', plugin: messageRoutes },
+      { prefix: '/api/v1', plugin: clusterRoutes, opts: { cluster } },
       robot.routes,
       { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
       { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
@@ -293,6 +320,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       agents,
       library,
       queue,
+      cluster,
       robot,
       plugins,
       notifications,

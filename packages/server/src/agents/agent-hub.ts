@@ -81,6 +81,10 @@ export class AgentHub implements AgentLinks {
   #accounts: AgentAccounts | null = null;
   #fleet: FleetAccess | null = null;
   #liveness: TimerHandle | null = null;
+  /** Scale-out: whether this process handles agents' messages (one process does; see setActive). */
+  #active: () => boolean = () => true;
+  /** Agent ids being looked up (made through another process). */
+  readonly #unknown = new Set<string>();
   readonly #heartbeatSeconds: number;
 
   constructor(opts: AgentHubOptions) {
@@ -101,10 +105,65 @@ export class AgentHub implements AgentLinks {
       const s = apiKeyId ? this.#sessions.get(apiKeyId) : undefined;
       if (s && !s.record.revokedAt) void this.markRevoked(s.record.id);
     });
+    // Scale-out: revoked through another server process, which did the rest; stop handling it here.
+    opts.bus.on(
+      'auth.revoked',
+      this,
+      ({ apiKeyId }) => {
+        const s = apiKeyId ? this.#sessions.get(apiKeyId) : undefined;
+        if (!s || s.record.revokedAt) return;
+        s.record.revokedAt = this.#iso();
+        this.#offline(s, 'revoked');
+        this.outbox.failAll(s.record.id, `agent "${s.record.name}" was revoked`);
+      },
+      'remote',
+    );
   }
 
   setFleet(fleet: FleetAccess): void {
     this.#fleet = fleet;
+  }
+
+  /**
+   * Scale-out: several server processes share the broker, but only one (the holder of the cluster's
+   * agents lease, cluster/) handles what agents send — one journal cursor, one printer list per
+   * agent. The others keep the link to publish and answer nothing. Call before start().
+   */
+  setActive(active: () => boolean): void {
+    this.#active = active;
+  }
+
+  /** Whether this process handles agents' messages (always, with one process). */
+  get active(): boolean {
+    return this.#active();
+  }
+
+  /**
+   * Scale-out: on a process that does not handle the agents, the records (printers announced,
+   * last seen, applied sequence, revocation) come from the database, where the handling process
+   * writes them; call before showing agents.
+   */
+  async refreshPassive(): Promise<void> {
+    if (this.#active()) return;
+    for (const r of await this.#o.repo.list()) {
+      const s = this.#sessions.get(r.id);
+      if (s) s.record = r;
+      else this.#addSession(r);
+    }
+  }
+
+  /** Scale-out: this process just became the one that handles agents: reload them, ask each to say hello. */
+  async takeOver(): Promise<void> {
+    for (const r of await this.#o.repo.list()) {
+      const s = this.#sessions.get(r.id);
+      if (s) s.record = r;
+      else this.#addSession(r);
+    }
+    for (const s of this.#sessions.values()) {
+      s.online = false;
+      s.live = false;
+      this.#requestSync(s, true);
+    }
   }
 
   /** Loads the agents, then listens on the transport; agents already connected are asked to say hello. */
@@ -235,9 +294,20 @@ export class AgentHub implements AgentLinks {
   }
 
   #onMessage(topic: string, payload: Buffer): void {
+    if (!this.#active()) return;
     const t = parseTopic(topic);
     if (t?.dir !== 'up') return;
     const s = this.#sessions.get(t.agentId);
+    if (!s && !this.#unknown.has(t.agentId)) {
+      // Made through another server process: look it up once, then take its messages.
+      this.#unknown.add(t.agentId);
+      void this.#o.repo.list().then((rows) => {
+        const r = rows.find((x) => x.id === t.agentId);
+        if (r && !this.#sessions.has(r.id)) this.#requestSync(this.#addSession(r), true);
+        this.#unknown.delete(t.agentId);
+      });
+      return;
+    }
     // Unknown or revoked agents are ignored (the embedded broker refuses their keys anyway).
     if (!s || s.record.revokedAt) return;
     let msg: Record<string, unknown>;
@@ -420,6 +490,7 @@ export class AgentHub implements AgentLinks {
   }
 
   #checkLiveness(): void {
+    if (!this.#active()) return;
     const limit = this.#o.staleAfterSeconds * 1000;
     const now = this.#o.clock.now();
     for (const s of this.#sessions.values()) {

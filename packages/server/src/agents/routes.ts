@@ -71,11 +71,15 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (app, op
     const a = hub.agent(id);
     if (!a) throw notFound('agent');
     const r = a.record;
+    // Scale-out: a process that does not handle the agents knows their link only through the
+    // states of their printers, which the handling process publishes.
+    const mirrored = (r.info.printers ?? []).map((p) => serverPrinterOf(r.id, p.id)?.state);
+    const linked = mirrored.some((st) => st && !st.stale && st.status !== 'offline' && st.status !== 'unknown');
     return {
       id: r.id,
       name: r.name,
-      online: a.online,
-      live: a.live,
+      online: hub.active ? a.online : linked,
+      live: hub.active ? a.live : linked,
       revoked: !!r.revokedAt,
       createdAt: r.createdAt,
       lastSeenAt: r.lastSeenAt,
@@ -90,13 +94,15 @@ export const agentRoutes: FastifyPluginAsync<AgentRouteOptions> = async (app, op
     };
   };
 
-  app.get('/agents', { schema: { response: { 200: Type.Array(Agent), ...errorResponses } } }, async () =>
-    hub.sessions().map((s) => present(s.record.id)),
-  );
+  app.get('/agents', { schema: { response: { 200: Type.Array(Agent), ...errorResponses } } }, async () => {
+    await hub.refreshPassive();
+    return hub.sessions().map((s) => present(s.record.id));
+  });
 
-  app.get('/agents/:id', { schema: { params: IdParams, response: { 200: Agent, ...errorResponses } } }, async (request) =>
-    present((request.params as { id: string }).id),
-  );
+  app.get('/agents/:id', { schema: { params: IdParams, response: { 200: Agent, ...errorResponses } } }, async (request) => {
+    await hub.refreshPassive();
+    return present((request.params as { id: string }).id);
+  });
 
   app.post(
     '/agents',

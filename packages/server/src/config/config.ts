@@ -65,6 +65,8 @@ export interface Config {
   robotPython: string;
   /** Extra pip arguments for an admin-approved requirements install (e.g. "--no-index --find-links /wheels"). */
   robotPipArgs: string;
+  /** Scale-out (PostgreSQL only): how long a process's lease on a printer lasts without renewal. */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -107,6 +109,7 @@ const defaults: Config = {
   robotDeadmanMs: 500,
   robotPython: 'python3',
   robotPipArgs: '',
+  leaseSeconds: 15,
 };
 
 const envNames: Partial<Record<keyof Config, string>> = {
@@ -145,6 +148,7 @@ const envNames: Partial<Record<keyof Config, string>> = {
   robotDeadmanMs: 'RWC_ROBOT_DEADMAN_MS',
   robotPython: 'RWC_ROBOT_PYTHON',
   robotPipArgs: 'RWC_ROBOT_PIP_ARGS',
+  leaseSeconds: 'RWC_LEASE_SECONDS',
 };
 
 function parseInteger(name: string, raw: unknown, min: number, max: number): number {
@@ -264,5 +268,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     robotDeadmanMs: parseInteger(label('robotDeadmanMs'), get('robotDeadmanMs'), 50, 600_000),
     robotPython,
     robotPipArgs: String(get('robotPipArgs')),
+    leaseSeconds: parseInteger(label('leaseSeconds'), get('leaseSeconds'), 2, 600),
   };
 }

@@ -36,7 +36,18 @@ export interface DomainEvents {
 }
 
 export type EventType = keyof DomainEvents;
-export type DomainEvent<K extends EventType = EventType> = { type: K; data: DomainEvents[K]; at: string };
+/**
+ * `origin` is set only on an event another server process emitted (scale-out fan-out, cluster/):
+ * the id of that process. Local events have none.
+ */
+export type DomainEvent<K extends EventType = EventType> = { type: K; data: DomainEvents[K]; at: string; origin?: string };
+
+/**
+ * Which events a listener receives. Default `local`: parts that act on an event (the event log,
+ * notifications, the queue's job follow-up) must act once in the cluster, in the process where it
+ * happened. `all` (the WebSocket hub) and `remote` (mirrors of other processes' state) opt in.
+ */
+export type ListenScope = 'local' | 'remote' | 'all';
 type Listener<K extends EventType> = (data: DomainEvents[K], event: DomainEvent<K>) => void;
 type AnyListener = (event: DomainEvent) => void;
 
@@ -45,8 +56,8 @@ type AnyListener = (event: DomainEvent) => void;
  * removes all of its listeners at once. A throwing listener is logged, never breaks the emitter.
  */
 export class EventBus {
-  #listeners = new Map<EventType, Map<Listener<any>, object>>();
-  #any = new Map<AnyListener, object>();
+  #listeners = new Map<EventType, Map<Listener<any>, { owner: object; scope: ListenScope }>>();
+  #any = new Map<AnyListener, { owner: object; scope: ListenScope }>();
   #onListenerError: (err: unknown, type: EventType) => void;
   #now: () => number;
 
@@ -55,41 +66,58 @@ export class EventBus {
     this.#onListenerError = opts.onListenerError ?? ((err) => console.error('event listener failed', err));
   }
 
-  on<K extends EventType>(type: K, owner: object, listener: Listener<K>): void {
+  on<K extends EventType>(type: K, owner: object, listener: Listener<K>, scope?: ListenScope): void {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, (set = new Map()));
-    set.set(listener, owner);
+    // A revoked credential is revoked on every process: each closes the sockets it holds for it, so
+    // `auth.revoked` listeners hear other processes' revocations too unless they say otherwise.
+    set.set(listener, { owner, scope: scope ?? (type === 'auth.revoked' ? 'all' : 'local') });
   }
 
   /** Receives every event (the WebSocket hub, the event log). */
-  onAny(owner: object, listener: AnyListener): void {
-    this.#any.set(listener, owner);
+  onAny(owner: object, listener: AnyListener, scope: ListenScope = 'local'): void {
+    this.#any.set(listener, { owner, scope });
   }
 
   removeListeners(owner: object): void {
-    for (const set of this.#listeners.values()) for (const [l, o] of set) if (o === owner) set.delete(l);
-    for (const [l, o] of this.#any) if (o === owner) this.#any.delete(l);
+    for (const set of this.#listeners.values()) for (const [l, o] of set) if (o.owner === owner) set.delete(l);
+    for (const [l, o] of this.#any) if (o.owner === owner) this.#any.delete(l);
   }
 
   emit<K extends EventType>(type: K, data: DomainEvents[K]): DomainEvent<K> {
     const event: DomainEvent<K> = { type, data, at: new Date(this.#now()).toISOString() };
-    const set = this.#listeners.get(type);
+    this.#deliver(event, false);
+    return event;
+  }
+
+  /**
+   * Delivers an event another process emitted (it carries `origin`) to the listeners that asked for
+   * remote events; it is never published again, so nothing echoes round the cluster.
+   */
+  inject(event: DomainEvent & { origin: string }): void {
+    this.#deliver(event, true);
+  }
+
+  #deliver<K extends EventType>(event: DomainEvent<K>, remote: boolean): void {
+    const wants = (scope: ListenScope) => scope === 'all' || scope === (remote ? 'remote' : 'local');
+    const set = this.#listeners.get(event.type);
     if (set) {
-      for (const l of [...set.keys()]) {
+      for (const [l, o] of [...set]) {
+        if (!wants(o.scope)) continue;
         try {
-          l(data, event);
+          l(event.data, event);
         } catch (err) {
-          this.#onListenerError(err, type);
+          this.#onListenerError(err, event.type);
         }
       }
     }
-    for (const l of [...this.#any.keys()]) {
+    for (const [l, o] of [...this.#any]) {
+      if (!wants(o.scope)) continue;
       try {
         l(event as DomainEvent);
       } catch (err) {
-        this.#onListenerError(err, type);
+        this.#onListenerError(err, event.type);
       }
     }
-    return event;
   }
 }

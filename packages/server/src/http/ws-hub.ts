@@ -70,7 +70,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
     const text = JSON.stringify({ type: event.type, data: opts.present ? opts.present(event) : event.data, at: event.at });
     for (const ws of clients) send(ws, text);
     if (!isState) for (const ws of deltaClients) send(ws, text);
-  });
+  }, 'all');
 
   // Revoked credentials close their sockets at once (docs: auth.revoked).
   opts.bus.on('auth.revoked', owner, (event) => {
@@ -81,7 +81,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
       owners.delete(ws);
       ws.close(WS_CLOSE_REVOKED, 'credentials revoked');
     }
-  });
+  }, 'all');
 
   app.addHook('onClose', async () => {
     opts.bus.removeListeners(owner);
@@ -102,7 +102,7 @@ export const wsHub: FastifyPluginAsync<WsHubOptions> = async (app, opts) => {
       }
     };
     const earlyOwner = {};
-    opts.bus.onAny(earlyOwner, bufferEarly);
+    opts.bus.onAny(earlyOwner, bufferEarly, 'all');
     // A delta client starts from the states the next patch is relative to (taken now, synchronously),
     // and patches made while its snapshot is built wait with the other early events.
     const baseline = wantsDelta ? delta!.join((text) => !ready && early.push(text)) : null;

@@ -70,6 +70,7 @@ export class FileLibrary implements LibraryView {
   /** sha256 → the import in progress, so two uploads of the same bytes become one record. */
   readonly #importing = new Map<string, Promise<unknown>>();
   #ready: Promise<void> | null = null;
+  readonly #shared: boolean;
 
   constructor(opts: {
     db: Db;
@@ -82,14 +83,17 @@ export class FileLibrary implements LibraryView {
     parsing?: ParsePoolOptions;
     /** Free-space probe (tests); fs.promises.statfs by default. */
     statfs?: StatFs;
+    /** Scale-out: other server processes share the data dir and the (PostgreSQL) database. */
+    shared?: boolean;
   }) {
+    this.#shared = opts.shared ?? false;
     this.#db = opts.db;
     this.#bus = opts.bus;
     this.#clock = opts.clock;
     this.#logger = opts.logger;
     this.#limits = opts.limits;
     this.#dataDir = path.resolve(opts.dataDir);
-    this.store = new FileStore(this.#dataDir, { reserveBytes: opts.limits.reserveBytes ?? 0, statfs: opts.statfs });
+    this.store = new FileStore(this.#dataDir, { reserveBytes: opts.limits.reserveBytes ?? 0, statfs: opts.statfs, shared: this.#shared });
     this.#parser = new ParsePool(opts.parsing);
   }
 
@@ -158,7 +162,7 @@ export class FileLibrary implements LibraryView {
       const work = (async () => {
         const existing = await this.#findBySha(incoming.sha256);
         if (existing) return { file: existing, created: false };
-        return { file: await this.#storeNew(cleanName, kind, incoming), created: true };
+        return this.#storeNew(cleanName, kind, incoming);
       })();
       this.#importing.set(incoming.sha256, work);
       try {
@@ -171,7 +175,7 @@ export class FileLibrary implements LibraryView {
     }
   }
 
-  async #storeNew(name: string, kind: FileKind, incoming: IncomingFile): Promise<FileRecord> {
+  async #storeNew(name: string, kind: FileKind, incoming: IncomingFile): Promise<{ file: FileRecord; created: boolean }> {
     const parsed = await this.#parser.parse({
       file: incoming.path,
       kind,
@@ -193,15 +197,29 @@ export class FileLibrary implements LibraryView {
       meta_json: JSON.stringify({ plates, slicer: parsed.slicer, notes: parsed.notes } satisfies StoredMeta),
       uploaded_at: new Date(this.#clock.now()).toISOString(),
     };
+    let other: FilesTable | undefined;
     try {
-      await this.#noSpaceAs507(() => this.#db.insertInto('files').values(row).execute());
+      other = await this.#noSpaceAs507(() =>
+        this.#db.transaction().execute(async (tx) => {
+          if (this.#shared) {
+            // Another process may be importing the same bytes: one record per content, cluster-wide.
+            await sql`SELECT pg_advisory_xact_lock(hashtext(${incoming.sha256}))`.execute(tx);
+            const found = await tx.selectFrom('files').selectAll().where('sha256', '=', incoming.sha256).executeTakeFirst();
+            if (found) return found;
+          }
+          await tx.insertInto('files').values(row).execute();
+          return undefined;
+        }),
+      );
     } catch (err) {
-      await this.store.remove(incoming.sha256);
+      // The stored dir goes only if no record (another process's) points at it.
+      if (!(await this.#findBySha(incoming.sha256).catch(() => true))) await this.store.remove(incoming.sha256);
       throw err;
     }
+    if (other) return { file: toRecord(other), created: false };
     for (const note of parsed.notes) this.#logger.info({ fileId: row.id, name }, note);
     this.#bus.emit('file.added', { fileId: row.id, name });
-    return toRecord(row);
+    return { file: toRecord(row), created: true };
   }
 
   /**

@@ -81,12 +81,36 @@ export interface FileStoreOptions {
   /** Bytes of free space uploads never use (the database, logs and thumbnails need room). */
   reserveBytes?: number;
   statfs?: StatFs;
+  /**
+   * Several server processes share the data dir (scale-out): crash leftovers are removed only once
+   * old enough that they cannot be another live process's work in progress.
+   */
+  shared?: boolean;
+}
+
+/** An incoming upload untouched this long is a crash's leftover (any process's), removed at start. */
+const STALE_INCOMING_MS = 60 * 60_000;
+/** A stored dir without a record is swept only once older than this (see sweep()). */
+const UNRECORDED_GRACE_MS = 10 * 60_000;
+
+/** Latest mtime of a dir and its direct entries (an upload being written keeps touching its file). */
+async function newestMtime(dir: string): Promise<number> {
+  let newest = (await fsp.stat(dir).catch(() => null))?.mtimeMs ?? 0;
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    newest = Math.max(newest, (await fsp.stat(path.join(dir, name)).catch(() => null))?.mtimeMs ?? 0);
+  }
+  return newest;
+}
+
+async function hasSize(file: string, size: number): Promise<boolean> {
+  return (await fsp.stat(file).catch(() => null))?.size === size;
 }
 
 export class FileStore {
   readonly root: string;
   readonly incomingRoot: string;
   readonly reserveBytes: number;
+  readonly shared: boolean;
   readonly #statfs: StatFs;
 
   constructor(
@@ -96,6 +120,7 @@ export class FileStore {
     this.root = path.join(dataDir, 'files');
     this.incomingRoot = path.join(this.root, '.incoming');
     this.reserveBytes = opts.reserveBytes ?? 0;
+    this.shared = opts.shared ?? false;
     this.#statfs = opts.statfs ?? ((p) => fsp.statfs(p));
   }
 
@@ -114,10 +139,18 @@ export class FileStore {
     if (free - (moreBytes ?? 0) < this.reserveBytes) throw diskFull(free, this.reserveBytes, moreBytes);
   }
 
-  /** Removes uploads left behind by a crash (called once at start, before any upload). */
-  async init(): Promise<void> {
-    await fsp.rm(this.incomingRoot, { recursive: true, force: true });
+  /**
+   * Removes uploads left behind by a crash (called once at start, before any upload). On a shared
+   * data dir (scale-out) only those untouched for an hour: a younger one may be another live
+   * process's upload in progress.
+   */
+  async init(now = Date.now()): Promise<void> {
+    if (!this.shared) await fsp.rm(this.incomingRoot, { recursive: true, force: true });
     await fsp.mkdir(this.incomingRoot, { recursive: true });
+    for (const name of await fsp.readdir(this.incomingRoot).catch(() => [] as string[])) {
+      const dir = path.join(this.incomingRoot, name);
+      if ((await newestMtime(dir)) < now - STALE_INCOMING_MS) await fsp.rm(dir, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -172,9 +205,20 @@ export class FileStore {
   async commit(incoming: IncomingFile, ext: string): Promise<string> {
     await fsp.rename(incoming.path, path.join(incoming.dir, `content${ext}`));
     const target = this.dirFor(incoming.sha256);
+    const stored = path.join(target, `content${ext}`);
+    // The same bytes already in place (another process stored them a moment ago, or a crash left
+    // them without a record): keep that dir — replacing it would pull it from under a reader.
+    // Only a dir whose content is missing or short (a removal cut off by a crash) is replaced.
+    if (await hasSize(stored, incoming.size)) return path.relative(this.dataDir, stored);
     await fsp.rm(target, { recursive: true, force: true });
-    await fsp.rename(incoming.dir, target);
-    return path.relative(this.dataDir, path.join(target, `content${ext}`));
+    try {
+      await fsp.rename(incoming.dir, target);
+    } catch (err) {
+      // Lost a race with another process renaming the same bytes into place: theirs is as good.
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !(await hasSize(stored, incoming.size))) throw err;
+    }
+    return path.relative(this.dataDir, stored);
   }
 
   /** Removes stored dirs no record points to (a crash between the move into place and the insert). */
@@ -183,6 +227,8 @@ export class FileStore {
     const names = await fsp.readdir(this.root).catch(() => [] as string[]);
     for (const name of names) {
       if (!/^[0-9a-f]{64}$/.test(name) || keep.has(name)) continue;
+      // A young dir may be another process's import between its move into place and its insert.
+      if (this.shared && (await newestMtime(path.join(this.root, name))) > Date.now() - UNRECORDED_GRACE_MS) continue;
       await fsp.rm(path.join(this.root, name), { recursive: true, force: true });
       removed.push(name);
     }

@@ -75,8 +75,10 @@ export class PluginRepo {
   async insertPlugin(row: Omit<PluginsTable, 'installed_at' | 'updated_at'>): Promise<PluginsTable> {
     const iso = this.#iso();
     const full = { ...row, installed_at: iso, updated_at: iso };
-    await this.o.db.insertInto('plugins').values(full).execute();
-    return full;
+    // Scale-out: processes starting together on one database may both see a plugin for the first
+    // time; the first row wins and both use it.
+    await this.o.db.insertInto('plugins').values(full).onConflict((oc) => oc.column('id').doNothing()).execute();
+    return (await this.getPlugin(row.id)) ?? full;
   }
 
   async updatePlugin(id: string, patch: Partial<Pick<PluginsTable, 'enabled' | 'config_json' | 'disabled_reason' | 'dir' | 'source'>>): Promise<void> {

@@ -14,4 +14,10 @@ export interface FleetPrinter {
 export interface FleetView {
   list(): FleetPrinter[];
   get(printerId: string): FleetPrinter | undefined;
+  /**
+   * Scale-out: whether this process runs the printer's driver (holds its lease). Printers owned by
+   * another process are listed with the state it reports, but this process never dispatches to them
+   * nor follows their jobs. Absent: every printer is local (one process).
+   */
+  isLocal?(printerId: string): boolean;
 }

@@ -8,9 +8,10 @@ import { SecretBox } from '../storage/secrets.ts';
 import { checkConnectionShape, connectionSchemas } from './connection-schemas.ts';
 import { type ConnectionTestResult, testConnection } from './connection-test.ts';
 import { DisabledDriver } from './disabled-driver.ts';
-import type { PrinterDriver, PrinterDriverCapability } from './driver.ts';
+import { DriverError, type PrinterDriver, type PrinterDriverCapability } from './driver.ts';
+import { type ForwardedCommand, type RemoteCommand, RemoteDriver } from './remote-driver.ts';
 import type { FleetPrinter, FleetView } from './fleet-types.ts';
-import { type PrinterSettings, type PrinterState, type PrinterSummary, defaultPrinterSettings } from './model.ts';
+import { type PrinterSettings, type PrinterState, type PrinterSummary, defaultPrinterSettings, initialPrinterState } from './model.ts';
 
 export interface NewPrinter {
   name: string;
@@ -43,9 +44,142 @@ export class Fleet implements FleetView {
   #printers = new Map<string, Managed>();
   #infra: Infra;
   #stopping = false;
+  /** Scale-out: whether this process owns a printer (cluster/); null: it owns every printer. */
+  #owns: ((printerId: string) => boolean) | null = null;
+  /** Scale-out: runs a command on the process that owns the printer (cluster/ RPC). */
+  #forward: RemoteCommand | null = null;
 
   constructor(infra: Infra) {
     this.#infra = infra;
+  }
+
+  /**
+   * Scale-out: from now on only printers `owns` says yes to get a driver here (see acquire/release);
+   * the others are listed with the state their owner publishes, and their commands go to the owner
+   * through `forward`. Call before start().
+   */
+  useOwnership(owns: (printerId: string) => boolean, forward: RemoteCommand): void {
+    this.#owns = owns;
+    this.#forward = forward;
+    const bus = this.#infra.bus;
+    bus.on('printer.state', this, ({ printerId, state }) => this.#onRemoteState(printerId, state), 'remote');
+    bus.on('printer.added', this, ({ printer }) => void this.#syncRow(printer.id), 'remote');
+    bus.on('printer.updated', this, ({ printer }) => void this.#syncRow(printer.id), 'remote');
+    bus.on('printer.removed', this, ({ printerId }) => void this.#dropRemoved(printerId), 'remote');
+  }
+
+  isLocal(printerId: string): boolean {
+    return this.#owns ? this.#owns(printerId) : true;
+  }
+
+  /** Scale-out: this process took the printer's lease; its driver starts here (from the stored row). */
+  async acquire(printerId: string, markOwned: () => void): Promise<void> {
+    const row = await this.#infra.storage.db.selectFrom('printers').selectAll().where('id', '=', printerId).executeTakeFirst();
+    if (!row || this.#stopping) return;
+    const old = this.#printers.get(printerId);
+    if (old && !(old.driver instanceof RemoteDriver) && !(old.driver instanceof DisabledDriver)) return;
+    // No await from here until the new driver's state is in place: nothing may decide on the
+    // previous owner's last report as if it were this driver's.
+    markOwned();
+    const next = this.#fromRow(row);
+    this.#printers.set(printerId, next);
+    await this.#startDriver(next);
+  }
+
+  /** Scale-out: the lease went to another process; stop the driver, keep showing the last state. */
+  async release(printerId: string): Promise<void> {
+    const p = this.#printers.get(printerId);
+    if (!p) return;
+    const driver = p.driver;
+    p.driver = this.#remoteDriver(printerId);
+    await driver.stop().catch(() => {});
+  }
+
+  /** Scale-out: re-emits the state of every printer driven here (a process joined and asks). */
+  republishStates(): void {
+    for (const p of this.#printers.values()) {
+      if (this.isLocal(p.summary.id) && !(p.driver instanceof RemoteDriver)) this.#infra.bus.emit('printer.state', { printerId: p.summary.id, state: p.state });
+    }
+  }
+
+  /** Scale-out: runs a forwarded command on a printer driven here. */
+  async runForwarded(printerId: string, command: ForwardedCommand): Promise<unknown> {
+    const p = this.#printers.get(printerId);
+    if (!p || !this.isLocal(printerId)) throw new DriverError('printer_elsewhere', 'the printer is not run by this server process');
+    switch (command.method) {
+      case 'pause':
+        return p.driver.pause();
+      case 'resume':
+        return p.driver.resume();
+      case 'cancel':
+        return p.driver.cancel();
+      case 'sendGcode':
+        return p.driver.sendGcode(command.args[0]);
+      case 'clearError':
+        if (!p.driver.clearError) throw new DriverError('not_supported', 'this printer has no error to clear');
+        return p.driver.clearError();
+      case 'trustCertificate':
+        if (!p.driver.trustCertificate) throw conflict('this printer has no TLS certificate to confirm', 'no_certificate');
+        return p.driver.trustCertificate(command.args[0]);
+      case 'snapshot': {
+        const jpeg = await p.driver.snapshot();
+        return jpeg ? jpeg.toString('base64') : null;
+      }
+    }
+  }
+
+  #remoteDriver(printerId: string): RemoteDriver {
+    return new RemoteDriver(printerId, () => this.#printers.get(printerId)?.state ?? initialPrinterState(), this.#forward);
+  }
+
+  /**
+   * Scale-out: a printer another process added a moment ago may not have reached this one through
+   * the event channel yet; a change to it (behind a load balancer) must not answer 404.
+   */
+  async #seen(printerId: string): Promise<void> {
+    if (this.#owns && !this.#printers.has(printerId)) await this.#syncRow(printerId);
+  }
+
+  #onRemoteState(printerId: string, state: PrinterState): void {
+    const p = this.#printers.get(printerId);
+    if (!p || this.isLocal(printerId)) return;
+    p.state = state;
+  }
+
+  /** A printer added or changed through another process: take the stored row. */
+  async #syncRow(printerId: string): Promise<void> {
+    const row = await this.#infra.storage.db.selectFrom('printers').selectAll().where('id', '=', printerId).executeTakeFirst();
+    if (!row || this.#stopping) return;
+    const p = this.#printers.get(printerId);
+    const next = this.#fromRow(row);
+    if (!p) {
+      next.driver = this.#remoteDriver(printerId);
+      this.#printers.set(printerId, next);
+      return;
+    }
+    if (!this.isLocal(printerId)) {
+      p.summary = next.summary;
+      p.connection = next.connection;
+      p.capability = next.capability;
+      return;
+    }
+    // Driven here: a new connection or enabled flag restarts the driver, settings apply live.
+    const reconnect = JSON.stringify(next.connection) !== JSON.stringify(p.connection) || next.summary.enabled !== p.summary.enabled;
+    if (!reconnect) {
+      p.summary = next.summary;
+      return;
+    }
+    await p.driver.stop().catch(() => {});
+    this.#printers.set(printerId, next);
+    await this.#startDriver(next);
+    if (!next.summary.enabled) this.#infra.bus.emit('printer.state', { printerId, state: next.state });
+  }
+
+  async #dropRemoved(printerId: string): Promise<void> {
+    const p = this.#printers.get(printerId);
+    if (!p) return;
+    this.#printers.delete(printerId);
+    await p.driver.stop().catch(() => {});
   }
 
   list(): FleetPrinter[] {
@@ -76,6 +210,7 @@ export class Fleet implements FleetView {
       if (this.#printers.has(row.id)) continue;
       try {
         const managed = this.#fromRow(row);
+        if (this.#owns) managed.driver = this.#remoteDriver(row.id);
         this.#printers.set(row.id, managed);
       } catch (err) {
         this.#infra.logger.error({ err, printerId: row.id }, 'cannot load printer; it stays offline');
@@ -88,6 +223,7 @@ export class Fleet implements FleetView {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    this.#infra.bus.removeListeners(this);
     await Promise.allSettled([...this.#printers.values()].map((p) => p.driver.stop()));
     const caps = this.#infra.registry.list('printer-driver');
     await Promise.allSettled(caps.map((c) => c.impl.shutdown?.()));
@@ -136,6 +272,10 @@ export class Fleet implements FleetView {
   }
 
   async #startDriver(p: Managed): Promise<void> {
+    if (!this.isLocal(p.summary.id)) {
+      p.driver = this.#remoteDriver(p.summary.id);
+      return;
+    }
     if (!p.summary.enabled || !p.capability || this.#stopping) return;
     const dataDir = path.join(this.#infra.config.dataDir, 'printers', p.summary.id);
     fs.mkdirSync(dataDir, { recursive: true });
@@ -231,6 +371,7 @@ export class Fleet implements FleetView {
   }
 
   async update(printerId: string, patch: PrinterPatch): Promise<FleetPrinter> {
+    await this.#seen(printerId);
     const p = this.#printers.get(printerId);
     if (!p) throw notFound('printer');
     const cap = this.#capability(p.summary.driver);
@@ -352,6 +493,7 @@ export class Fleet implements FleetView {
   }
 
   async remove(printerId: string, isBusyWithQueueJob: (id: string) => boolean): Promise<void> {
+    await this.#seen(printerId);
     const p = this.#printers.get(printerId);
     if (!p) throw notFound('printer');
     if (isBusyWithQueueJob(printerId)) throw conflict('the printer is printing a queue job; cancel it first', 'printer_busy');

@@ -89,14 +89,15 @@ export class TemperatureHistory {
   }
 
   start(): void {
+    // 'all': with several processes (scale-out) the printer page may ask any of them.
     this.o.bus.on('printer.state', this.#owner, ({ printerId, state }) => {
       const temps = state.temperatures;
       if (!temps || (!temps.nozzle && !temps.bed && !temps.chamber)) return;
       let ring = this.#rings.get(printerId);
       if (!ring) this.#rings.set(printerId, (ring = new TemperatureRing(this.keepSeconds, this.intervalSeconds)));
       ring.record(this.o.now(), temps);
-    });
-    this.o.bus.on('printer.removed', this.#owner, ({ printerId }) => void this.#rings.delete(printerId));
+    }, 'all');
+    this.o.bus.on('printer.removed', this.#owner, ({ printerId }) => void this.#rings.delete(printerId), 'all');
   }
 
   stop(): void {

@@ -40,6 +40,12 @@ export interface DispatcherDeps {
   logger: Logger;
   fileOf(fileId: string): FileRecord | null | undefined;
   localPath(file: FileRecord): string;
+  /**
+   * Scale-out: claims the right to dispatch `itemId` to `printerId` inside the dispatch transaction
+   * (row lock on the item with SKIP LOCKED, and this process still holds the printer's lease).
+   * False: another process is dispatching that item, or the printer is no longer ours — skip.
+   */
+  claimDispatch?(tx: Transaction<Database>, itemId: string, printerId: string): Promise<boolean>;
 }
 
 /** What the queue remembers about one printer between reports (not persisted). */
@@ -117,10 +123,12 @@ export class Dispatcher {
   runtime(printerId: string): PrinterRuntime {
     let rt = this.#rt.get(printerId);
     if (!rt) {
+      // A hold from before a restart (or from the printer's previous owner) is persisted.
+      const held = this.#d.store.startNotConfirmed.get(printerId);
       rt = {
         inFlight: false,
         holdUntil: null,
-        startNotConfirmed: null,
+        startNotConfirmed: held ? { job: held, sawReset: false } : null,
         retryAfter: null,
         reconcile: null,
         lastJobAt: undefined,
@@ -218,7 +226,11 @@ export class Dispatcher {
         ...this.#filamentFilter(item, file),
       });
     }
-    const printers = fleet.list().map((p) => this.#schedulerPrinter(p));
+    // Scale-out: each process decides only for the printers it owns (holds the lease of).
+    const printers = fleet
+      .list()
+      .filter((p) => fleet.isLocal?.(p.summary.id) ?? true)
+      .map((p) => this.#schedulerPrinter(p));
     const { assignments } = schedule({ running: store.running, items, printers }, clock.now());
     for (const a of assignments) {
       this.runtime(a.printerId).inFlight = true;
@@ -258,6 +270,10 @@ export class Dispatcher {
             copiesLeft(item) - active <= 0 ||
             store.activeJobOn(printerId)
           ) {
+            c.skipEvent();
+            return null;
+          }
+          if (this.#d.claimDispatch && !(await this.#d.claimDispatch(c.tx, itemId, printerId))) {
             c.skipEvent();
             return null;
           }
@@ -352,7 +368,11 @@ export class Dispatcher {
     if (err instanceof StartNotConfirmedError) {
       // The command may have landed: never re-send this job; hold the printer until it is seen fresh.
       const moved = await this.outcomes.closeJob(job, 'unknown', `start not confirmed: ${message}`);
-      if (moved) this.runtime(printerId).startNotConfirmed = { job: { ...job, status: 'unknown' }, sawReset: false };
+      if (moved) {
+        const held: JobRecord = { ...job, status: 'unknown' };
+        this.runtime(printerId).startNotConfirmed = { job: held, sawReset: false };
+        await store.change('start-not-confirmed', (c) => c.setStartNotConfirmed(printerId, held));
+      }
       raiseAlert(bus, {
         level: 'error',
         printerId,
@@ -389,6 +409,38 @@ export class Dispatcher {
       acceptsKey: filamentKey(filaments, item.amsMapping),
       accepts: (printerId) => planAms(filaments, this.#d.fleet.get(printerId)?.state.filament, item.amsMapping).ok,
     };
+  }
+
+  /**
+   * Scale-out: this process just took over `printerId` (its previous owner died or let go). Its
+   * runtime starts afresh and the printer's active jobs wait for its first trustworthy report,
+   * exactly like after a restart (job-watcher.ts reconcile): running prints are adopted, a start
+   * that may have landed is never sent again.
+   */
+  takeOver(printerId: string): void {
+    this.#rt.delete(printerId);
+    const jobs = [...this.#d.store.activeJobs.values()].filter((j) => j.printerId === printerId);
+    if (jobs.length) this.runtime(printerId).reconcile = jobs;
+  }
+
+  /** Ends a printer's "start not confirmed" hold (adopted, seen idle afresh, or the user confirmed). */
+  releaseStartHold(printerId: string): Promise<void> {
+    this.runtime(printerId).startNotConfirmed = null;
+    const { store } = this.#d;
+    if (!store.startNotConfirmed.has(printerId)) return Promise.resolve();
+    return store.change('start-hold-released', (c) => c.setStartNotConfirmed(printerId, null));
+  }
+
+  /** Scale-out: a hold released through another process (plate confirmed there) ends here too. */
+  syncHolds(): void {
+    for (const [printerId, rt] of this.#rt) {
+      if (rt.startNotConfirmed && !this.#d.store.startNotConfirmed.has(printerId)) rt.startNotConfirmed = null;
+    }
+  }
+
+  /** Scale-out: another process owns `printerId` now; forget what this one knew about it. */
+  letGo(printerId: string): void {
+    this.#rt.delete(printerId);
   }
 
   requestCancel(dispatchId: string): void {

@@ -23,6 +23,8 @@ export class JobWatcher {
   beginReconcile(): void {
     const { store, dispatcher, fleet } = this.d;
     for (const job of store.activeJobs.values()) {
+      // Scale-out: jobs on printers owned elsewhere are that process's; a takeover reconciles them.
+      if (fleet.get(job.printerId) && !(fleet.isLocal?.(job.printerId) ?? true)) continue;
       if (!fleet.get(job.printerId)) {
         dispatcher.track(dispatcher.outcomes.markUnknown(job, 'was running on a printer that no longer exists'));
         continue;
@@ -34,6 +36,7 @@ export class JobWatcher {
 
   onState(printerId: string, state: PrinterState): void {
     const { store, dispatcher, fleet } = this.d;
+    if (!(fleet.isLocal?.(printerId) ?? true)) return;
     const rt = dispatcher.runtime(printerId);
     const prevLastJobAt = rt.lastJobAt;
     rt.lastJobAt = state.lastJob?.at ?? null;
@@ -53,10 +56,9 @@ export class JobWatcher {
       if (!trustworthy(state)) snc.sawReset = true;
       if (state.job?.jobId === snc.job.jobId && ACTIVE_STATUSES.has(state.status)) {
         // The start did land after all: follow the job instead of leaving it unknown.
-        rt.startNotConfirmed = null;
-        dispatcher.track(dispatcher.outcomes.adopt(snc.job, 'unknown'));
+        dispatcher.track(dispatcher.releaseStartHold(printerId).then(() => dispatcher.outcomes.adopt(snc.job, 'unknown')));
       } else if (snc.sawReset && trustworthy(state) && state.status === 'idle') {
-        rt.startNotConfirmed = null;
+        dispatcher.track(dispatcher.releaseStartHold(printerId));
       }
     }
 

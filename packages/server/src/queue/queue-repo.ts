@@ -21,6 +21,8 @@ export const KV_RUNNING = 'queue.running';
 export const KV_FAILED_COPY_POLICY = 'queue.failedCopyPolicy';
 export const kvPlateNeedsClearing = (printerId: string) => `queue.plateNeedsClearing.${printerId}`;
 export const kvAttention = (printerId: string) => `queue.attention.${printerId}`;
+/** The job whose start was not confirmed on a printer (JSON JobRecord): the hold survives a restart. */
+export const kvStartNotConfirmed = (printerId: string) => `queue.startNotConfirmed.${printerId}`;
 
 type ItemRow = Selectable<Database['queue_items']>;
 type JobRow = Database['jobs'];
@@ -114,13 +116,13 @@ export class QueueRepo {
     return this.db.transaction().execute(fn);
   }
 
-  async loadItems(): Promise<QueueItemRecord[]> {
-    const rows = await this.db.selectFrom('queue_items').selectAll().orderBy('position').execute();
+  async loadItems(tx: Tx = this.db): Promise<QueueItemRecord[]> {
+    const rows = await tx.selectFrom('queue_items').selectAll().orderBy('position').execute();
     return rows.map(toItem);
   }
 
-  async loadActiveJobs(): Promise<JobRecord[]> {
-    const rows = await this.db
+  async loadActiveJobs(tx: Tx = this.db): Promise<JobRecord[]> {
+    const rows = await tx
       .selectFrom('jobs')
       .selectAll()
       .where('status', 'in', [...ACTIVE_JOB_STATUSES])
@@ -241,13 +243,13 @@ export class QueueRepo {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  async getKv(key: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
+  async getKv(key: string, tx: Tx = this.db): Promise<string | undefined> {
+    const row = await tx.selectFrom('kv').select('value').where('key', '=', key).executeTakeFirst();
     return row?.value;
   }
 
-  async getKvPrefix(prefix: string): Promise<{ key: string; value: string }[]> {
-    return this.db.selectFrom('kv').selectAll().where('key', 'like', `${prefix}%`).execute();
+  async getKvPrefix(prefix: string, tx: Tx = this.db): Promise<{ key: string; value: string }[]> {
+    return tx.selectFrom('kv').selectAll().where('key', 'like', `${prefix}%`).execute();
   }
 
   async setKv(tx: Tx, key: string, value: string | null): Promise<void> {

@@ -82,6 +82,11 @@ export interface QueueServiceOptions {
   library: LibraryView;
   /** Decision round timer (ms); every relevant event also triggers a round. Default 1000. */
   tickMs?: number;
+  /**
+   * Scale-out (several processes on one PostgreSQL): changes lock and reload (queue-store.ts), and
+   * `claimDispatch` fences each dispatch (dispatcher.ts). Absent: one process owns the queue.
+   */
+  cluster?: { claimDispatch: NonNullable<ConstructorParameters<typeof Dispatcher>[0]['claimDispatch']> };
 }
 
 export class QueueService {
@@ -99,7 +104,9 @@ export class QueueService {
     this.#o = opts;
     this.#store = new QueueStore(opts.db, opts.bus, () => opts.clock.now());
     this.history = new JobHistory(opts.db);
+    this.#store.shared = !!opts.cluster;
     this.#dispatcher = new Dispatcher({
+      ...(opts.cluster ? { claimDispatch: opts.cluster.claimDispatch } : {}),
       store: this.#store,
       fleet: opts.fleet,
       bus: opts.bus,
@@ -124,20 +131,53 @@ export class QueueService {
     this.#dispatcher.stopped = false;
     this.#watcher.beginReconcile();
     bus.on('printer.state', this, ({ printerId, state }) => this.#watcher.onState(printerId, state));
-    bus.on('queue.changed', this, () => {
-      this.#groups = null;
-    });
+    bus.on(
+      'queue.changed',
+      this,
+      () => {
+        this.#groups = null;
+      },
+      'all',
+    );
     bus.on('printer.added', this, () => this.#dispatcher.requestRound());
     bus.on('printer.updated', this, () => this.#dispatcher.requestRound());
     bus.on('printer.removed', this, ({ printerId }) => this.#onPrinterRemoved(printerId));
     // A removed file is never dispatched again (the library refuses while waiting/printing items use it).
-    bus.on('file.removed', this, ({ fileId }) => {
-      if (this.#files.has(fileId)) this.#files.set(fileId, null);
-      this.#groups = null;
-    });
+    bus.on(
+      'file.removed',
+      this,
+      ({ fileId }) => {
+        if (this.#files.has(fileId)) this.#files.set(fileId, null);
+        this.#groups = null;
+      },
+      'all',
+    );
+    // Scale-out: another process changed the queue (a user's edit, a job it dispatched or ended).
+    bus.on('queue.changed', this, () => this.#dispatcher.track(this.#reloadShared()), 'remote');
     for (const p of fleet.list()) this.#watcher.onState(p.summary.id, p.state);
     this.#timer = clock.setInterval(() => this.#dispatcher.requestRound(), this.#o.tickMs ?? 1000);
     this.#dispatcher.requestRound();
+  }
+
+  async #reloadShared(): Promise<void> {
+    await this.#store.reload();
+    this.#dispatcher.syncHolds();
+    for (const item of this.#store.items.values()) await this.#loadFile(item.fileId);
+  }
+
+  /**
+   * Scale-out: this process now owns `printerId` (call before its driver starts). The queue is
+   * reloaded and the printer's active jobs reconciled on its first trustworthy report, like after a
+   * restart: running prints are adopted, nothing is started twice.
+   */
+  async takeOver(printerId: string): Promise<void> {
+    await this.#reloadShared();
+    this.#dispatcher.takeOver(printerId);
+  }
+
+  /** Scale-out: another process owns `printerId` now. */
+  letGo(printerId: string): void {
+    this.#dispatcher.letGo(printerId);
   }
 
   /** Stops deciding; waits for dispatches in flight (their outcome is recorded) and queued changes. */
@@ -702,8 +742,8 @@ export class QueueService {
   /** The user confirms the printer's plate is clear (and that they checked any job left unknown). */
   async plateCleared(printerId: string): Promise<{ printerId: string; gate: GateResult }> {
     if (!this.#o.fleet.get(printerId)) throw notFound('printer');
-    this.#dispatcher.runtime(printerId).startNotConfirmed = null;
     this.#dispatcher.runtime(printerId).retryAfter = null;
+    await this.#dispatcher.releaseStartHold(printerId);
     await this.#store.change('plate-cleared', async (c) => {
       if (!this.#store.plateNeedsClearing.has(printerId) && !this.#store.attention.has(printerId)) return c.skipEvent();
       await c.setPlateNeedsClearing(printerId, false);

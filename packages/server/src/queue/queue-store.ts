@@ -2,10 +2,10 @@
  * The queue's in-memory mirror of the database. Every change runs through `change()`: one
  * serialised transaction, then the memory is updated and exactly one `queue.changed` is emitted.
  */
-import type { Transaction } from 'kysely';
+import { type Transaction, sql } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import type { Database } from '../storage/schema.ts';
-import { KV_FAILED_COPY_POLICY, KV_RUNNING, QueueRepo, kvAttention, kvPlateNeedsClearing } from './queue-repo.ts';
+import { KV_FAILED_COPY_POLICY, KV_RUNNING, QueueRepo, kvAttention, kvPlateNeedsClearing, kvStartNotConfirmed } from './queue-repo.ts';
 import type { FailedCopyPolicy, JobRecord, QueueItemRecord, QueueItemStatus } from './types.ts';
 
 /** Staged changes of one transaction, applied to memory after it commits. */
@@ -19,9 +19,14 @@ export interface ChangeSet {
   setPolicy(policy: FailedCopyPolicy): Promise<void>;
   setPlateNeedsClearing(printerId: string, needs: boolean): Promise<void>;
   setAttention(printerId: string, reason: string | null): Promise<void>;
+  /** Holds (job) or releases (null) a printer whose start was not confirmed. */
+  setStartNotConfirmed(printerId: string, job: JobRecord | null): Promise<void>;
   /** Nothing changed after all: commit without a `queue.changed` event. */
   skipEvent(): void;
 }
+
+/** Advisory lock key of the queue's changes (any constant shared by every process). */
+const QUEUE_LOCK_KEY = 0x52574351; // "RWCQ"
 
 export class QueueStore {
   readonly repo: QueueRepo;
@@ -32,10 +37,18 @@ export class QueueStore {
   failedCopyPolicy: FailedCopyPolicy = 'fail';
   plateNeedsClearing = new Set<string>();
   attention = new Map<string, string>();
+  /** Printers held because a start was not confirmed, with that job (adopted if it shows up). */
+  startNotConfirmed = new Map<string, JobRecord>();
   #ordered: QueueItemRecord[] | null = null;
   /** Active jobs by printer and by item, rebuilt after the active set changes (views read it per item and printer). */
   #index: { byPrinter: Map<string, JobRecord>; byItem: Map<string, JobRecord[]> } | null = null;
   #chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Scale-out (PostgreSQL, several processes): every change first takes one cluster-wide
+   * transaction lock and reloads the mirror inside its transaction, so it decides on what the
+   * database holds now, not on what this process last saw.
+   */
+  shared = false;
 
   constructor(
     db: ConstructorParameters<typeof QueueRepo>[0],
@@ -45,21 +58,36 @@ export class QueueStore {
     this.repo = new QueueRepo(db);
   }
 
-  async load(): Promise<void> {
-    this.items = new Map((await this.repo.loadItems()).map((i) => [i.id, i]));
+  async load(tx?: Transaction<Database>): Promise<void> {
+    const items = await this.repo.loadItems(tx);
+    const jobs = await this.repo.loadActiveJobs(tx);
+    const running = await this.repo.getKv(KV_RUNNING, tx);
+    const policy = await this.repo.getKv(KV_FAILED_COPY_POLICY, tx);
+    const plate = await this.repo.getKvPrefix(kvPlateNeedsClearing(''), tx);
+    const attention = await this.repo.getKvPrefix(kvAttention(''), tx);
+    const held = await this.repo.getKvPrefix(kvStartNotConfirmed(''), tx);
+    // Swapped in at once, after every read, so no reader sees half a reload.
+    this.items = new Map(items.map((i) => [i.id, i]));
     this.#ordered = null;
-    this.activeJobs = new Map((await this.repo.loadActiveJobs()).map((j) => [j.id, j]));
+    this.activeJobs = new Map(jobs.map((j) => [j.id, j]));
     this.#index = null;
-    const running = await this.repo.getKv(KV_RUNNING);
     this.running = running === undefined ? true : running === 'true';
-    const policy = await this.repo.getKv(KV_FAILED_COPY_POLICY);
     this.failedCopyPolicy = policy === 'retry' ? 'retry' : 'fail';
-    this.plateNeedsClearing = new Set(
-      (await this.repo.getKvPrefix(kvPlateNeedsClearing(''))).map((r) => r.key.slice(kvPlateNeedsClearing('').length)),
-    );
-    this.attention = new Map(
-      (await this.repo.getKvPrefix(kvAttention(''))).map((r) => [r.key.slice(kvAttention('').length), r.value]),
-    );
+    this.plateNeedsClearing = new Set(plate.map((r) => r.key.slice(kvPlateNeedsClearing('').length)));
+    this.attention = new Map(attention.map((r) => [r.key.slice(kvAttention('').length), r.value]));
+    this.startNotConfirmed = new Map();
+    for (const r of held) {
+      try {
+        this.startNotConfirmed.set(r.key.slice(kvStartNotConfirmed('').length), JSON.parse(r.value) as JobRecord);
+      } catch {
+        // A damaged row holds nothing; the printer's plate-clear confirmation is the way back anyway.
+      }
+    }
+  }
+
+  /** Scale-out: another process changed the queue; reload the mirror (after any change of ours). */
+  reload(): Promise<void> {
+    return this.serial(() => this.load());
   }
 
   /** Items in queue order. */
@@ -141,6 +169,11 @@ export class QueueStore {
       const memory: (() => void)[] = [];
       let emit = !opts.silent;
       const result = await this.repo.transaction(async (tx) => {
+        if (this.shared) {
+          // One lock for every queue change in the cluster (released at commit), then fresh state.
+          await sql`SELECT pg_advisory_xact_lock(${QUEUE_LOCK_KEY})`.execute(tx);
+          await this.load(tx);
+        }
         const c: ChangeSet = {
           tx,
           saveItem: async (item) => {
@@ -193,6 +226,13 @@ export class QueueStore {
             memory.push(() => {
               if (reason) this.attention.set(printerId, reason);
               else this.attention.delete(printerId);
+            });
+          },
+          setStartNotConfirmed: async (printerId, job) => {
+            await this.repo.setKv(tx, kvStartNotConfirmed(printerId), job ? JSON.stringify(job) : null);
+            memory.push(() => {
+              if (job) this.startNotConfirmed.set(printerId, job);
+              else this.startNotConfirmed.delete(printerId);
             });
           },
           skipEvent: () => {

@@ -78,7 +78,7 @@ export class ProjectStore {
     for (const d of [path.dirname(this.defaultDir), this.uploadsDir, this.venvRoot]) fs.mkdirSync(d, { recursive: true });
     fs.rmSync(this.#stagingDir, { recursive: true, force: true });
     if (isEmptyDir(this.defaultDir)) {
-      fs.rmSync(this.defaultDir, { recursive: true, force: true });
+      removeIfEmpty(this.defaultDir);
       copyProject(this.#bundledDefault, this.defaultDir);
     }
   }
@@ -86,7 +86,7 @@ export class ProjectStore {
   /** Makes sure `current` holds a project (seed 003: an empty `current` gets a copy of `default`). */
   ensureCurrent(): ProjectInfo {
     if (isEmptyDir(this.currentDir)) {
-      fs.rmSync(this.currentDir, { recursive: true, force: true });
+      removeIfEmpty(this.currentDir);
       copyProject(this.defaultDir, this.currentDir);
       this.#writeState({ source: 'default', name: null, sha256: null, updatedAt: new Date(this.#clock.now()).toISOString(), updatedBy: null });
     }
@@ -206,10 +206,34 @@ function isEmptyDir(dir: string): boolean {
   }
 }
 
+/** Removes an empty folder; one that another process has just filled stays (rmdir refuses it). */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') fs.rmSync(dir, { force: true });
+    else if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+  }
+}
+
+/**
+ * Copies a project folder whole into place: into a temp sibling first, then one rename. Server
+ * processes sharing a data dir (scale-out) may start at the same moment; the first rename wins and
+ * the others drop their copy, so nobody sees (or trips over) a half-copied folder.
+ */
 function copyProject(from: string, to: string): void {
-  fs.cpSync(from, to, { recursive: true, filter: (src) => !src.includes(`${path.sep}__pycache__`) });
+  const tmp = `${to}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.cpSync(from, tmp, { recursive: true, filter: (src) => !src.includes(`${path.sep}__pycache__`) });
   // The bundled default project comes from the install (0644/0755); in the data dir it is private.
-  tightenTree(to);
+  tightenTree(tmp);
+  try {
+    fs.renameSync(tmp, to);
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || isEmptyDir(to)) throw err;
+  }
 }
 
 export async function sha256File(file: string): Promise<string> {

@@ -298,6 +298,30 @@ export interface AgentCommandsTable {
   error_message: string | null;
 }
 
+/** Scale-out: one row per running server process sharing the database (cluster/). */
+export interface ClusterProcessesTable {
+  id: string;
+  host: string;
+  started_at: string;
+  /** Epoch ms of the last heartbeat. */
+  heartbeat_at: number;
+}
+
+/** Scale-out: which process owns (runs the driver of) a printer, until `expires_at` (epoch ms). */
+export interface PrinterLeasesTable {
+  printer_id: string;
+  process_id: string;
+  host: string;
+  expires_at: number;
+}
+
+/** Scale-out: event batches too large for one NOTIFY payload, fetched by reference. */
+export interface ClusterEventsTable {
+  id: string;
+  payload: string;
+  created_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
@@ -321,6 +345,9 @@ export interface Database {
   vision_detectors: VisionDetectorsTable;
   agents: AgentsTable;
   agent_commands: AgentCommandsTable;
+  cluster_processes: ClusterProcessesTable;
+  printer_leases: PrinterLeasesTable;
+  cluster_events: ClusterEventsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -51,12 +51,18 @@ export function loadOrCreateKey(dataDir: string, fileName: string): Buffer {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const key = crypto.randomBytes(32);
-  // 'wx' so two processes starting at once never overwrite each other's key.
+  // Written whole to a temp file, then linked into place (fails if the name exists): two processes
+  // starting at once on a shared data dir never overwrite each other's key, and neither ever reads
+  // a half-written one.
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, key.toString('base64'), { mode: 0o600, flag: 'wx' });
   try {
-    fs.writeFileSync(file, key.toString('base64'), { mode: 0o600, flag: 'wx' });
+    fs.linkSync(tmp, file);
     return key;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateKey(dataDir, fileName);
     throw err;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
 }

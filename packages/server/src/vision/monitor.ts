@@ -191,6 +191,8 @@ export class VisionMonitor {
     for (const [printerId, w] of this.#printers) {
       if (!w.settings.enabled || w.busy) continue;
       if (now - w.lastRunAt < w.settings.intervalSeconds * 1000) continue;
+      // Scale-out: the process that runs the printer watches it; the others would only repeat it.
+      if (!(this.#o.fleet.isLocal?.(printerId) ?? true)) continue;
       const p = this.#o.fleet.get(printerId);
       if (p?.state.status !== 'printing') continue;
       w.lastRunAt = now;

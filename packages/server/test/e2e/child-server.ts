@@ -41,7 +41,11 @@ export class ChildServer {
   #child: ChildProcess | null = null;
   #output = '';
 
-  constructor(dataDir?: string) {
+  /** `env`: extra settings for the child (a shared database and data dir for scale-out tests). */
+  constructor(
+    dataDir?: string,
+    readonly env: Record<string, string> = {},
+  ) {
     this.dataDir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'rwc-crash-'));
   }
 
@@ -78,6 +82,7 @@ export class ChildServer {
         RWC_MQTT_PORT: '0',
         RWC_DEMO: '0',
         RWC_LOG_LEVEL: 'warn',
+        ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -12,7 +12,8 @@ const rigs = new CrashRig();
 afterEach(() => rigs.cleanup());
 const { setup, itemOf } = rigs;
 
-describe('crash and restart with queued work (kill -9 of the server process)', () => {
+// Two cold server starts per test: generous on a loaded two-core machine (the scale-out e2e runs beside).
+describe('crash and restart with queued work (kill -9 of the server process)', { timeout: 120_000 }, () => {
   it('nothing printing: queued items, their order and the paused switch survive', async () => {
     const { s, sim, printerId, fileId } = await setup();
     expect((await s.api('POST', '/api/v1/queue/pause')).body).toEqual({ running: false });

@@ -16,7 +16,8 @@ const rigs = new CrashRig();
 afterEach(() => rigs.cleanup());
 const { setup, itemOf, events } = rigs;
 
-describe('crash and restart (kill -9 of the server process)', () => {
+// Two cold server starts per test: generous on a loaded two-core machine (the scale-out e2e runs beside).
+describe('crash and restart (kill -9 of the server process)', { timeout: 120_000 }, () => {
   it('mid-print: the running copy is adopted, counted once, and the next copy follows after the cooldown', async () => {
     const { s, sim, printerId, fileId } = await setup();
     const finishedAt: number[] = [];

@@ -333,6 +333,51 @@ describe('QueueService: dispatch', () => {
     expect(h.queue.getItem(item.id)).toMatchObject({ status: 'done', copiesDone: 1 });
   });
 
+  it('a start not confirmed survives a restart: the gate stays closed, and the job is adopted if it shows up', async () => {
+    await setup(['p1']);
+    const driver = h.fleet.driver('p1');
+    driver.behaviour = async () => {
+      throw new StartNotConfirmedError();
+    };
+    const item = await h.queue.addItem({ fileId: 'f1', copies: 2 });
+    await h.idle();
+    const jobId = driver.starts[0]!.jobId;
+    driver.behaviour = 'confirm';
+    await h.restart();
+    // Idle on the printer's current (same) session: still held after the restart.
+    h.fleet.setState('p1', { status: 'idle', fullStatus: true });
+    await h.idle();
+    expect(h.queue.gateFor('p1')).toEqual({ open: false, reason: 'start not confirmed — check the printer' });
+    expect(driver.starts).toHaveLength(1);
+    // The start did land: the printer shows our job, which is followed and counted, never re-sent.
+    printerRuns('p1', jobId);
+    await h.idle();
+    expect((await jobRows(h))[0]!.status).toBe('printing');
+    printerFinishes('p1', jobId);
+    await h.idle();
+    expect(h.queue.getItem(item.id).copiesDone).toBe(1);
+    expect(await h.storage.db.selectFrom('kv').select('key').where('key', 'like', 'queue.startNotConfirmed.%').execute()).toEqual([]);
+  });
+
+  it('a start not confirmed survives a restart until the user confirms the plate', async () => {
+    await setup(['p1']);
+    const driver = h.fleet.driver('p1');
+    driver.behaviour = async () => {
+      throw new StartNotConfirmedError();
+    };
+    await h.queue.addItem({ fileId: 'f1' });
+    await h.idle();
+    driver.behaviour = 'confirm';
+    await h.restart();
+    await h.idle();
+    expect(h.queue.gateFor('p1').reason).toBe('start not confirmed — check the printer');
+    await h.queue.plateCleared('p1');
+    await h.idle();
+    expect(driver.starts).toHaveLength(2);
+    await h.restart();
+    expect(h.queue.gateFor('p1').reason).not.toBe('start not confirmed — check the printer');
+  });
+
   it('a start that fails before going out is retried later, not at once', async () => {
     await setup(['p1']);
     await h.queue.updateSettings({ failedCopyPolicy: 'retry' });

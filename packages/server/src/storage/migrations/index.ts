@@ -10,6 +10,7 @@ import { alertsTable } from './007_alerts.ts';
 import { vision } from './009_vision.ts';
 import { pluginTables } from './010_plugins.ts';
 import { agents } from './011_agents.ts';
+import { cluster } from './012_cluster.ts';
 
 /** Every migration, in order. One list for SQLite and PostgreSQL; append, never edit a shipped one. */
 export function migrations(dialect: Dialect): Record<string, Migration> {
@@ -24,5 +25,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '009_vision': vision(),
     '010_plugins': pluginTables(dialect),
     '011_agents': agents(),
+    '012_cluster': cluster(),
   };
 }
