@@ -83,6 +83,8 @@ export const errorCodes = [
   'queue_full', 'queue_not_running', 'invalid_file', 'unsupported_file', 'multiple_files', 'wrong_file_field',
   'not_multipart', 'malformed_multipart', 'metadata_too_large', 'parse_timeout', 'file_too_complex', 'library_busy',
   'invalid_archive', 'not_an_image', 'image_too_large', 'server_restarted', 'server_stopping',
+  // scale-out
+  'printer_elsewhere',
   // agents
   'agent_not_created', 'agent_offline', 'agent_revoked', 'agent_unknown_status', 'unknown_agent',
   // vision

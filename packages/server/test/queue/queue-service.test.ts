@@ -347,7 +347,7 @@ describe('QueueService: dispatch', () => {
     // Idle on the printer's current (same) session: still held after the restart.
     h.fleet.setState('p1', { status: 'idle', fullStatus: true });
     await h.idle();
-    expect(h.queue.gateFor('p1')).toEqual({ open: false, reason: 'start not confirmed — check the printer' });
+    expect(h.queue.gateFor('p1')).toMatchObject({ open: false, code: 'start_not_confirmed', reason: 'start not confirmed — check the printer' });
     expect(driver.starts).toHaveLength(1);
     // The start did land: the printer shows our job, which is followed and counted, never re-sent.
     printerRuns('p1', jobId);

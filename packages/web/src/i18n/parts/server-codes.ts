@@ -8,6 +8,7 @@ export default {
   en: {
     server: {
       codes: {
+        printer_elsewhere: "Another server process runs this printer; try again in a moment",
         // Queue: wait and idle reasons, queue/job API errors (same texts as parts/queue-reasons.ts)
         bad_cursor: "The page link is not valid any more",
         bad_time: "Not a valid date and time",
@@ -325,6 +326,7 @@ export default {
   'zh-CN': {
     server: {
       codes: {
+        printer_elsewhere: "此打印机由另一个服务器进程运行，请稍后再试",
         // Queue: wait and idle reasons, queue/job API errors (same texts as parts/queue-reasons.ts)
         bad_cursor: "分页链接已失效",
         bad_time: "日期时间无效",
