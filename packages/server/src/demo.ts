@@ -33,7 +33,14 @@ export async function seedDemoFleet(opts: {
     const anyUser = await db.selectFrom('users').select('id').limit(1).executeTakeFirst();
     if (anyPrinter || anyUser) return false;
   }
-  await db.insertInto('kv').values({ key: 'demo_seeded', value: new Date(opts.infra.clock.now()).toISOString() }).execute();
+  // Claimed with one insert: processes sharing a PostgreSQL database (scale-out) may start at the
+  // same moment, and only the one whose insert lands adds the demo fleet.
+  const claim = await db
+    .insertInto('kv')
+    .values({ key: 'demo_seeded', value: new Date(opts.infra.clock.now()).toISOString() })
+    .onConflict((oc) => oc.column('key').doNothing())
+    .executeTakeFirst();
+  if (Number(claim.numInsertedOrUpdatedRows ?? 0) !== 1) return false;
   let added = 0;
   for (const p of demoPrinters) {
     if (!opts.infra.registry.get('printer-driver', p.driver)) {

@@ -144,7 +144,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const cluster = new Cluster(infra, fleet);
     // Runs after the drivers stopped (closers run in reverse): leases go at once, not at expiry.
     closers.push(() => cluster.stop());
-    const demo = cluster.shared ? null : await seedDemoFleet({ infra, fleet, library, demo: config.demo });
+    const demo = await seedDemoFleet({ infra, fleet, library, demo: config.demo });
     await fleet.start();
     closers.push(() => fleet.stop());
     if (demo) logger.info({ printers: fleet.list().length }, 'demo fleet of simulated printers added');

@@ -40,7 +40,7 @@ describe('the demo detector plugin in the demo farm', () => {
       return list.length === 4 && list.every((p) => p.state.status === 'idle') && list;
     }, 'the demo printers', 30_000);
     const a1 = printers.find((p) => p.name === 'A1-mini-02');
-    const cube = (await api('GET', '/api/v1/files')).body.find((f: { kind: string }) => f.kind === '3mf');
+    const cube = (await api('GET', '/api/v1/files')).body.find((f: { name: string }) => f.name === 'cube-a1mini.gcode.3mf');
     await api('POST', '/api/v1/queue', { fileId: cube.id, printerIds: [a1.id] });
     await waitFor(async () => (await api('GET', `/api/v1/printers/${a1.id}`)).body.state.status === 'printing', 'the A1 mini to print', 60_000);
     const job = await waitFor(async () => {
