@@ -3,6 +3,7 @@ import { tokens } from '../api/auth-tokens.ts';
 import { api, refreshTokens } from '../api/http.ts';
 import type { FileRecord, LiveEvent, Printer, PrinterState, QueueView } from '../api/types.ts';
 import { toEpochMs } from '../util/time.ts';
+import { noteNewAlert } from './alerts.ts';
 
 /**
  * The dashboard's live picture of the farm: loaded over REST, then kept current by /api/v1/ws.
@@ -22,6 +23,9 @@ export interface AlertEntry {
   level: 'info' | 'warning' | 'error';
   printerId: string | null;
   message: string;
+  /** The server's stable code and params, so the popup speaks the viewer's language. */
+  code?: string | null;
+  params?: Record<string, unknown> | null;
   at: string;
 }
 
@@ -117,8 +121,13 @@ export async function loadQueue(): Promise<void> {
   live.queue = await api<QueueView>('/queue');
 }
 
+let filesLoaded = false;
+let snapshotSeen = false;
+
 export async function loadFiles(): Promise<void> {
   live.files = await api<FileRecord[]>('/files');
+  filesLoaded = true;
+  live.loaded = snapshotSeen;
 }
 
 export async function loadAll(): Promise<void> {
@@ -156,14 +165,17 @@ export function handleEvent(event: LiveEvent): void {
   const data = event.data ?? {};
   switch (event.type) {
     case 'snapshot': {
+      // The snapshot carries printers and queue, so the page never fetches them separately.
       const printers = data.printers as Printer[] | undefined;
       if (Array.isArray(printers)) {
         live.printers = printers;
         for (const p of printers) recordTemps(p.id, p.state);
-      }
+      } else reloadSoon('printers');
       const queue = data.queue as QueueView | undefined;
       if (queue && Array.isArray(queue.items)) live.queue = queue;
       else reloadSoon('queue');
+      snapshotSeen = true;
+      live.loaded = filesLoaded;
       break;
     }
     case 'printer.state': {
@@ -190,7 +202,15 @@ export function handleEvent(event: LiveEvent): void {
       break;
     case 'alert': {
       const level = (str(data.level) ?? 'warning') as AlertEntry['level'];
-      raiseAlert({ level, printerId: str(data.printerId), message: str(data.message) ?? '', at: event.at });
+      noteNewAlert(data.id !== undefined && data.id !== null);
+      raiseAlert({
+        level,
+        printerId: str(data.printerId),
+        message: str(data.message) ?? '',
+        code: str(data.code),
+        params: (data.params as Record<string, unknown> | undefined) ?? null,
+        at: event.at,
+      });
       reloadSoon('queue');
       break;
     }
@@ -201,6 +221,7 @@ let socket: WebSocket | null = null;
 let retryTimer: ReturnType<typeof setTimeout> | null = null;
 let retryDelay = 1000;
 let wanted = false;
+let everOpened = false;
 
 function wsUrl(): string {
   const url = new URL('api/v1/ws', window.location.href);
@@ -217,12 +238,14 @@ export function connectLive(): void {
   const ws = new WebSocket(wsUrl());
   socket = ws;
   let opened = false;
+  const reconnect = everOpened;
   ws.onopen = () => {
     opened = true;
+    everOpened = true;
     socketConnected.value = true;
     retryDelay = 1000;
-    // Catch up on whatever changed while disconnected (the snapshot covers printers only on some servers).
-    loadAll().catch(() => {});
+    // The snapshot brings printers and queue; after a drop, files may have changed meanwhile too.
+    if (reconnect) loadFiles().catch(() => {});
   };
   ws.onmessage = (msg) => {
     try {
@@ -247,6 +270,8 @@ export function connectLive(): void {
 
 export function disconnectLive(): void {
   wanted = false;
+  everOpened = false;
+  snapshotSeen = false;
   if (retryTimer) clearTimeout(retryTimer);
   retryTimer = null;
   socket?.close();
