@@ -1,9 +1,10 @@
-import { reactive, ref } from 'vue';
+import { reactive, ref, toRaw } from 'vue';
 import { tokens } from '../api/auth-tokens.ts';
 import { api, refreshTokens } from '../api/http.ts';
 import type { FileRecord, LiveEvent, Printer, PrinterState, QueueView } from '../api/types.ts';
 import { toEpochMs } from '../util/time.ts';
-import { noteNewAlert } from './alerts.ts';
+import { alertsState, noteNewAlert } from './alerts.ts';
+import { mergePatch } from '../util/merge-patch.ts';
 
 /**
  * The dashboard's live picture of the farm: loaded over REST, then kept current by /api/v1/ws.
@@ -91,14 +92,14 @@ function errorText(state: PrinterState): string {
   return state.error ? `${state.error.message}${state.error.code ? ` (${state.error.code})` : ''}` : '';
 }
 
-function applyPrinterState(printerId: string, state: PrinterState): void {
+function applyPrinterState(printerId: string, state: PrinterState, whole = false): void {
   const printer = live.printers.find((p) => p.id === printerId);
   if (!printer) {
     void loadPrinters();
     return;
   }
   const before = printer.state?.status;
-  printer.state = { ...printer.state, ...state };
+  printer.state = whole ? state : { ...printer.state, ...state };
   recordTemps(printerId, printer.state);
   if (state.status === 'error' && before !== 'error') {
     // Give a matching `alert` event a moment to arrive first; raiseAlert de-duplicates.
@@ -185,6 +186,21 @@ export function handleEvent(event: LiveEvent): void {
       // A finished/started print changes the queue's estimates.
       break;
     }
+    case 'printers.patch': {
+      // Delta mode: one RFC 7386 merge patch per printer whose presented state changed.
+      for (const [id, patch] of Object.entries(data)) {
+        const printer = live.printers.find((p) => p.id === id);
+        if (!printer) {
+          reloadSoon('printers');
+          continue;
+        }
+        applyPrinterState(id, mergePatch(structuredClone(toRaw(printer.state)), patch) as PrinterState, true);
+      }
+      break;
+    }
+    case 'alerts.changed':
+      if (typeof data.unacknowledged === 'number') alertsState.unread = data.unacknowledged;
+      break;
     case 'printer.added':
     case 'printer.updated':
     case 'printer.removed':
@@ -228,6 +244,8 @@ function wsUrl(): string {
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   url.hash = '';
   url.searchParams.set('token', tokens.value?.accessToken ?? '');
+  // Delta mode: printer changes arrive as one merge patch a second instead of whole states.
+  url.searchParams.set('delta', '1');
   return url.toString();
 }
 

@@ -1,5 +1,7 @@
 import { useI18n } from 'vue-i18n';
 import { ApiRequestError } from '../api/http.ts';
+import { live } from '../store/live.ts';
+import { toEpochMs } from './time.ts';
 
 /** A text the server sends with a stable code, so the UI can say it in the viewer's language. */
 export interface CodedText {
@@ -9,39 +11,96 @@ export interface CodedText {
 }
 
 /**
- * Where the message tables keep server codes, tried in order. `server.*` is the general table
- * (errors, alerts, events, connection notes); the drivers part keeps its own namespaces.
+ * Where the message tables keep server codes (docs/operator-api-*.md), per kind of text. The first
+ * namespace with the code wins; `ops.*` holds this UI's own fallbacks.
  */
-const NAMESPACES = ['server', 'ops.wait', 'drivers.waitReason', 'drivers.alert', 'drivers.error', 'drivers.notice'];
+export const TEXT_KINDS = {
+  wait: ['queueReason', 'ops.wait', 'drivers.waitReason', 'server.gate'],
+  gate: ['server.gate', 'ops.gate', 'queueReason'],
+  connection: ['server.connection', 'ops.connection'],
+  alert: ['server.alert', 'drivers.alert', 'ops.alert'],
+  event: ['server.event', 'server.alert'],
+  error: ['server.error', 'uploadErrors', 'drivers.error', 'ops.error'],
+  notice: ['drivers.notice', 'server.notice'],
+  stage: ['server.stage'],
+  any: [
+    'server.error',
+    'server.alert',
+    'server.connection',
+    'queueReason',
+    'ops.wait',
+    'server.gate',
+    'server.event',
+    'drivers.waitReason',
+    'drivers.alert',
+    'drivers.error',
+    'drivers.notice',
+    'uploadErrors',
+    'ops.error',
+  ],
+} as const;
+export type TextKind = keyof typeof TEXT_KINDS;
 
-/** Params as vue-i18n wants them: strings and numbers; nested coded params are translated first. */
-function flatParams(params: Record<string, unknown> | null | undefined, tr: (c: CodedText) => string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(params ?? {})) {
-    if (v && typeof v === 'object' && 'code' in (v as object)) out[k] = tr(v as CodedText);
-    else if (Array.isArray(v)) out[k] = v.join(', ');
-    else out[k] = v;
-  }
-  return out;
-}
+/** Param names whose string values are themselves codes (an alert's `reason` is a connection code). */
+const CODED_PARAMS: Record<string, readonly string[]> = {
+  reason: ['server.connection', 'ops.connection', 'server.error', 'drivers.error'],
+  gateCode: ['server.gate', 'ops.gate'],
+  code: ['server.gate', 'queueReason', 'ops.gate'],
+};
 
 /**
- * `st(text)`: the text for `code` in the viewer's language with its params filled in; the server's
- * own message only when the code is unknown to this build of the UI (a newer server).
+ * `st(text, kind)`: the text for `code` in the viewer's language with its params filled in; the
+ * server's own (English) message only when this build of the UI does not know the code.
  */
 export function useServerText() {
-  const { t, te } = useI18n();
-  const keyFor = (code: string, namespaces: string[]) => namespaces.map((ns) => `${ns}.${code}`).find((k) => te(k)) ?? null;
-  const st = (text: CodedText | null | undefined, namespaces: string[] = NAMESPACES): string => {
+  const { t, te, locale } = useI18n();
+  const keyFor = (code: string, namespaces: readonly string[]) => namespaces.map((ns) => `${ns}.${code}`).find((k) => te(k)) ?? null;
+
+  const printerName = (p: Record<string, unknown>) =>
+    (typeof p.printerName === 'string' && p.printerName) || live.printers.find((x) => x.id === p.printerId)?.name || String(p.printerId ?? '');
+  const filamentName = (f: Record<string, unknown>) => [f.type, f.color].filter(Boolean).join(' ');
+
+  /** Turns arrays and objects into words vue-i18n can place: printer lists become names, filament lists "PLA #FF0000". */
+  function flatParams(params: Record<string, unknown> | null | undefined): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(params ?? {})) {
+      if (Array.isArray(v)) {
+        out[k] = v
+          .map((x) => {
+            if (x && typeof x === 'object') {
+              const o = x as Record<string, unknown>;
+              if ('printerId' in o || 'printerName' in o) return printerName(o);
+              if ('type' in o || 'color' in o) return filamentName(o);
+              return JSON.stringify(o);
+            }
+            return String(x);
+          })
+          .join(locale.value === 'zh-CN' ? '、' : ', ');
+        out[`${k}Count`] = v.length;
+      } else if (v && typeof v === 'object' && 'code' in (v as object)) {
+        out[k] = st(v as CodedText, 'any');
+      } else if (typeof v === 'string' && CODED_PARAMS[k]) {
+        const key = keyFor(v, CODED_PARAMS[k]);
+        out[k] = key ? t(key) : v;
+      } else if (typeof v === 'string' && (k === 'until' || k === 'since') && toEpochMs(v) !== null) {
+        out[k] = new Date(toEpochMs(v)!).toLocaleTimeString(locale.value, { hour: '2-digit', minute: '2-digit' });
+      } else out[k] = v;
+    }
+    return out;
+  }
+
+  function st(text: CodedText | null | undefined, kind: TextKind = 'any'): string {
     if (!text) return '';
-    const key = text.code ? keyFor(text.code, namespaces) : null;
+    const key = text.code ? keyFor(text.code, TEXT_KINDS[kind]) : null;
     if (!key) return text.message ?? text.code ?? '';
-    return t(key, flatParams(text.params, (c) => st(c, namespaces)));
-  };
-  const known = (code: string | null | undefined) => !!code && keyFor(code, NAMESPACES) !== null;
-  /** A failed request in words: its code translated, else the generic "something went wrong" plus the server's text. */
+    return t(key, flatParams(text.params));
+  }
+  const known = (code: string | null | undefined, kind: TextKind = 'any') => !!code && keyFor(code, TEXT_KINDS[kind]) !== null;
+
+  /** A failed request in words: its code translated, else the server's text (or "something went wrong"). */
   const errText = (err: unknown): string => {
     if (err instanceof ApiRequestError) {
+      if (known(err.code, 'error')) return st({ code: err.code, message: err.message, params: err.params }, 'error');
       if (known(err.code)) return st({ code: err.code, message: err.message, params: err.params });
       return err.message || t('common.unknownError');
     }
