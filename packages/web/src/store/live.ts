@@ -112,6 +112,27 @@ function applyPrinterState(printerId: string, state: PrinterState, whole = false
   }
 }
 
+/** Server-side temperature history (last hours) merged in front of what this tab recorded, once per printer. */
+const historyLoaded = new Set<string>();
+export async function loadTempHistory(printerId: string): Promise<void> {
+  if (historyLoaded.has(printerId)) return;
+  type Point = { at: string; nozzle?: { actual: number; target: number }; bed?: { actual: number; target: number } };
+  const res = await api<{ points: Point[] }>(`/printers/${printerId}/temperatures`);
+  historyLoaded.add(printerId);
+  const mine = live.temps[printerId] ?? [];
+  const firstOwn = mine[0]?.t ?? Number.POSITIVE_INFINITY;
+  const older: TempSample[] = res.points
+    .map((p) => ({
+      t: Date.parse(p.at),
+      nozzle: p.nozzle?.actual ?? null,
+      nozzleTarget: p.nozzle?.target ?? null,
+      bed: p.bed?.actual ?? null,
+      bedTarget: p.bed?.target ?? null,
+    }))
+    .filter((s) => Number.isFinite(s.t) && s.t < firstOwn);
+  live.temps[printerId] = [...older, ...mine].slice(-MAX_SAMPLES * 2);
+}
+
 export async function loadPrinters(): Promise<void> {
   const list = await api<Printer[]>('/printers');
   live.printers = list;
