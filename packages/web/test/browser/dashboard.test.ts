@@ -376,6 +376,8 @@ describe('web dashboard in chromium', () => {
     await page.waitForSelector('[data-testid="ws-status"][data-connected="true"]');
     const rotated = await page.evaluate(() => JSON.parse(localStorage.getItem('rwc.tokens') ?? '{}').accessToken);
     expect(rotated).not.toBe('expired.access.token');
+    // Logout lives in the account menu (with "change password").
+    await page.click('[data-testid="user-menu"]');
     await page.click('[data-testid="logout"]');
     await page.waitForSelector('[data-testid="login-page"]');
     expect(await page.evaluate(() => localStorage.getItem('rwc.tokens'))).toBeNull();
