@@ -3,6 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { AgentBroker } from './agents/broker.ts';
+import { AlertStore, alertItemOf } from './alerts/alert-store.ts';
+import { alertRoutes } from './alerts/routes.ts';
 import { type AgentsPart, createAgentsPart } from './agents/index.ts';
 import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
@@ -17,6 +19,8 @@ import { printerRoutes } from './http/routes/printers.ts';
 import { wsHub } from './http/ws-hub.ts';
 import { registerBuiltinDrivers } from './printers/builtin-drivers.ts';
 import { Fleet } from './printers/fleet.ts';
+import { TemperatureHistory } from './printers/temperature-history.ts';
+import { UnreachableWatch } from './printers/unreachable-watch.ts';
 import { FileLibrary } from './library/file-library.ts';
 import { fileRoutes, octoprintCompatRoutes } from './library/routes.ts';
 import { queueInfoProvider } from './queue/printer-info.ts';
@@ -60,6 +64,7 @@ export interface RunningServer {
   fleet: Fleet;
   auth: AuthService;
   eventLog: EventLog;
+  alerts: AlertStore;
   /** The embedded agent broker; null when agents use an external one (RWC_MQTT_URL). */
   broker: AgentBroker | null;
   agents: AgentsPart;
@@ -101,6 +106,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const eventLog = new EventLog({ db: storage.db, bus, clock, logger });
     eventLog.start();
     closers.push(() => eventLog.stop());
+    // Before any part can raise one: every alert is stored.
+    const alerts = new AlertStore({ db: storage.db, bus, logger: logger.child({ part: 'alerts' }), now: () => clock.now() });
+    await alerts.start();
+    closers.push(() => alerts.stop());
 
     const agents = createAgentsPart(infra, auth);
     const fleet = new Fleet(infra);
@@ -124,6 +133,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     await fleet.start();
     closers.push(() => fleet.stop());
     if (demo) logger.info({ printers: fleet.list().length }, 'demo fleet of simulated printers added');
+
+    const temperatures = new TemperatureHistory({ bus, now: () => clock.now() });
+    temperatures.start();
+    closers.push(async () => temperatures.stop());
+    const unreachable = new UnreachableWatch({ bus, clock, fleet, afterSeconds: config.unreachableAlertSeconds });
+    unreachable.start();
+    closers.push(async () => unreachable.stop());
 
     const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
     await queue.start();
@@ -158,7 +174,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
 
     let broker: AgentBroker | null = null;
     const routes: RouteModule[] = [
-      { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob } },
+      { prefix: '/api/v1', plugin: printerRoutes, opts: { fleet, queueInfo, isBusyWithQueueJob, temperatures } },
       { prefix: '/api/v1', plugin: fileRoutes, opts: { library } },
       { prefix: '/api/v1', plugin: queueRoutes, opts: { queue } },
       {
@@ -170,6 +186,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         },
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
+      { prefix: '/api/v1', plugin: alertRoutes, opts: { alerts } },
       robot.routes,
       { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
       { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
@@ -183,11 +200,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
           snapshot: async () => ({
             printers: fleet.list().map((p) => presentPrinter(p, fleet.publicConnection(p.summary.id), queueInfo)),
             queue: queue.getQueue(),
+            alerts: { unacknowledged: alerts.unacknowledged },
           }),
-          present: (event: { type: string; data: any }) =>
+          present: (event: { type: string; data: any; at: string }) =>
             event.type === 'printer.state'
               ? { printerId: event.data.printerId, state: presentState(event.data.printerId, event.data.state, queueInfo) }
-              : event.data,
+              : event.type === 'alert'
+                ? alertItemOf(event.data, event.at)
+                : event.data,
         },
       },
     ];
@@ -255,6 +275,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       fleet,
       auth,
       eventLog,
+      alerts,
       broker,
       agents,
       library,

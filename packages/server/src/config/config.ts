@@ -32,6 +32,8 @@ export interface Config {
   refreshTokenTtlSeconds: number;
   /** Report silence after which a printer is stale/unknown. */
   staleAfterSeconds: number;
+  /** A printer offline/connecting this long raises one `printer_unreachable` alert per outage. */
+  unreachableAlertSeconds: number;
   /** Failed logins from one address+user before 429, per window. */
   loginMaxFailures: number;
   loginWindowSeconds: number;
@@ -87,6 +89,7 @@ const defaults: Config = {
   accessTokenTtlSeconds: 900,
   refreshTokenTtlSeconds: 30 * 24 * 3600,
   staleAfterSeconds: 60,
+  unreachableAlertSeconds: 30,
   loginMaxFailures: 5,
   loginWindowSeconds: 300,
   headersTimeoutSeconds: 20,
@@ -124,6 +127,7 @@ const envNames: Partial<Record<keyof Config, string>> = {
   accessTokenTtlSeconds: 'RWC_ACCESS_TOKEN_TTL',
   refreshTokenTtlSeconds: 'RWC_REFRESH_TOKEN_TTL',
   staleAfterSeconds: 'RWC_STALE_AFTER',
+  unreachableAlertSeconds: 'RWC_UNREACHABLE_ALERT_AFTER',
   loginMaxFailures: 'RWC_LOGIN_MAX_FAILURES',
   loginWindowSeconds: 'RWC_LOGIN_WINDOW',
   headersTimeoutSeconds: 'RWC_HEADERS_TIMEOUT',
@@ -239,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     accessTokenTtlSeconds: parseInteger(label('accessTokenTtlSeconds'), get('accessTokenTtlSeconds'), 5, 86400),
     refreshTokenTtlSeconds: parseInteger(label('refreshTokenTtlSeconds'), get('refreshTokenTtlSeconds'), 60, 3650 * 86400),
     staleAfterSeconds: parseInteger(label('staleAfterSeconds'), get('staleAfterSeconds'), 5, 3600),
+    unreachableAlertSeconds: parseInteger(label('unreachableAlertSeconds'), get('unreachableAlertSeconds'), 1, 86400),
     loginMaxFailures: parseInteger(label('loginMaxFailures'), get('loginMaxFailures'), 1, 1000),
     loginWindowSeconds: parseInteger(label('loginWindowSeconds'), get('loginWindowSeconds'), 1, 86400),
     headersTimeoutSeconds: parseInteger(label('headersTimeoutSeconds'), get('headersTimeoutSeconds'), 1, 3600),

@@ -14,6 +14,8 @@ export interface DomainEvents {
   'job.finished': { printerId: string; queueItemId: string; jobId: string; fileName: string };
   'job.failed': { printerId: string; queueItemId: string; jobId: string; fileName: string; reason: string };
   alert: AlertEvent;
+  /** The unacknowledged alert count changed (an alert raised or acknowledged): tabs update their badge. */
+  'alerts.changed': { unacknowledged: number; acknowledged: string[] };
   /** One AI check of a printer's camera finished (vision/): the analysis as the API shows it. */
   'ai.analysis': { printerId: string; analysis: Record<string, unknown> };
   'file.added': { fileId: string; name: string };

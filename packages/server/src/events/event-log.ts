@@ -41,6 +41,8 @@ export class EventLog {
   #record(e: DomainEvent): void {
     // Plugin runs have their own table (plugins/runs.ts); their progress would flood this log.
     if (e.type === 'printer.log' || e.type === 'plugin.run') return;
+    // The unread badge's counter: the alert itself is logged, its count changes are not history.
+    if (e.type === 'alerts.changed') return;
     // AI checks have their own history (vision_analyses); one every few seconds per printer here would crowd out the rest.
     if (e.type === 'ai.analysis') return;
     if (e.type === 'printer.state') {

@@ -115,6 +115,15 @@ export interface PrinterDriver {
   resume(): Promise<void>;
   cancel(): Promise<void>;
   sendGcode(lines: string[]): Promise<void>;
+  /**
+   * The G-code console (operator): sends the lines and answers what the printer replied to them
+   * (Marlin: the lines up to each `ok`; Klipper: the gcode responses). Absent = no console.
+   */
+  console?(lines: string[]): Promise<string[]>;
+  /** Chamber/case light on or off (Bambu ledctrl, Marlin M355). Absent = not offered. */
+  setLight?(on: boolean): Promise<void>;
+  /** Part-cooling fan in percent 0–100 (M106/M107). Absent = not offered. */
+  setFan?(percent: number): Promise<void>;
   /** Latest camera frame (JPEG), or null when the printer has no camera. */
   snapshot(): Promise<Buffer | null>;
   /** Clears a printer-side error after the user acknowledged it (Bambu clean_print_error). */

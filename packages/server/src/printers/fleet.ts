@@ -6,6 +6,7 @@ import { ValidationError, conflict, notFound } from '../errors.ts';
 import type { PrintersTable } from '../storage/schema.ts';
 import { SecretBox } from '../storage/secrets.ts';
 import { checkConnectionShape, connectionSchemas } from './connection-schemas.ts';
+import { type ConnectionTestResult, testConnection } from './connection-test.ts';
 import { DisabledDriver } from './disabled-driver.ts';
 import type { PrinterDriver, PrinterDriverCapability } from './driver.ts';
 import type { FleetPrinter, FleetView } from './fleet-types.ts';
@@ -22,6 +23,8 @@ export interface NewPrinter {
 
 export interface PrinterPatch {
   name?: string;
+  /** The model the user types (the printer's own report wins for matching; see state.reported). */
+  model?: string | null;
   enabled?: boolean;
   connection?: unknown;
   settings?: Partial<PrinterSettings>;
@@ -189,7 +192,16 @@ export class Fleet implements FleetView {
     }
   }
 
+  /** Names are unique, ignoring case and surrounding spaces: 409 printer_name_taken. */
+  #checkName(name: string, self?: string): void {
+    const key = name.trim().toLowerCase();
+    const other = [...this.#printers.values()].find((p) => p.summary.id !== self && p.summary.name.trim().toLowerCase() === key);
+    if (other) throw conflict(`a printer named "${other.summary.name}" already exists; pick another name`, 'printer_name_taken', { name: other.summary.name });
+  }
+
   async add(input: NewPrinter): Promise<FleetPrinter> {
+    if (!input.name?.trim()) throw new ValidationError('name', 'must not be empty');
+    this.#checkName(input.name);
     const cap = this.#capability(input.driver);
     checkConnectionShape(cap.connectionSchema ?? connectionSchemas[input.driver], input.connection ?? {});
     const connection = cap.validateConnection(input.connection ?? {});
@@ -201,7 +213,7 @@ export class Fleet implements FleetView {
       .executeTakeFirst();
     const row: PrintersTable = {
       id: crypto.randomUUID(),
-      name: input.name,
+      name: input.name.trim(),
       driver: input.driver,
       model: input.model ?? (typeof connection.model === 'string' ? connection.model : null),
       enabled: input.enabled === false ? 0 : 1,
@@ -222,41 +234,34 @@ export class Fleet implements FleetView {
     const p = this.#printers.get(printerId);
     if (!p) throw notFound('printer');
     const cap = this.#capability(p.summary.driver);
+    if (patch.name !== undefined) {
+      if (!patch.name.trim()) throw new ValidationError('name', 'must not be empty');
+      this.#checkName(patch.name, printerId);
+    }
     const row = await this.#infra.storage.db.selectFrom('printers').selectAll().where('id', '=', printerId).executeTakeFirstOrThrow();
     let reconnect = false;
     if (patch.connection !== undefined) {
-      const given = patch.connection as Record<string, unknown>;
-      checkConnectionShape(cap.connectionSchema ?? connectionSchemas[p.summary.driver], given);
-      // Secrets left out of a patch keep their stored value, so the UI never needs to know them,
-      // unless the patch points the printer at another device: then they must be given again.
-      const merged = { ...p.connection, ...given };
-      const next = cap.validateConnection(merged);
-      const moved = (cap.deviceFields ?? []).filter((f) => JSON.stringify(next[f] ?? null) !== JSON.stringify(p.connection[f] ?? null));
-      if (moved.length) {
-        for (const secret of cap.secretFields) {
-          const stored = p.connection[secret];
-          if (stored !== undefined && stored !== null && stored !== '' && !(secret in given)) {
-            throw new ValidationError(
-              `connection.${secret}`,
-              `give it again: connection.${moved[0]} changed, and a stored ${secret} is never sent to another device`,
-            );
-          }
-        }
-      }
+      const next = this.mergeConnection(printerId, patch.connection);
       row.connection_json = this.#seal(cap, next);
       reconnect = true;
     }
     if (patch.settings !== undefined) {
       row.settings_json = JSON.stringify(validateSettings({ ...p.summary.settings, ...patch.settings }));
     }
-    if (patch.name !== undefined) row.name = patch.name;
+    if (patch.name !== undefined) row.name = patch.name.trim();
+    if (patch.model !== undefined && (patch.model || null) !== row.model) {
+      row.model = patch.model || null;
+      // The typed model is a driver input (a fallback until the printer says what it is): it takes
+      // effect on reconnect, which never happens under a running print (a USB-streamed job would die).
+      if (!['printing', 'paused', 'preparing'].includes(p.state.status)) reconnect = true;
+    }
     if (patch.enabled !== undefined && (patch.enabled ? 1 : 0) !== row.enabled) {
       row.enabled = patch.enabled ? 1 : 0;
       reconnect = true;
     }
     await this.#infra.storage.db
       .updateTable('printers')
-      .set({ name: row.name, enabled: row.enabled, connection_json: row.connection_json, settings_json: row.settings_json })
+      .set({ name: row.name, model: row.model, enabled: row.enabled, connection_json: row.connection_json, settings_json: row.settings_json })
       .where('id', '=', printerId)
       .execute();
     const next = this.#fromRow(row);
@@ -272,6 +277,70 @@ export class Fleet implements FleetView {
     const current = this.#printers.get(printerId)!;
     this.#infra.bus.emit('printer.updated', { printer: current.summary });
     return current;
+  }
+
+  /**
+   * The printer's stored connection with `given` laid over it, checked like an add (schema, then the
+   * driver's validateConnection). Secrets left out keep their stored value, so the UI never needs to
+   * know them, unless the patch points the printer at another device: then they must be given again.
+   */
+  mergeConnection(printerId: string, given: unknown): Record<string, unknown> {
+    const p = this.#printers.get(printerId);
+    if (!p) throw notFound('printer');
+    const cap = this.#capability(p.summary.driver);
+    checkConnectionShape(cap.connectionSchema ?? connectionSchemas[p.summary.driver], given);
+    const patch = given as Record<string, unknown>;
+    const next = cap.validateConnection({ ...p.connection, ...patch });
+    const moved = (cap.deviceFields ?? []).filter((f) => JSON.stringify(next[f] ?? null) !== JSON.stringify(p.connection[f] ?? null));
+    if (moved.length) {
+      for (const secret of cap.secretFields) {
+        const stored = p.connection[secret];
+        if (stored !== undefined && stored !== null && stored !== '' && !(secret in patch)) {
+          throw new ValidationError(
+            `connection.${secret}`,
+            `give it again: connection.${moved[0]} changed, and a stored ${secret} is never sent to another device`,
+          );
+        }
+      }
+    }
+    return next;
+  }
+
+  /** The stored (decrypted) connection and driver kind of a printer, for a connection test. */
+  connectionOf(printerId: string): { driver: string; model: string | null; connection: Record<string, unknown> } {
+    const p = this.#printers.get(printerId);
+    if (!p) throw notFound('printer');
+    return { driver: p.summary.driver, model: p.summary.model, connection: { ...p.connection } };
+  }
+
+  /** Validates an add body's connection without storing anything (test-connection before adding). */
+  checkNewConnection(driver: string, connection: unknown): Record<string, unknown> {
+    const cap = this.#capability(driver);
+    checkConnectionShape(cap.connectionSchema ?? connectionSchemas[driver], connection ?? {});
+    return cap.validateConnection(connection ?? {});
+  }
+
+  /** POST /printers/test-connection: the add body, validated like an add, tried with a deadline. */
+  async testNewConnection(input: { driver: string; model?: string | null; connection: unknown; timeoutSeconds?: number }): Promise<ConnectionTestResult> {
+    const connection = this.checkNewConnection(input.driver, input.connection);
+    const cap = this.#capability(input.driver);
+    const model = input.model ?? (typeof connection.model === 'string' ? connection.model : null);
+    return testConnection(this.#infra, cap, { driver: input.driver, model, connection, timeoutSeconds: input.timeoutSeconds ?? 8 });
+  }
+
+  /** POST /printers/:id/test-connection: the stored connection with an optional override laid over it. */
+  async testStoredConnection(printerId: string, input: { connection?: unknown; model?: string | null; timeoutSeconds?: number }): Promise<ConnectionTestResult> {
+    const p = this.#printers.get(printerId);
+    if (!p) throw notFound('printer');
+    const connection = input.connection === undefined ? { ...p.connection } : this.mergeConnection(printerId, input.connection);
+    const cap = this.#capability(p.summary.driver);
+    return testConnection(this.#infra, cap, {
+      driver: p.summary.driver,
+      model: input.model === undefined ? p.summary.model : input.model,
+      connection,
+      timeoutSeconds: input.timeoutSeconds ?? 8,
+      dataDirToCopy: path.join(this.#infra.config.dataDir, 'printers', printerId),
+    });
   }
 
   /** An admin trusts the certificate a printer presents now (see PrinterDriver.trustCertificate). */

@@ -1,3 +1,5 @@
+import type { ConnectionIssue } from './connection-issue.ts';
+
 /**
  * The one printer model every driver translates its protocol into (docs/architecture.md).
  * Nothing here knows about MQTT, serial or JSON-RPC.
@@ -80,6 +82,12 @@ export interface PrinterState {
   lastJob: { jobId: string | null; outcome: JobOutcome; at: number } | null;
   /** A user-facing hint about the connection ("wrong access code", "check the serial", ...). */
   connectionNote: string | null;
+  /**
+   * Why the printer is offline/connecting (or what is wrong with its link), as a stable code with
+   * params (printers/connection-issue.ts); null when the link is fine. Optional: drivers that do not
+   * set it get one derived from `connectionNote` by the presenter.
+   */
+  connectionIssue?: ConnectionIssue | null;
   /** ms epoch of the last report from the device. */
   updatedAt: number | null;
 }
@@ -100,6 +108,7 @@ export function initialPrinterState(): PrinterState {
     stage: null,
     lastJob: null,
     connectionNote: null,
+    connectionIssue: null,
     updatedAt: null,
   };
 }

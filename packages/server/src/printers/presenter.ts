@@ -1,9 +1,12 @@
 import type { FleetPrinter } from './fleet-types.ts';
+import { issueFromNote } from './connection-issue.ts';
+import { controlsOf } from './controls.ts';
 import type { PrinterState } from './model.ts';
 
 /** What the queue adds to each printer's public state (the gate, the cooldown, the queue item). */
 export interface PrinterQueueInfo {
-  gate: { open: boolean; reason: string | null };
+  /** `code` is stable (docs/api.md Additions); `reason` the English text. */
+  gate: { open: boolean; code?: string | null; reason: string | null };
   cooldownUntil: string | null;
   queueItemId: string | null;
 }
@@ -29,8 +32,9 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     stage: state.stage,
     lastJob: state.lastJob ? { ...state.lastJob, at: iso(state.lastJob.at) } : null,
     connectionNote: state.connectionNote,
+    connectionIssue: state.connectionIssue ?? issueFromNote(state.connectionNote, state.status),
     cooldownUntil: q?.cooldownUntil ?? null,
-    gate: q?.gate ?? { open: false, reason: 'the queue is not running' },
+    gate: q?.gate ? { open: q.gate.open, code: q.gate.code ?? null, reason: q.gate.reason } : { open: false, code: 'queue_not_running', reason: 'the queue is not running' },
     updatedAt: iso(state.updatedAt),
   };
 }
@@ -44,6 +48,7 @@ export function presentPrinter(p: FleetPrinter, connection: Record<string, unkno
     enabled: p.summary.enabled,
     settings: p.summary.settings,
     connection,
+    controls: controlsOf(p.summary.driver, p.driver),
     state: presentState(p.summary.id, p.state, queueInfo),
   };
 }

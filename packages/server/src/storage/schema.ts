@@ -59,6 +59,20 @@ export interface EventsTable {
   at: string;
 }
 
+/** One alert (alerts/alert-store.ts); `seq` orders them (ids are UUIDs). */
+export interface AlertsTable {
+  id: string;
+  seq: number;
+  level: string;
+  code: string;
+  message: string;
+  params_json: string;
+  printer_id: string | null;
+  at: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
 export interface FilesTable {
   id: string;
   name: string;
@@ -274,6 +288,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   printers: PrintersTable;
   events: EventsTable;
+  alerts: AlertsTable;
   files: FilesTable;
   queue_items: QueueItemsTable;
   jobs: JobsTable;

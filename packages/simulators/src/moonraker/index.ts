@@ -375,10 +375,22 @@ export class MoonrakerSimulator {
     }
   }
 
+  /** Every G-code line received through printer.gcode.script (tests read it). */
+  readonly gcodeLog: string[] = [];
+
   #gcode(script: string): void {
     for (const line of script.split('\n')) {
       const [word, ...rest] = line.trim().split(/\s+/);
+      if (!word) continue;
+      this.gcodeLog.push(line.trim());
       const s = Number(rest.find((r) => r.toUpperCase().startsWith('S'))?.slice(1));
+      // Klipper answers on the gcode response stream (notify_gcode_response), as the real host does.
+      const ex = this.klippy.objects.extruder as { temperature: number; target: number };
+      const bed = this.klippy.objects.heater_bed as { temperature: number; target: number };
+      if (/^M105$/i.test(word)) this.#notify('notify_gcode_response', [`ok T:${ex.temperature.toFixed(1)} /${ex.target.toFixed(1)} B:${bed.temperature.toFixed(1)} /${bed.target.toFixed(1)}`]);
+      else if (/^M106$/i.test(word)) this.klippy.set('fan', { speed: Math.max(0, Math.min(1, (Number.isFinite(s) ? s : 255) / 255)) });
+      else if (/^M107$/i.test(word)) this.klippy.set('fan', { speed: 0 });
+      else if (!/^(M10[49]|M1(40|90)|SDCARD_RESET_FILE|M112|G\d+)$/i.test(word)) this.#notify('notify_gcode_response', [`!! Unknown command:"${word.toUpperCase()}"`]);
       if (/^M10[49]$/i.test(word) && Number.isFinite(s)) this.klippy.set('extruder', { target: s });
       if (/^M1(40|90)$/i.test(word) && Number.isFinite(s)) this.klippy.set('heater_bed', { target: s });
       if (/^SDCARD_RESET_FILE$/i.test(word)) this.klippy.resetFile();

@@ -22,6 +22,7 @@ export class Klippy {
     extruder: { temperature: 21.3, target: 0, power: 0 },
     heater_bed: { temperature: 21.3, target: 0, power: 0 },
     toolhead: { position: [0, 0, 0, 0], status: 'Ready' },
+    fan: { speed: 0, rpm: null },
   };
   #delta: Objects = {};
   #elapsed = 0;

@@ -125,6 +125,8 @@ class SimulatedBambuDriver implements PrinterDriver {
   resume = () => this.#real().resume();
   cancel = () => this.#real().cancel();
   sendGcode = (lines: string[]) => this.#real().sendGcode(lines);
+  setLight = (on: boolean) => this.#real().setLight(on);
+  setFan = (percent: number) => this.#real().setFan(percent);
   snapshot = () => this.#real().snapshot();
   clearError = () => this.#real().clearError();
   trustCertificate = (fingerprint256: string) => this.#real().trustCertificate(fingerprint256);

@@ -56,6 +56,12 @@ export const gcodeLine = (seq: string, lines: string[]): BambuCommand => ({
   body: { sequence_id: seq, command: 'gcode_line', param: `${lines.join('\n')}\n` },
 });
 
+/** Light control (Bambu Studio's light button): `system.ledctrl` on `chamber_light`. */
+export const ledCtrl = (seq: string, node: string, mode: 'on' | 'off'): BambuCommand => ({
+  type: 'system',
+  body: { sequence_id: seq, command: 'ledctrl', led_node: node, led_mode: mode, led_on_time: 500, led_off_time: 500, loop_times: 0, interval_time: 0 },
+});
+
 export const cleanPrintError = (seq: string): BambuCommand => ({
   type: 'print',
   body: { sequence_id: seq, command: 'clean_print_error', subtask_id: '', print_error: 0 },

@@ -17,6 +17,7 @@ import { grabCameraFrame } from './camera.ts';
 import {
   cleanPrintError,
   gcodeLine,
+  ledCtrl,
   isValidJobId,
   pausePrint,
   projectFile,
@@ -59,9 +60,10 @@ import {
   saveCandidate,
   savePin,
 } from './tls-pin.ts';
-import { bambuTlsOptions, isCertificateError, trustedCas } from './tls.ts';
+import { CertificateMismatchError, bambuTlsOptions, isCertificateError, trustedCas } from './tls.ts';
 import { JsonFileUploadStore, type UploadRecordStore } from './upload-records.ts';
 import { raiseAlert } from '../../alerts/raise.ts';
+import { type ConnectionIssue, classifyConnectError, issue } from '../connection-issue.ts';
 
 export interface BambuDriverOptions {
   timing?: Partial<LinkTiming>;
@@ -99,6 +101,8 @@ export class BambuDriver implements PrinterDriver {
   #stale = false;
   #lastJob: PrinterState['lastJob'] = null;
   #note: string | null = null;
+  /** Why the link is down (code + params), cleared when it comes up. */
+  #issue: ConnectionIssue | null = null;
   #linkError: PrinterError | null = null;
   /** Trusted CAs for every TLS link of this printer; a first-use pin is added to this very list. */
   readonly #ca: string[];
@@ -164,12 +168,14 @@ export class BambuDriver implements PrinterDriver {
         },
         onNoReports: () => {
           this.#note = NOTE_NO_REPORTS;
+          this.#issue = issue('no_reports', { serial: this.#conn.serial });
           this.#log('mqtt.no_reports', NOTE_NO_REPORTS);
           this.#emit();
         },
         onAuthRejected: (code) => {
           this.#note = NOTE_WRONG_ACCESS_CODE;
           this.#linkError = { code: 'wrong_access_code', message: NOTE_WRONG_ACCESS_CODE };
+          this.#issue = issue('wrong_access_code', { connack: code, host: this.#conn.host, port: this.#conn.mqttPort });
           this.#log('mqtt.auth_rejected', `the printer refused the access code (CONNACK ${code}); not retrying`);
           this.#emit();
         },
@@ -179,6 +185,13 @@ export class BambuDriver implements PrinterDriver {
             const message = `TLS certificate refused: ${err.message}`;
             this.#note = message;
             this.#linkError = { code: 'tls_certificate', message };
+            this.#issue =
+              err instanceof CertificateMismatchError
+                ? issue('certificate_mismatch', { presentedName: err.actual ?? '(none)', expectedSerial: this.#conn.serial })
+                : classifyConnectError(err, { host: this.#conn.host, port: this.#conn.mqttPort });
+            if (this.#issue.code === 'other' || this.#issue.code === 'protocol_error') this.#issue = issue('tls_error', { detail: err.message });
+          } else {
+            this.#issue = classifyConnectError(err, { host: this.#conn.host, port: this.#conn.mqttPort });
           }
           this.#ctx.logger.warn({ err: err.message, printerId: ctx.printerId }, 'bambu connection error');
           this.#emit();
@@ -193,9 +206,10 @@ export class BambuDriver implements PrinterDriver {
   /** See tls-pin.ts: pin a non-Bambu certificate the first time, refuse it if it changes later. */
   async #trustOnFirstUse(): Promise<void> {
     if (this.#pinning) return;
-    const refuse = (why: string) => {
+    const refuse = (why: string, found: ConnectionIssue) => {
       const message = `TLS certificate refused: ${why}`;
       this.#note = message;
+      this.#issue = found;
       this.#linkError = { code: 'tls_certificate', message };
       this.#log('tls.refused', message);
       this.#emit();
@@ -208,11 +222,15 @@ export class BambuDriver implements PrinterDriver {
     try {
       const probe = await probeCertificate({ host, port: mqttPort, serial, timeoutMs: 10_000 });
       if (probe.commonName !== serial) {
-        return refuse(`printer certificate CN "${probe.commonName ?? '(none)'}" does not match the configured serial "${serial}"`);
+        return refuse(
+          `printer certificate CN "${probe.commonName ?? '(none)'}" does not match the configured serial "${serial}"`,
+          issue('certificate_mismatch', { presentedName: probe.commonName ?? '(none)', expectedSerial: serial }),
+        );
       }
       if (!probe.anchorPem || !probe.fingerprint256) {
         return refuse(
           "it is not issued by Bambu Lab's CA and has no self-signed root to trust; give its CA in connection.caCertPem or turn on insecureTls",
+          issue('certificate_untrusted', {}),
         );
       }
       if (needsAdmin) {
@@ -221,6 +239,7 @@ export class BambuDriver implements PrinterDriver {
         const what = pinned ? `the printer's certificate changed since it was first trusted (${pinned.pinnedAt})` : 'the printer presents a certificate it did not have before';
         return refuse(
           `${what}; an admin must confirm the new one (SHA-256 ${probe.fingerprint256}) with POST /api/v1/printers/{id}/certificate, or remove and add the printer if it was replaced`,
+          issue('certificate_changed', { fingerprint256: probe.fingerprint256 }),
         );
       }
       const at = new Date(this.#ctx.clock.now()).toISOString();
@@ -251,6 +270,7 @@ export class BambuDriver implements PrinterDriver {
     this.#ca.push(candidate.pem);
     this.#note = `certificate confirmed by an admin (SHA-256 ${want.slice(0, 16)}…)`;
     this.#linkError = null;
+    this.#issue = null;
     this.#log('tls.confirmed', this.#note, { fingerprint256: want });
     this.#emit();
   }
@@ -278,6 +298,7 @@ export class BambuDriver implements PrinterDriver {
     if (link === 'connected') {
       markConnected(this.#ctx.dataDir, this.#conn.serial, this.#conn.host, new Date(this.#ctx.clock.now()).toISOString());
       this.#linkError = null;
+      if (this.#issue?.code !== 'no_reports') this.#issue = null;
       if (this.#note === NOTE_WRONG_ACCESS_CODE || this.#note?.startsWith('TLS certificate')) this.#note = null;
     }
     if (link !== 'connected') {
@@ -297,6 +318,7 @@ export class BambuDriver implements PrinterDriver {
     this.#updatedAt = now;
     this.#stale = false;
     if (this.#note === NOTE_NO_REPORTS) this.#note = null;
+    if (this.#issue?.code === 'no_reports') this.#issue = null;
     const msg = classifyMessage(parsed);
     if (msg.kind === 'status') {
       if (msg.full) {
@@ -367,7 +389,7 @@ export class BambuDriver implements PrinterDriver {
   #build(): PrinterState {
     const model = this.#model;
     const hideChamber = !!model && /^(A1|P1)/i.test(model.trim());
-    return buildState({
+    const state = buildState({
       link: this.#link,
       fullStatus: this.#fullStatus,
       stale: this.#stale,
@@ -385,6 +407,8 @@ export class BambuDriver implements PrinterDriver {
       platesByJobId: this.#plates,
       hideChamber,
     });
+    state.connectionIssue = this.#issue;
+    return state;
   }
 
   #emit(): void {
@@ -451,6 +475,17 @@ export class BambuDriver implements PrinterDriver {
   sendGcode(lines: string[]): Promise<void> {
     if (lines.length === 0) return Promise.resolve();
     return this.#send(gcodeLine(this.#seq.next(), lines), { ackConfirms: true });
+  }
+
+  /** The chamber light (system.ledctrl, as Bambu Studio sends it). */
+  setLight(on: boolean): Promise<void> {
+    return this.#send(ledCtrl(this.#seq.next(), 'chamber_light', on ? 'on' : 'off'), { ackConfirms: true });
+  }
+
+  /** The part-cooling fan (P1) through gcode_line, as Bambu Studio's fan slider does. */
+  setFan(percent: number): Promise<void> {
+    const s = Math.round((Math.max(0, Math.min(100, percent)) * 255) / 100);
+    return this.sendGcode([`M106 P1 S${s}`]);
   }
 
   async clearError(): Promise<void> {

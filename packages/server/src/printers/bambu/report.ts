@@ -194,6 +194,19 @@ export function classifyMessage(msg: JsonObject): ReportMessage {
     };
   }
   if (isObject(msg.info)) return { kind: 'info', info: msg.info };
+  // `system` commands (ledctrl) are acknowledged on their own envelope.
+  if (isObject(msg.system) && typeof msg.system.command === 'string') {
+    const sys = msg.system;
+    return {
+      kind: 'ack',
+      command: toText(sys.command) ?? '',
+      sequenceId: toText(sys.sequence_id),
+      result: toText(sys.result)?.toLowerCase() ?? null,
+      reason: toText(sys.reason),
+      errCode: toNumber(sys.err_code),
+      print: sys,
+    };
+  }
   return { kind: 'other' };
 }
 

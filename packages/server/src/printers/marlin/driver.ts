@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { classifyConnectError, issue } from '../connection-issue.ts';
 import path from 'node:path';
 import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest } from '../driver.ts';
 import { initialPrinterState, type JobOutcome, type PrinterState } from '../model.ts';
@@ -41,6 +42,8 @@ export class MarlinDriver implements PrinterDriver {
   #reconnectTimer: TimerHandle | null = null;
   #pollTimer: TimerHandle | null = null;
   #helloDone: (() => void) | null = null;
+  /** While a console command runs: receives every line the printer sends. */
+  #consoleTap: ((line: string) => void) | null = null;
   #ready = false;
   #capabilities = new Map<string, boolean>();
   #firmware: Record<string, string> = {};
@@ -218,6 +221,36 @@ export class MarlinDriver implements PrinterDriver {
     }
   }
 
+  /** Console: each line is sent in turn; the printer's lines until its `ok` are its answer. */
+  async console(lines: string[]): Promise<string[]> {
+    const sender = this.#requireReady();
+    const out: string[] = [];
+    const asksTemps = lines.some((l) => /^\s*M105\b/i.test(l));
+    // Temperature autoreports arrive on their own every few seconds: not an answer unless M105 was asked.
+    this.#consoleTap = (line) => {
+      if (!asksTemps && /^\s*T:/.test(line)) return;
+      out.push(line);
+    };
+    try {
+      for (const raw of lines) {
+        const line = stripComment(raw);
+        if (line) await sender.send(line);
+      }
+    } finally {
+      this.#consoleTap = null;
+    }
+    return out;
+  }
+
+  async setLight(on: boolean): Promise<void> {
+    await this.#requireReady().send(on ? 'M355 S1' : 'M355 S0');
+  }
+
+  async setFan(percent: number): Promise<void> {
+    const s = Math.round((Math.max(0, Math.min(100, percent)) * 255) / 100);
+    await this.#requireReady().send(s === 0 ? 'M107' : `M106 S${s}`);
+  }
+
   async snapshot(): Promise<Buffer | null> {
     return null;
   }
@@ -239,7 +272,11 @@ export class MarlinDriver implements PrinterDriver {
     try {
       await transport.open();
     } catch (err) {
-      this.#set({ status: 'offline', connectionNote: `cannot open ${this.#describeTarget()}: ${(err as Error).message}` });
+      this.#set({
+        status: 'offline',
+        connectionNote: `cannot open ${this.#describeTarget()}: ${(err as Error).message}`,
+        connectionIssue: classifyConnectError(err, this.#issueTarget()),
+      });
       return this.#scheduleReconnect();
     }
     if (session !== this.#session || this.#stopped) return void transport.close();
@@ -269,11 +306,19 @@ export class MarlinDriver implements PrinterDriver {
       if (session !== this.#session) return;
       this.#backoffMs = 1000;
       this.#ready = true;
-      this.#set({ status: 'idle', fullStatus: true, connectionNote: null });
+      this.#set({ status: 'idle', fullStatus: true, connectionNote: null, connectionIssue: null });
       this.#log('connected', `connected to ${this.#firmware.FIRMWARE_NAME ?? 'firmware'}`);
     } catch (err) {
       if (session !== this.#session) return;
-      this.#set({ connectionNote: `handshake failed: ${(err as Error).message}` });
+      this.#set({
+        connectionNote: `handshake failed: ${(err as Error).message}`,
+        // No answer at all is a timeout (wrong baud rate, board not booted); an answer we cannot use is the wrong protocol.
+        connectionIssue: issue((err as DriverError).code === 'no_hello' ? 'timeout' : 'protocol_error', {
+          ...this.#issueTarget(),
+          where: this.#describeTarget(),
+          detail: (err as Error).message,
+        }),
+      });
       await this.#teardown(err as Error);
       this.#scheduleReconnect();
     }
@@ -350,7 +395,7 @@ export class MarlinDriver implements PrinterDriver {
     this.#log('disconnected', `connection lost${err ? `: ${err.message}` : ''}`);
     if (this.#job) await this.#endJob('failed', 'connection lost');
     await this.#teardown(err ?? new DriverError('disconnected', 'connection lost'));
-    if (this.#state.status !== 'error') this.#set({ status: 'connecting', fullStatus: false });
+    if (this.#state.status !== 'error') this.#set({ status: 'connecting', fullStatus: false, connectionIssue: issue('disconnected', this.#issueTarget()) });
     this.#scheduleReconnect();
   }
 
@@ -358,7 +403,7 @@ export class MarlinDriver implements PrinterDriver {
     this.#log(code, message);
     if (this.#job) await this.#endJob('failed', message);
     await this.#teardown(new DriverError(code, message));
-    this.#set({ status: 'connecting', fullStatus: false, connectionNote: message });
+    this.#set({ status: 'connecting', fullStatus: false, connectionNote: message, connectionIssue: issue('disconnected', { ...this.#issueTarget(), detail: message }) });
     this.#scheduleReconnect();
   }
 
@@ -386,6 +431,7 @@ export class MarlinDriver implements PrinterDriver {
   #onLine(raw: string): void {
     const sender = this.#sender;
     if (!sender) return;
+    this.#consoleTap?.(raw);
     sender.activity();
     const parsed = classifyLine(raw);
     switch (parsed.kind) {
@@ -562,6 +608,12 @@ export class MarlinDriver implements PrinterDriver {
   #requireReady(): LineSender {
     if (!this.#ready || !this.#sender) throw new DriverError('not_connected', `printer is ${this.#state.status}`);
     return this.#sender;
+  }
+
+  /** Where the link goes, as connection-issue params. */
+  #issueTarget(): { host?: string; port?: number; path?: string } {
+    const t = this.#conn.target;
+    return t.kind === 'tcp' ? { host: t.host, port: t.port } : { path: t.path };
   }
 
   #describeTarget(): string {

@@ -73,6 +73,19 @@ export class SimulatedPrinterDriver<S extends InProcessSimulator> implements Pri
   sendGcode(lines: string[]): Promise<void> {
     return this.#driver().sendGcode(lines);
   }
+  console(lines: string[]): Promise<string[]> {
+    const d = this.#driver();
+    if (!d.console) return Promise.resolve([]);
+    return d.console(lines);
+  }
+  setLight(on: boolean): Promise<void> {
+    const d = this.#driver();
+    return d.setLight ? d.setLight(on) : Promise.reject(new DriverError('not_supported', 'this printer has no light control'));
+  }
+  setFan(percent: number): Promise<void> {
+    const d = this.#driver();
+    return d.setFan ? d.setFan(percent) : Promise.reject(new DriverError('not_supported', 'this printer has no fan control'));
+  }
   snapshot(): Promise<Buffer | null> {
     return this.#driver().snapshot();
   }

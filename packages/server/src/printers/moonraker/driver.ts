@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { classifyConnectError, issue } from '../connection-issue.ts';
 import { DriverError, type DriverContext, type PrinterDriver, type StartJobRequest, StartNotConfirmedError } from '../driver.ts';
 import { initialPrinterState, type JobOutcome, type PrinterState } from '../model.ts';
 import type { TimerHandle } from '../../util/clock.ts';
@@ -27,6 +28,8 @@ const ENDED = (state: string | null): JobOutcome | undefined => (state === null 
  * own job_queue is never used.
  */
 export class MoonrakerDriver implements PrinterDriver {
+  /** Console commands in flight: each receives the gcode responses. */
+  readonly #gcodeTaps = new Set<(line: string) => void>();
   readonly announcesStartCommand = true;
   #conn: MoonrakerConnection;
   #state: PrinterState = initialPrinterState();
@@ -112,6 +115,29 @@ export class MoonrakerDriver implements PrinterDriver {
     await this.#requireRpc().call('printer.gcode.script', { script: lines.join('\n') });
   }
 
+  /** Console: the gcode responses Klipper sends while the script runs are its answer. */
+  async console(lines: string[]): Promise<string[]> {
+    const rpc = this.#requireRpc();
+    const out: string[] = [];
+    const tap = (line: string) => out.push(line);
+    this.#gcodeTaps.add(tap);
+    try {
+      await rpc.call('printer.gcode.script', { script: lines.join('\n') });
+    } catch (err) {
+      // Klipper refuses a bad line with an RPC error: that is the answer, not a failure of the console.
+      if (!(err instanceof DriverError) || !err.code.startsWith('rpc_')) throw err;
+      out.push(`!! ${err.message}`);
+    } finally {
+      this.#gcodeTaps.delete(tap);
+    }
+    return out;
+  }
+
+  async setFan(percent: number): Promise<void> {
+    const s = Math.round((Math.max(0, Math.min(100, percent)) * 255) / 100);
+    await this.#requireRpc().call('printer.gcode.script', { script: s === 0 ? 'M107' : `M106 S${s}` });
+  }
+
   /**
    * The first enabled webcam Moonraker announces (`server.webcams.list`, Moonraker's `[webcam]`
    * sections / crowsnest): its snapshot URL, or a frame cut from its MJPEG stream. Relative URLs
@@ -177,7 +203,9 @@ export class MoonrakerDriver implements PrinterDriver {
       rpc.close();
       this.#rpc = null;
       const note = e.code === 'unauthorized' ? 'Moonraker refused the API key' : `cannot reach Moonraker: ${e.message}`;
-      this.#set({ status: 'offline', fullStatus: false, connectionNote: note });
+      const connectionIssue =
+        e.code === 'unauthorized' ? issue('wrong_access_code', { driver: 'moonraker', ...this.#target() }) : classifyConnectError(err, this.#target());
+      this.#set({ status: 'offline', fullStatus: false, connectionNote: note, connectionIssue });
       this.#scheduleReconnect();
     }
   }
@@ -223,6 +251,9 @@ export class MoonrakerDriver implements PrinterDriver {
 
   #onNotification(method: string, params: unknown[]): void {
     switch (method) {
+      case 'notify_gcode_response':
+        for (const tap of this.#gcodeTaps) tap(String(params[0] ?? ''));
+        break;
       case 'notify_status_update':
         this.#objects = mergeStatus(this.#objects, params[0] as MoonrakerObjects);
         this.#apply(false);
@@ -249,7 +280,7 @@ export class MoonrakerDriver implements PrinterDriver {
     this.ctx.clock.clearTimeout(this.#pollTimer);
     this.#rpc = null;
     this.#log('disconnected', 'websocket closed; reconnecting');
-    this.#set({ status: 'connecting', fullStatus: false });
+    this.#set({ status: 'connecting', fullStatus: false, connectionIssue: issue('disconnected', this.#target()) });
     this.#scheduleReconnect();
   }
 
@@ -329,6 +360,12 @@ export class MoonrakerDriver implements PrinterDriver {
   #requireRpc(): RpcSocket {
     if (!this.#rpc) throw new DriverError('not_connected', `printer is ${this.#state.status}`);
     return this.#rpc;
+  }
+
+  /** Host and port of the Moonraker URL, for connection issues. */
+  #target(): { host: string; port: number } {
+    const u = new URL(this.#conn.url);
+    return { host: u.hostname, port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) };
   }
 
   #log(kind: string, message: string): void {

@@ -28,7 +28,7 @@ export class RpcSocket {
       });
       ws.once('unexpected-response', (_req, res) => {
         ws.terminate();
-        reject(new DriverError(res.statusCode === 401 ? 'unauthorized' : 'ws_refused', `websocket refused: HTTP ${res.statusCode}`));
+        reject(new DriverError(res.statusCode === 401 || res.statusCode === 403 ? 'unauthorized' : 'ws_refused', `websocket refused: HTTP ${res.statusCode}`));
       });
       ws.on('error', (err) => {
         if (!opened) reject(new DriverError('unreachable', err.message));

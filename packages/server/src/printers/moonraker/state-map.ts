@@ -1,4 +1,5 @@
 import type { PrinterNotice, PrinterState } from '../model.ts';
+import { issue } from '../connection-issue.ts';
 
 export type MoonrakerObjects = Record<string, Record<string, unknown>>;
 
@@ -63,7 +64,7 @@ export function mapStatus(objects: MoonrakerObjects, klippyState: string): Parti
   }
   if (klippy !== 'ready') {
     const note = klippy === 'startup' ? 'Klipper is starting' : `Klipper is not ready (${klippy})`;
-    return { ...patch, status: 'connecting', connectionNote: note };
+    return { ...patch, status: 'connecting', connectionNote: note, connectionIssue: issue('firmware_not_ready', { state: klippy }) };
   }
   const state = stats.state as string | undefined;
   const active = state === 'printing' || state === 'paused';
@@ -79,6 +80,7 @@ export function mapStatus(objects: MoonrakerObjects, klippyState: string): Parti
       active && progress && progress > 0 && duration !== null ? Math.max(0, Math.round(duration / progress - duration)) : null,
     layer: active && total !== null && current !== null ? { current, total } : null,
     connectionNote: null,
+    connectionIssue: null,
   });
   if (state === 'error') {
     return { ...patch, status: 'error', error: { code: 'print_error', message: String(stats.message || 'print error') } };

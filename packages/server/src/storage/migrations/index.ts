@@ -4,6 +4,7 @@ import { initial } from './001_initial.ts';
 import { queueSafety } from './002_queue.ts';
 import { jobSentMarker } from './003_job_sent.ts';
 import { securityHardening } from './004_security.ts';
+import { alertsTable } from './007_alerts.ts';
 import { vision } from './009_vision.ts';
 import { pluginTables } from './010_plugins.ts';
 import { agents } from './011_agents.ts';
@@ -15,6 +16,7 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '002_queue': queueSafety(dialect),
     '003_job_sent': jobSentMarker(),
     '004_security': securityHardening(),
+    '007_alerts': alertsTable(),
     '009_vision': vision(),
     '010_plugins': pluginTables(dialect),
     '011_agents': agents(),
