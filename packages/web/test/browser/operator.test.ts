@@ -94,7 +94,7 @@ async function englishLeft(p: Page): Promise<string[]> {
     ADMIN.username,
     VIEWER.username,
   ];
-  // biome-ignore lint/suspicious/noDocumentInnerText: the visible text is the point (hidden nodes hold the other language nowhere, but closed dialogs do)
+  // biome-ignore lint/performance/useDomNodeTextContent: only what is rendered counts (closed dialogs and hidden tabs are not on screen)
   const text: string = await p.evaluate(() => document.body.innerText);
   let rest = text;
   for (const n of names.sort((a, b) => b.length - a.length)) rest = rest.split(n).join(' ');
