@@ -159,7 +159,9 @@ describe("the operator's day in chromium", () => {
       localStorage.setItem('rwc.tokens', JSON.stringify(t));
       localStorage.setItem('rwc.locale', 'en');
     }, tokens);
+    // The tokens are read when the app starts: start it again.
     await page.goto(`${server.url}/#/printers`);
+    await page.reload();
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="printer-card"]').length === n, server.fleet.list().length);
     await page.waitForSelector('[data-testid="ws-status"][data-connected="true"]');
     await page.waitForTimeout(1000);
@@ -426,6 +428,7 @@ describe("the operator's day in chromium", () => {
     const pages = ['#/printers', '#/queue', '#/library', '#/history', '#/alerts', '#/settings', `#/printers/${printerId('A1-01')}`];
     for (const hash of pages) {
       await v.goto(`${server.url}/${hash}`);
+      await v.reload();
       await v.waitForSelector('[data-testid="ws-status"][data-connected="true"]');
       await v.waitForTimeout(600);
       const found = await v.$$eval('[data-testid]', (els, ids) => els.map((e) => e.getAttribute('data-testid')!).filter((id) => ids.includes(id)), writeControls);
