@@ -44,6 +44,11 @@ export interface StartJobRequest {
   /** Path of the plate's G-code inside a .3mf (`Metadata/plate_1.gcode`), null for plain G-code. */
   gcodePath: string | null;
   overrides: JobOverrides;
+  /**
+   * Bambu: filament slot → global AMS tray (`ams_mapping`, index = file filament id - 1, -1 unmapped);
+   * empty/absent = no AMS (`use_ams: false`, the external spool). Other drivers ignore it.
+   */
+  amsMapping?: number[];
   /** Shown on the printer's screen / job name. */
   jobName: string;
   onUploadProgress?: (sentBytes: number, totalBytes: number) => void;

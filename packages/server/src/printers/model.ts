@@ -59,6 +59,30 @@ export interface PrinterJobInfo {
   queueItemId?: string | null;
 }
 
+/** One filament holder: an AMS / AMS lite tray or the external spool (Bambu `vt_tray`). */
+export interface FilamentTray {
+  /** Tray id inside its unit (0-3); 254 for the external spool. */
+  id: number;
+  /** Global index the printer uses in `ams_mapping`: ams_id*4 + tray id; 254 = external spool. */
+  slot: number;
+  /** Filament type as the printer reports it ("PLA", "PETG"...); null when not known / empty. */
+  type: string | null;
+  /** `#RRGGBB` upper case; null when not known. */
+  color: string | null;
+  /** Remaining percent (RFID spools); null when the printer does not know. */
+  remainingPercent: number | null;
+  /** Nothing loaded in this tray. */
+  empty: boolean;
+}
+
+/** The filament a printer has loaded (Bambu: AMS units + external spool); null = the printer does not say. */
+export interface PrinterFilament {
+  ams: Array<{ id: number; humidity: number | null; temperature: number | null; trays: FilamentTray[] }>;
+  external: FilamentTray | null;
+  /** Global slot feeding the nozzle now (`tray_now`), 254 external; null when none / not known. */
+  activeSlot: number | null;
+}
+
 export interface PrinterState {
   status: PrinterStatus;
   /** True once a full status report arrived since the last (re)connect. */
@@ -90,6 +114,8 @@ export interface PrinterState {
   connectionIssue?: ConnectionIssue | null;
   /** ms epoch of the last report from the device. */
   updatedAt: number | null;
+  /** Loaded filament (Bambu AMS trays and external spool); null/absent for printers that do not report it. */
+  filament?: PrinterFilament | null;
 }
 
 export function initialPrinterState(): PrinterState {

@@ -2,13 +2,15 @@ import type { FleetPrinter } from './fleet-types.ts';
 import { issueFromNote } from './connection-issue.ts';
 import { controlsOf } from './controls.ts';
 import type { PrinterState } from './model.ts';
+import { supportedOverrides } from '../queue/overrides.ts';
 
 /** What the queue adds to each printer's public state (the gate, the cooldown, the queue item). */
 export interface PrinterQueueInfo {
-  /** `code` is stable (docs/api.md Additions); `reason` the English text. */
-  gate: { open: boolean; code?: string | null; reason: string | null };
+  gate: { open: boolean; code: string | null; reason: string | null; params: Record<string, unknown> };
   cooldownUntil: string | null;
   queueItemId: string | null;
+  /** Why an idle printer gets no job (queue/wait-reasons.ts), null while printing or about to. */
+  idleReason?: { code: string; message: string; params: Record<string, unknown> } | null;
 }
 
 export type QueueInfoProvider = (printerId: string) => PrinterQueueInfo;
@@ -34,7 +36,9 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     connectionNote: state.connectionNote,
     connectionIssue: state.connectionIssue ?? issueFromNote(state.connectionNote, state.status),
     cooldownUntil: q?.cooldownUntil ?? null,
-    gate: q?.gate ? { open: q.gate.open, code: q.gate.code ?? null, reason: q.gate.reason } : { open: false, code: 'queue_not_running', reason: 'the queue is not running' },
+    gate: q?.gate ?? { open: false, code: 'queue_not_running', reason: 'the queue is not running', params: {} },
+    idleReason: q?.idleReason ?? null,
+    filament: state.filament ?? null,
     updatedAt: iso(state.updatedAt),
   };
 }
@@ -49,6 +53,8 @@ export function presentPrinter(p: FleetPrinter, connection: Record<string, unkno
     settings: p.summary.settings,
     connection,
     controls: controlsOf(p.summary.driver, p.driver),
+    /** Print overrides this printer honours (Marlin/Klipper: none). */
+    supportedOverrides: supportedOverrides(p.summary),
     state: presentState(p.summary.id, p.state, queueInfo),
   };
 }

@@ -8,7 +8,8 @@ import type { Transaction } from 'kysely';
 import type { EventBus } from '../events/bus.ts';
 import { ShutdownError, type StartJobRequest, StartNotConfirmedError, StartRefusedError } from '../printers/driver.ts';
 import type { FleetPrinter, FleetView } from '../printers/fleet-types.ts';
-import type { FileRecord } from '../library/types.ts';
+import type { FileRecord, FilamentUse } from '../library/types.ts';
+import { filamentKey, planAms } from './ams-match.ts';
 import type { Database } from '../storage/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -16,7 +17,14 @@ import { type PrinterQueueFlags, evaluateGate } from './gatekeeper.ts';
 import { JobOutcomes } from './job-outcomes.ts';
 import type { QueueStore } from './queue-store.ts';
 import { type SchedulerItem, type SchedulerPrinter, schedule } from './scheduler.ts';
-import { type FitSpec, type GateResult, type JobRecord, closedGate } from './types.ts';
+import {
+  type FitSpec,
+  type GateResult,
+  type JobRecord,
+  type QueueItemRecord,
+  closedGate,
+  copiesLeft,
+} from './types.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
 /** After a confirmed start the printer may still show its old state for a while (bambu-protocol §4 #7). */
@@ -63,6 +71,11 @@ export const printerFit = (p: FleetPrinter): FitSpec => ({
   kinds: p.summary.fileKinds ?? null,
 });
 
+/** The filaments a plate uses (from the library). */
+export function plateFilaments(file: FileRecord, plateIndex: number): FilamentUse[] {
+  return file.plates.find((p) => p.index === plateIndex)?.filaments ?? [];
+}
+
 export function fileFit(file: FileRecord, plateIndex: number): FitSpec {
   const plate = file.plates.find((p) => p.index === plateIndex);
   return {
@@ -70,6 +83,15 @@ export function fileFit(file: FileRecord, plateIndex: number): FitSpec {
     nozzleDiameter: file.nozzleDiameter ?? plate?.nozzleDiameter ?? null,
     kind: file.kind,
   };
+}
+
+/**
+ * The fit of a queue item: the file's, except that a plain G-code's model is not held against a
+ * printer the user picked explicitly (issue 16: "unless the user picks that printer").
+ */
+export function itemFit(file: FileRecord, item: { plate: number; printerIds: string[] | null }): FitSpec {
+  const fit = fileFit(file, item.plate);
+  return item.printerIds && fit.kind !== '3mf' ? { ...fit, model: null } : fit;
 }
 
 export class Dispatcher {
@@ -127,7 +149,7 @@ export class Dispatcher {
 
   gateFor(printerId: string): GateResult {
     const p = this.#d.fleet.get(printerId);
-    if (!p) return closedGate('unknown printer');
+    if (!p) return closedGate('unknown_printer', 'unknown printer');
     return evaluateGate(this.#schedulerPrinter(p).gate, this.#d.clock.now());
   }
 
@@ -186,9 +208,15 @@ export class Dispatcher {
       if (item.status !== 'waiting' && item.status !== 'printing') continue;
       const file = this.#d.fileOf(item.fileId);
       if (!file) continue;
-      const toStart = item.copies - item.copiesDone - (counts.get(item.id) ?? 0);
+      const toStart = copiesLeft(item) - (counts.get(item.id) ?? 0);
       if (toStart <= 0) continue;
-      items.push({ id: item.id, fit: fileFit(file, item.plate), printerIds: item.printerIds, toStart });
+      items.push({
+        id: item.id,
+        fit: itemFit(file, item),
+        printerIds: item.printerIds,
+        toStart,
+        ...this.#filamentFilter(item, file),
+      });
     }
     const printers = fleet.list().map((p) => this.#schedulerPrinter(p));
     const { assignments } = schedule({ running: store.running, items, printers }, clock.now());
@@ -214,6 +242,9 @@ export class Dispatcher {
       const initial = store.items.get(itemId);
       const file = initial ? this.#d.fileOf(initial.fileId) : null;
       if (!printer || !initial || !file) return;
+      // Filament is planned before anything is written: a tray emptied since the round means no start.
+      const plan = planAms(plateFilaments(file, initial.plate), printer.state.filament, initial.amsMapping);
+      if (!plan.ok) return;
       const job = await store.change(
         'dispatch',
         async (c) => {
@@ -224,7 +255,7 @@ export class Dispatcher {
             !store.running ||
             !item ||
             (item.status !== 'waiting' && item.status !== 'printing') ||
-            item.copies - item.copiesDone - active <= 0 ||
+            copiesLeft(item) - active <= 0 ||
             store.activeJobOn(printerId)
           ) {
             c.skipEvent();
@@ -241,6 +272,10 @@ export class Dispatcher {
             createdAt: now,
             startedAt: null,
             endedAt: null,
+            fileId: file.id,
+            fileName: file.name,
+            plate: item.plate,
+            printerName: printer.summary.name,
           };
           await store.repo.insertJob(c.tx, job);
           c.trackJob(job, true);
@@ -262,6 +297,7 @@ export class Dispatcher {
         plate: item.plate,
         gcodePath: plate?.gcodePath ?? null,
         overrides: item.overrides,
+        amsMapping: plan.useAms ? plan.mapping : [],
         jobName: file.name.replace(/\.gcode\.3mf$|\.3mf$|\.gcode$/i, ''),
         beforeStartCommand: () => store.repo.markSent(job.id, new Date(clock.now()).toISOString()),
       };
@@ -343,6 +379,16 @@ export class Dispatcher {
       return;
     }
     await this.outcomes.closeJob(job, 'failed', `start failed: ${message}`);
+  }
+
+  /** Filament needs of an item for the scheduler: only printers whose loaded filament matches. */
+  #filamentFilter(item: QueueItemRecord, file: FileRecord): Pick<SchedulerItem, 'accepts' | 'acceptsKey'> {
+    const filaments = plateFilaments(file, item.plate);
+    if (filaments.length === 0 && !item.amsMapping) return {};
+    return {
+      acceptsKey: filamentKey(filaments, item.amsMapping),
+      accepts: (printerId) => planAms(filaments, this.#d.fleet.get(printerId)?.state.filament, item.amsMapping).ok,
+    };
   }
 
   requestCancel(dispatchId: string): void {

@@ -10,9 +10,12 @@
  * it: such a file never goes to a printer whose model is not known (it waits with
  * `printer_model_unknown`), nor to one whose nozzle is not known (`printer_nozzle_unknown`). A plain
  * G-code header's printer name is free text and a Marlin/Klipper printer's model is whatever the
- * user typed, so for those only a known nozzle is compared.
+ * user typed, so for those only a known nozzle is compared — except a G-code sliced for a Bambu
+ * model (its header says `printer_model = Bambu Lab A1 mini`): Bambu start/end G-code would run on a
+ * Marlin/Klipper printer, so it fits only that model unless the user picks the printer (the
+ * caller then drops the model from the file's FitSpec, see dispatcher.itemFit).
  */
-import { modelKey } from '../library/printer-models.ts';
+import { findBambuModel, modelKey } from '../library/printer-models.ts';
 import type { FitSpec } from './types.ts';
 
 export type FitProblemCode =
@@ -66,6 +69,14 @@ export function fitProblem(file: FitSpec, printer: FitSpec): FitProblem | null {
         definite: true,
       };
     }
+  }
+  if (!sliced && fm && findBambuModel(file.model) && modelKey(printer.model) !== fm) {
+    return {
+      code: 'printer_model_mismatch',
+      message: `the G-code is sliced for ${file.model}, the printer is ${printer.model ?? 'another model'} (pick the printer yourself to print it anyway)`,
+      params: { fileModel: file.model, printerModel: printer.model ?? null },
+      definite: true,
+    };
   }
   if (file.nozzleDiameter != null) {
     if (printer.nozzleDiameter == null) {

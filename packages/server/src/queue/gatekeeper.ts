@@ -70,33 +70,49 @@ const secondsLeft = (until: number, now: number) => Math.max(1, Math.ceil((until
 
 export function evaluateGate(input: GateInput, now: number): GateResult {
   const { state, flags, settings } = input;
-  if (!input.enabled) return closedGate('printer is disabled');
-  if (state.status === 'offline') return closedGate('not connected');
-  if (state.status === 'connecting') return closedGate('connecting');
-  if (flags.reconciling) return closedGate('checking a job from before the restart');
-  if (!state.fullStatus) return closedGate('waiting for a full status report');
-  if (state.stale) return closedGate('status reports are stale');
-  if (flags.attention) return closedGate(flags.attention);
-  if (flags.startNotConfirmed) return closedGate('start not confirmed — check the printer');
-  if (state.error) return closedGate(`printer error: ${state.error.message}`);
-  if (flags.commandInFlight) return closedGate('a start command is in flight');
-  if (flags.activeJobId) return closedGate(`printing queue job ${flags.activeJobId}`);
-  if (flags.holdUntil !== null && flags.holdUntil > now) {
-    return closedGate(`post-dispatch hold, ${secondsLeft(flags.holdUntil, now)} s left`);
+  if (!input.enabled) return closedGate('disabled', 'printer is disabled');
+  if (state.status === 'offline') return closedGate('offline', 'not connected');
+  if (state.status === 'connecting') return closedGate('connecting', 'connecting');
+  if (flags.reconciling) return closedGate('reconciling', 'checking a job from before the restart');
+  if (!state.fullStatus) return closedGate('no_full_status', 'waiting for a full status report');
+  if (state.stale) return closedGate('stale', 'status reports are stale');
+  if (flags.attention) return closedGate('attention', flags.attention, { detail: flags.attention });
+  if (flags.startNotConfirmed) return closedGate('start_not_confirmed', 'start not confirmed — check the printer');
+  if (state.error) {
+    return closedGate('printer_error', `printer error: ${state.error.message}`, {
+      error: state.error.code,
+      detail: state.error.message,
+    });
   }
-  if (state.status === 'unknown') return closedGate('status unknown');
-  if (state.status !== 'idle' && state.status !== 'finished') return closedGate(`printer is ${state.status}`);
+  if (flags.commandInFlight) return closedGate('command_in_flight', 'a start command is in flight');
+  if (flags.activeJobId) {
+    return closedGate('printing_queue_job', `printing queue job ${flags.activeJobId}`, { jobId: flags.activeJobId });
+  }
+  if (flags.holdUntil !== null && flags.holdUntil > now) {
+    const seconds = secondsLeft(flags.holdUntil, now);
+    return closedGate('dispatch_hold', `post-dispatch hold, ${seconds} s left`, { seconds });
+  }
+  if (state.status === 'unknown') return closedGate('status_unknown', 'status unknown');
+  if (state.status !== 'idle' && state.status !== 'finished') {
+    return closedGate('printer_busy', `printer is ${state.status}`, { status: state.status });
+  }
   if (settings.requirePlateClear && flags.plateNeedsClearing) {
-    return closedGate('waiting for the user to confirm the plate is clear');
+    return closedGate('plate_clear_wanted', 'waiting for the user to confirm the plate is clear');
   }
   if (flags.retryAfter && flags.retryAfter.at > now) {
-    return closedGate(
-      `last start failed (${flags.retryAfter.message}), retry in ${secondsLeft(flags.retryAfter.at, now)} s`,
-    );
+    const seconds = secondsLeft(flags.retryAfter.at, now);
+    return closedGate('start_retry_wait', `last start failed (${flags.retryAfter.message}), retry in ${seconds} s`, {
+      detail: flags.retryAfter.message,
+      seconds,
+    });
   }
   const cooldownEnd = cooldownEndsAt(state, settings);
   if (cooldownEnd !== null && cooldownEnd > now) {
-    return closedGate(`plate-swap cooldown, ${secondsLeft(cooldownEnd, now)} s left`);
+    const seconds = secondsLeft(cooldownEnd, now);
+    return closedGate('cooling_down', `plate-swap cooldown, ${seconds} s left`, {
+      seconds,
+      until: new Date(cooldownEnd).toISOString(),
+    });
   }
   return openGate;
 }

@@ -23,7 +23,15 @@ export interface JobOutcomeDeps {
 }
 
 export class JobOutcomes {
+  /** Last progress (%) the printer showed for each active job: the end report no longer carries it. */
+  readonly #progress = new Map<string, number>();
+
   constructor(private readonly d: JobOutcomeDeps) {}
+
+  /** Remembers how far an active job got (for the filament a stopped job used). */
+  noteProgress(dispatchId: string, progress: number): void {
+    this.#progress.set(dispatchId, progress);
+  }
 
   /**
    * Ends a job once (guarded transition) and applies the outcome to its item, all in one change.
@@ -33,18 +41,32 @@ export class JobOutcomes {
     job: JobRecord,
     to: 'finished' | 'failed' | 'cancelled' | 'unknown',
     reason: string | null,
-    opts: { failItem?: boolean; neverSent?: boolean; /** the caller raises its own alert */ quiet?: boolean } = {},
+    opts: {
+      failItem?: boolean;
+      neverSent?: boolean;
+      /** the caller raises its own alert */ quiet?: boolean;
+      /** Who cancelled it (a username; "printer" when cancelled on the printer). */
+      cancelledBy?: string | null;
+      /** A person cancelled this one copy: it is not printed again, the item goes on with the rest. */
+      copyCancelled?: boolean;
+    } = {},
   ): Promise<boolean> {
     const { store, fleet, clock, bus } = this.d;
     const printer = fleet.get(job.printerId);
     const now = clock.now();
     const iso = new Date(now).toISOString();
+    const grams = this.#filamentUsed(job, to, opts.neverSent === true);
+    const startedAt = store.activeJobs.get(job.id)?.startedAt ?? job.startedAt;
+    const duration = startedAt ? Math.max(0, Math.round((now - Date.parse(startedAt)) / 1000)) : null;
     const outcome = await store.change(
       `job-${to}`,
       async (c) => {
         const ok = await store.repo.transitionJob(c.tx, job.id, ['starting', 'printing'], to, {
           endedAt: iso,
           error: reason,
+          filamentGrams: grams,
+          durationSeconds: duration,
+          ...(to === 'cancelled' ? { cancelledBy: opts.cancelledBy ?? 'printer' } : {}),
         });
         if (!ok) {
           c.skipEvent();
@@ -56,8 +78,10 @@ export class JobOutcomes {
         if (item) {
           const next = { ...item, updatedAt: iso };
           if (to === 'finished') next.copiesDone = item.copiesDone + 1;
+          else if (opts.copyCancelled) next.copiesCancelled = item.copiesCancelled + 1;
           else {
             next.lastError = reason;
+            if (to === 'failed') next.copiesFailed = item.copiesFailed + 1;
             const fail = opts.failItem ?? (to !== 'unknown' && store.failedCopyPolicy === 'fail');
             if (fail && item.status !== 'cancelled') {
               next.status = 'failed';
@@ -97,13 +121,35 @@ export class JobOutcomes {
   }
 
   /**
+   * Filament a job used: the plate's weight when it finished; weight × progress when it stopped
+   * part-way and the printer still shows its progress; 0 when it never went out; otherwise unknown.
+   */
+  #filamentUsed(job: JobRecord, to: string, neverSent: boolean): number | null {
+    if (neverSent) return 0;
+    const item = this.d.store.items.get(job.queueItemId);
+    const fileId = job.fileId ?? item?.fileId;
+    const plateIndex = job.plate ?? item?.plate;
+    const plate = fileId ? this.d.fileOf(fileId)?.plates.find((p) => p.index === plateIndex) : undefined;
+    const weight = plate?.weightGrams ?? null;
+    if (weight === null) return null;
+    if (to === 'finished') return weight;
+    const state = this.d.fleet.get(job.printerId)?.state;
+    const shown = state?.job?.jobId === job.jobId ? state.progress : null;
+    const progress = shown ?? this.#progress.get(job.id) ?? null;
+    this.#progress.delete(job.id);
+    if (progress === null) return null;
+    return Math.round(weight * Math.min(100, Math.max(0, progress))) / 100;
+  }
+
+  /**
    * After the last job of the queue finished (nothing waiting or printing any more): a
    * `queue.finished` event and an info alert, which notifiers can send ("queue finished").
    */
   #announceIfQueueFinished(): void {
     const { store, bus } = this.d;
     const items = [...store.items.values()];
-    if (items.some((i) => i.status === 'waiting' || i.status === 'printing') || store.activeCountByItem().size > 0) return;
+    if (items.some((i) => i.status === 'waiting' || i.status === 'printing') || store.activeCountByItem().size > 0)
+      return;
     const count = (s: string) => items.filter((i) => i.status === s).length;
     const summary = { done: count('done'), failed: count('failed'), cancelled: count('cancelled') };
     bus.emit('queue.finished', summary);

@@ -61,6 +61,8 @@ export class JobWatcher {
     }
 
     const job = store.activeJobOn(printerId);
+    if (job && state.job?.jobId === job.jobId && state.progress !== null)
+      dispatcher.outcomes.noteProgress(job.id, state.progress);
     if (job) {
       // The queue pauses when a queue printer STOPS (status error: stopped with a cause) or its job
       // fails; a notice (state.notices, e.g. an HMS note while printing) never pauses it.
@@ -126,12 +128,10 @@ export class JobWatcher {
       } else if (job.status === 'starting' && job.sentAt === null) {
         // The server stopped before the start command went out (during the upload, say): the printer
         // never got it, so the copy simply goes back to the queue.
-        await dispatcher.outcomes.closeJob(
-          job,
-          'cancelled',
-          'the server restarted before the start command was sent',
-          { failItem: false, neverSent: true },
-        );
+        await dispatcher.outcomes.closeJob(job, 'cancelled', 'the server restarted before the start command was sent', {
+          failItem: false,
+          neverSent: true,
+        });
       } else {
         await dispatcher.outcomes.markUnknown(
           job,

@@ -10,6 +10,7 @@ export function printerQueueInfo(queue: QueueService, printerId: string): Printe
     gate: queue.gateFor(printerId),
     cooldownUntil: queue.cooldownUntil(printerId),
     queueItemId: queue.queueItemIdFor(printerId),
+    idleReason: queue.idleReasonFor(printerId),
   };
 }
 

@@ -3,7 +3,7 @@
  * transaction; job status changes are guarded transitions (`WHERE status IN (...)`), so a dispatch
  * can never be moved twice, and a unique index keeps one active job per printer (migration 002).
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, Db } from '../storage/schema.ts';
 import type { JobOverrides } from '../printers/driver.ts';
 import {
@@ -22,7 +22,7 @@ export const KV_FAILED_COPY_POLICY = 'queue.failedCopyPolicy';
 export const kvPlateNeedsClearing = (printerId: string) => `queue.plateNeedsClearing.${printerId}`;
 export const kvAttention = (printerId: string) => `queue.attention.${printerId}`;
 
-type ItemRow = Database['queue_items'];
+type ItemRow = Selectable<Database['queue_items']>;
 type JobRow = Database['jobs'];
 
 function parseOverrides(json: string): JobOverrides {
@@ -48,7 +48,20 @@ function toItem(r: ItemRow): QueueItemRecord {
     lastError: r.last_error,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    copiesCancelled: Number(r.copies_cancelled ?? 0),
+    copiesFailed: Number(r.copies_failed ?? 0),
+    amsMapping: parseMapping(r.ams_mapping_json),
   };
+}
+
+function parseMapping(json: string | null): number[] | null {
+  if (!json) return null;
+  try {
+    const v = JSON.parse(json) as unknown;
+    return Array.isArray(v) && v.every((n) => Number.isInteger(n)) ? (v as number[]) : null;
+  } catch {
+    return null;
+  }
 }
 
 function toItemRow(i: QueueItemRecord): ItemRow {
@@ -65,10 +78,13 @@ function toItemRow(i: QueueItemRecord): ItemRow {
     last_error: i.lastError,
     created_at: i.createdAt,
     updated_at: i.updatedAt,
+    copies_cancelled: i.copiesCancelled,
+    copies_failed: i.copiesFailed,
+    ams_mapping_json: i.amsMapping ? JSON.stringify(i.amsMapping) : null,
   };
 }
 
-function toJob(r: JobRow): JobRecord {
+export function toJob(r: JobRow): JobRecord {
   return {
     id: r.id,
     queueItemId: r.queue_item_id,
@@ -80,6 +96,14 @@ function toJob(r: JobRow): JobRecord {
     startedAt: r.started_at,
     endedAt: r.ended_at,
     sentAt: r.sent_at,
+    fileId: r.file_id,
+    fileName: r.file_name,
+    plate: r.plate === null ? null : Number(r.plate),
+    printerName: r.printer_name,
+    cancelledBy: r.cancelled_by,
+    filamentGrams: r.filament_grams === null ? null : Number(r.filament_grams),
+    retriedAt: r.retried_at,
+    durationSeconds: r.duration_seconds === null ? null : Number(r.duration_seconds),
   };
 }
 
@@ -149,6 +173,14 @@ export class QueueRepo {
         started_at: job.startedAt,
         ended_at: job.endedAt,
         sent_at: job.sentAt ?? null,
+        file_id: job.fileId ?? null,
+        file_name: job.fileName ?? null,
+        plate: job.plate ?? null,
+        printer_name: job.printerName ?? null,
+        cancelled_by: job.cancelledBy ?? null,
+        filament_grams: job.filamentGrams ?? null,
+        retried_at: job.retriedAt ?? null,
+        duration_seconds: null,
       })
       .execute();
   }
@@ -167,7 +199,14 @@ export class QueueRepo {
     id: string,
     from: readonly JobStatus[],
     to: JobStatus,
-    fields: { error?: string | null; startedAt?: string; endedAt?: string } = {},
+    fields: {
+      error?: string | null;
+      startedAt?: string;
+      endedAt?: string;
+      cancelledBy?: string | null;
+      filamentGrams?: number | null;
+      durationSeconds?: number | null;
+    } = {},
   ): Promise<boolean> {
     const res = await tx
       .updateTable('jobs')
@@ -176,9 +215,28 @@ export class QueueRepo {
         ...(fields.error !== undefined ? { error: fields.error } : {}),
         ...(fields.startedAt !== undefined ? { started_at: fields.startedAt } : {}),
         ...(fields.endedAt !== undefined ? { ended_at: fields.endedAt } : {}),
+        ...(fields.cancelledBy !== undefined ? { cancelled_by: fields.cancelledBy } : {}),
+        ...(fields.filamentGrams !== undefined ? { filament_grams: fields.filamentGrams } : {}),
+        ...(fields.durationSeconds !== undefined ? { duration_seconds: fields.durationSeconds } : {}),
       })
       .where('id', '=', id)
       .where('status', 'in', [...from])
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const row = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toJob(row) : undefined;
+  }
+
+  /** Marks an ended job as put back into the queue; false when it already was (once only). */
+  async markRetried(tx: Tx, id: string, at: string): Promise<boolean> {
+    const res = await tx
+      .updateTable('jobs')
+      .set({ retried_at: at })
+      .where('id', '=', id)
+      .where('retried_at', 'is', null)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }

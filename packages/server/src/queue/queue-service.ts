@@ -13,13 +13,26 @@ import type { FileRecord, LibraryView } from '../library/types.ts';
 import type { Db } from '../storage/schema.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { Dispatcher, fileFit, printerFit } from './dispatcher.ts';
+import { Dispatcher, printerFit } from './dispatcher.ts';
 import { cooldownEndsAt } from './gatekeeper.ts';
 import { JobWatcher } from './job-watcher.ts';
 import { type QueueView, buildQueueView } from './queue-view.ts';
+
 import { QueueStore } from './queue-store.ts';
-import { fitProblem } from './fit.ts';
-import { type FailedCopyPolicy, type GateResult, type QueueItemRecord, defaultOverrides } from './types.ts';
+import { fitProblem, type WaitReason } from './fit.ts';
+import {
+  type FailedCopyPolicy,
+  type GateResult,
+  type JobRecord,
+  type QueueItemRecord,
+  defaultOverrides,
+} from './types.ts';
+import { EXTERNAL_SLOT, planAms } from './ams-match.ts';
+import { itemFit, plateFilaments } from './dispatcher.ts';
+import { JobHistory, type JobHistoryItem, presentJob } from './job-history.ts';
+import { supportedOverrides, unsupportedOverrides } from './overrides.ts';
+import { computeReasons, isPrinting, waitingGroups } from './queue-view.ts';
+import { printerIdleReason } from './wait-reasons.ts';
 import { raiseAlert } from '../alerts/raise.ts';
 
 export interface NewQueueItem {
@@ -28,13 +41,33 @@ export interface NewQueueItem {
   copies?: number;
   overrides?: Partial<JobOverrides>;
   printerIds?: string[] | null;
+  /** Explicit AMS mapping (ams-match.ts); null/absent = automatic. */
+  amsMapping?: number[] | null;
 }
 
 export interface QueueItemPatch {
   copies?: number;
   overrides?: Partial<JobOverrides>;
   printerIds?: string[] | null;
+  amsMapping?: number[] | null;
 }
+
+/** The fit pre-check answer (POST /queue/fit). */
+export interface FitCheck {
+  fits: boolean;
+  waitingReason: WaitReason | null;
+  printers: Array<{
+    printerId: string;
+    printerName: string;
+    fits: boolean;
+    problem: WaitReason | null;
+    supportedOverrides: string[];
+    amsMapping: number[] | null;
+  }>;
+}
+
+/** Who did it (a username), for "cancelled by". */
+export type Actor = string;
 
 export interface QueueSettings {
   failedCopyPolicy: FailedCopyPolicy;
@@ -57,11 +90,15 @@ export class QueueService {
   readonly #files = new Map<string, FileRecord | null>();
   readonly #dispatcher: Dispatcher;
   readonly #watcher: JobWatcher;
+  readonly history: JobHistory;
   #timer: TimerHandle | null = null;
+  /** Waiting groups for printers' idle reasons; rebuilt after a queue change (printer reads are frequent). */
+  #groups: ReturnType<typeof waitingGroups> | null = null;
 
   constructor(opts: QueueServiceOptions) {
     this.#o = opts;
     this.#store = new QueueStore(opts.db, opts.bus, () => opts.clock.now());
+    this.history = new JobHistory(opts.db);
     this.#dispatcher = new Dispatcher({
       store: this.#store,
       fleet: opts.fleet,
@@ -87,6 +124,9 @@ export class QueueService {
     this.#dispatcher.stopped = false;
     this.#watcher.beginReconcile();
     bus.on('printer.state', this, ({ printerId, state }) => this.#watcher.onState(printerId, state));
+    bus.on('queue.changed', this, () => {
+      this.#groups = null;
+    });
     bus.on('printer.added', this, () => this.#dispatcher.requestRound());
     bus.on('printer.updated', this, () => this.#dispatcher.requestRound());
     bus.on('printer.removed', this, ({ printerId }) => this.#onPrinterRemoved(printerId));
@@ -133,16 +173,54 @@ export class QueueService {
       const p = this.#o.fleet.get(id);
       if (!p) throw badRequest(`printerIds: unknown printer ${id}`);
       // Only a definite mismatch is refused here; a printer that has not said what it is yet may fit later.
-      const problem = fitProblem(fileFit(file, plate), printerFit(p));
+      const problem = fitProblem(itemFit(file, { plate, printerIds }), printerFit(p));
       if (problem?.definite) {
-        throw badRequest(`printerIds: printer ${p.summary.name} does not fit ${file.name}: ${problem.message}`, problem.code, {
-          field: 'printerIds',
-          printerId: id,
-          ...problem.params,
-        });
+        throw badRequest(
+          `printerIds: printer ${p.summary.name} does not fit ${file.name}: ${problem.message}`,
+          problem.code,
+          {
+            field: 'printerIds',
+            printerId: id,
+            ...problem.params,
+          },
+        );
       }
     }
     return printerIds;
+  }
+
+  /** 400 when a non-default override is asked for and none of the chosen printers honours it. */
+  #checkOverrides(overrides: Partial<JobOverrides> | undefined, printerIds: string[] | null): void {
+    if (!printerIds) return;
+    const chosen = printerIds.map((id) => this.#o.fleet.get(id)?.summary).filter((s) => s !== undefined);
+    const bad = unsupportedOverrides(overrides, chosen);
+    if (bad.length > 0) {
+      throw badRequest(
+        `overrides: ${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} ignored by the chosen printers (Marlin and Klipper print the G-code as sliced)`,
+        'override_unsupported',
+        { field: 'overrides', overrides: bad },
+      );
+    }
+  }
+
+  /** An explicit AMS mapping: one whole number per filament slot, -1 unused, 0-253 a tray, 254 the external spool. */
+  #checkMapping(mapping: number[] | null | undefined): number[] | null {
+    if (mapping === undefined || mapping === null) return null;
+    if (mapping.length === 0 || mapping.length > 64)
+      throw badRequest('amsMapping: 1 to 64 entries', 'bad_ams_mapping', { field: 'amsMapping' });
+    for (const v of mapping) {
+      if (!Number.isInteger(v) || v < -1 || v > EXTERNAL_SLOT) {
+        throw badRequest(
+          `amsMapping: ${v} is not a tray (-1 unused, 0-253 AMS tray ams_id*4+tray, 254 external spool)`,
+          'bad_ams_mapping',
+          {
+            field: 'amsMapping',
+            value: v,
+          },
+        );
+      }
+    }
+    return [...mapping];
   }
 
   async addItem(input: NewQueueItem): Promise<QueueView['items'][number]> {
@@ -160,6 +238,8 @@ export class QueueService {
     const copies = input.copies ?? 1;
     if (!Number.isInteger(copies) || copies < 1) throw badRequest('copies: must be a whole number of at least 1');
     const printerIds = this.#checkPrinterIds(input.printerIds, file, plate);
+    this.#checkOverrides(input.overrides, printerIds);
+    const amsMapping = this.#checkMapping(input.amsMapping);
     const now = new Date(this.#o.clock.now()).toISOString();
     const id = randomUUID();
     await this.#store.change(
@@ -179,6 +259,9 @@ export class QueueService {
           lastError: null,
           createdAt: now,
           updatedAt: now,
+          copiesCancelled: 0,
+          copiesFailed: 0,
+          amsMapping,
         });
       },
       { itemId: id },
@@ -205,9 +288,12 @@ export class QueueService {
         if (patch.copies !== undefined) {
           if (!Number.isInteger(patch.copies) || patch.copies < 1)
             throw badRequest('copies: must be a whole number of at least 1');
-          if (patch.copies < item.copiesDone + active) {
+          const floor = item.copiesDone + item.copiesCancelled + active;
+          if (patch.copies < floor) {
             throw badRequest(
-              `copies: ${item.copiesDone} copies are done and ${active} printing; copies cannot be lower than ${item.copiesDone + active}`,
+              `copies: ${item.copiesDone} copies are done, ${item.copiesCancelled} cancelled and ${active} printing; copies cannot be lower than ${floor}`,
+              'copies_too_low',
+              { field: 'copies', min: floor },
             );
           }
           next.copies = patch.copies;
@@ -217,6 +303,9 @@ export class QueueService {
           if (!file) throw conflict('the item’s file is missing from the library', 'file_missing');
           next.printerIds = this.#checkPrinterIds(patch.printerIds, file, item.plate);
         }
+        if (patch.overrides || patch.printerIds !== undefined)
+          this.#checkOverrides(patch.overrides ?? next.overrides, next.printerIds);
+        if (patch.amsMapping !== undefined) next.amsMapping = this.#checkMapping(patch.amsMapping);
         // Editing a failed item is how a user puts it back into the queue.
         if (item.status === 'failed') {
           next.status = 'waiting';
@@ -252,7 +341,7 @@ export class QueueService {
   }
 
   /** Removes an item; one that is printing needs `cancel`, which stops its prints first. */
-  async removeItem(id: string, opts: { cancel?: boolean } = {}): Promise<void> {
+  async removeItem(id: string, opts: { cancel?: boolean; actor?: Actor } = {}): Promise<void> {
     const cancelled = await this.#store.change(
       'item-removed',
       async (c) => {
@@ -266,7 +355,11 @@ export class QueueService {
           if (
             await this.#store.repo.transitionJob(c.tx, job.id, ['starting', 'printing'], 'cancelled', {
               endedAt: iso,
-              error: 'cancelled by the user',
+              error: opts.actor ? `cancelled by ${opts.actor}` : 'cancelled by the user',
+              cancelledBy: opts.actor ?? 'user',
+              durationSeconds: job.startedAt
+                ? Math.max(0, Math.round((Date.parse(iso) - Date.parse(job.startedAt)) / 1000))
+                : null,
             })
           ) {
             c.trackJob(job, false);
@@ -279,20 +372,287 @@ export class QueueService {
       },
       { itemId: id },
     );
-    for (const job of cancelled) {
-      this.#dispatcher.requestCancel(job.id);
-      const p = this.#o.fleet.get(job.printerId);
-      if (!p || job.status === 'starting') continue;
-      await p.driver.cancel().catch((err: Error) => {
-        raiseAlert(this.#o.bus, {
-          level: 'error',
-          printerId: job.printerId,
-          code: 'cancel_failed',
-          message: `${p.summary.name}: could not cancel job ${job.jobId} (${err.message}) — stop it on the printer`,
-        });
+    for (const job of cancelled) await this.#stopOnPrinter(job);
+    this.#dispatcher.requestRound();
+  }
+
+  /** Stops a cancelled job on its printer (a start still on its way is stopped once it lands). */
+  async #stopOnPrinter(job: JobRecord): Promise<void> {
+    this.#dispatcher.requestCancel(job.id);
+    const p = this.#o.fleet.get(job.printerId);
+    if (!p || job.status === 'starting') return;
+    await p.driver.cancel().catch((err: Error) => {
+      raiseAlert(this.#o.bus, {
+        level: 'error',
+        printerId: job.printerId,
+        code: 'cancel_failed',
+        message: `${p.summary.name}: could not cancel job ${job.jobId} (${err.message}) — stop it on the printer`,
+        params: { printerName: p.summary.name, jobId: job.jobId, reason: err.message },
       });
+    });
+  }
+
+  /**
+   * Cancels one running copy (scope `copy`): that printer's print stops, the copy counts as
+   * cancelled by `actor`, the item goes on with its other copies. Scope `item` cancels the item.
+   */
+  async cancelJob(
+    dispatchId: string,
+    scope: 'copy' | 'item',
+    actor: Actor,
+  ): Promise<{ job: JobHistoryItem; item: QueueView['items'][number] | null }> {
+    const job = this.#store.activeJobs.get(dispatchId);
+    if (!job) {
+      const rec = await this.#store.repo.getJob(dispatchId);
+      if (!rec) throw notFound('job');
+      throw conflict(`the job is not running (it is ${rec.status})`, 'job_not_active', { status: rec.status });
+    }
+    if (scope === 'item') {
+      const item = this.#store.items.has(job.queueItemId) ? await this.cancelItem(job.queueItemId, actor) : null;
+      return { job: await this.getJob(dispatchId), item };
+    }
+    const moved = await this.#dispatcher.outcomes.closeJob(job, 'cancelled', `cancelled by ${actor}`, {
+      cancelledBy: actor,
+      failItem: false,
+      copyCancelled: true,
+      quiet: true,
+    });
+    if (!moved) throw conflict('the job has just ended', 'job_not_active');
+    await this.#stopOnPrinter(job);
+    this.#dispatcher.requestRound();
+    return {
+      job: await this.getJob(dispatchId),
+      item: this.#store.items.has(job.queueItemId) ? this.getItem(job.queueItemId) : null,
+    };
+  }
+
+  /** Cancels a whole item: every running copy stops; the item stays in the list as cancelled. */
+  async cancelItem(id: string, actor: Actor): Promise<QueueView['items'][number]> {
+    const active = await this.#store.change(
+      'item-cancelled',
+      async (c) => {
+        const item = this.#item(id);
+        if (item.status === 'done' || item.status === 'cancelled') {
+          throw conflict(`the item is already ${item.status}`, 'item_not_cancellable', { status: item.status });
+        }
+        const iso = new Date(this.#o.clock.now()).toISOString();
+        await c.saveItem({ ...item, status: 'cancelled', lastError: `cancelled by ${actor}`, updatedAt: iso });
+        return this.#store.activeJobsOf(id);
+      },
+      { itemId: id },
+    );
+    for (const job of active) {
+      await this.#dispatcher.outcomes.closeJob(job, 'cancelled', `cancelled by ${actor}`, {
+        cancelledBy: actor,
+        failItem: false,
+        quiet: true,
+      });
+      await this.#stopOnPrinter(job);
     }
     this.#dispatcher.requestRound();
+    return this.getItem(id);
+  }
+
+  /** Puts a failed or cancelled item back into the queue with every copy not yet printed. */
+  async retryItem(id: string): Promise<QueueView['items'][number]> {
+    await this.#store.change(
+      'item-retried',
+      async (c) => {
+        const item = this.#item(id);
+        if (item.status !== 'failed' && item.status !== 'cancelled') {
+          throw conflict(
+            `only a failed or cancelled item can be retried (this one is ${item.status})`,
+            'item_not_retryable',
+            {
+              status: item.status,
+            },
+          );
+        }
+        const next: QueueItemRecord = {
+          ...item,
+          status: 'waiting',
+          copiesCancelled: 0,
+          lastError: null,
+          updatedAt: new Date(this.#o.clock.now()).toISOString(),
+        };
+        next.status = this.#store.deriveStatus(next, this.#store.activeJobsOf(id).length);
+        await c.saveItem(next);
+      },
+      { itemId: id },
+    );
+    this.#dispatcher.requestRound();
+    return this.getItem(id);
+  }
+
+  /** Retries several items (all failed/cancelled ones when `ids` is absent); others are skipped. */
+  async retryItems(ids?: string[]): Promise<QueueView['items']> {
+    const wanted =
+      ids ??
+      [...this.#store.items.values()].filter((i) => i.status === 'failed' || i.status === 'cancelled').map((i) => i.id);
+    for (const id of wanted) this.#item(id);
+    const out: QueueView['items'] = [];
+    for (const id of wanted) {
+      const item = this.#item(id);
+      out.push(item.status === 'failed' || item.status === 'cancelled' ? await this.retryItem(id) : this.getItem(id));
+    }
+    return out;
+  }
+
+  /**
+   * Puts one ended copy back into the queue (once per job): its item goes back to waiting with that
+   * copy; when the item was removed meanwhile, a new one-copy item of the same file and plate.
+   */
+  async retryJob(dispatchId: string): Promise<QueueView['items'][number]> {
+    const job = await this.#store.repo.getJob(dispatchId);
+    if (!job) throw notFound('job');
+    if (job.status !== 'failed' && job.status !== 'cancelled' && job.status !== 'unknown') {
+      throw conflict(
+        `only a failed, cancelled or unknown copy can be retried (this one is ${job.status})`,
+        'job_not_retryable',
+        {
+          status: job.status,
+        },
+      );
+    }
+    if (job.retriedAt)
+      throw conflict('this copy was already put back into the queue', 'job_not_retryable', {
+        retriedAt: job.retriedAt,
+      });
+    const item = this.#store.items.get(job.queueItemId);
+    if (!item) {
+      if (!job.fileId) throw conflict('the job does not say which file it printed', 'job_not_retryable');
+      const created = await this.addItem({ fileId: job.fileId, plate: job.plate ?? 1 });
+      await this.#store.change('job-retried', async (c) => {
+        await this.#store.repo.markRetried(c.tx, job.id, new Date(this.#o.clock.now()).toISOString());
+        c.skipEvent();
+      });
+      return created;
+    }
+    await this.#store.change(
+      'job-retried',
+      async (c) => {
+        const iso = new Date(this.#o.clock.now()).toISOString();
+        const current = this.#item(item.id);
+        const next: QueueItemRecord = { ...current, updatedAt: iso, lastError: null };
+        if (job.status === 'cancelled' && current.copiesCancelled > 0)
+          next.copiesCancelled = current.copiesCancelled - 1;
+        else if (current.status !== 'failed' && current.status !== 'cancelled') next.copies = current.copies + 1;
+        next.status = 'waiting';
+        next.status = this.#store.deriveStatus(next, this.#store.activeJobsOf(item.id).length);
+        if (!(await this.#store.repo.markRetried(c.tx, job.id, iso)))
+          throw conflict('this copy was already put back into the queue', 'job_not_retryable');
+        await c.saveItem(next);
+      },
+      { itemId: item.id },
+    );
+    this.#dispatcher.requestRound();
+    return this.getItem(item.id);
+  }
+
+  /** "Print all plates": one item per plate of the file, in plate order. */
+  async addAllPlates(input: Omit<NewQueueItem, 'plate' | 'amsMapping'>): Promise<QueueView['items']> {
+    const file = await this.#loadFile(input.fileId);
+    if (!file) {
+      this.#files.delete(input.fileId);
+      throw notFound('file');
+    }
+    const plates = file.plates.length > 0 ? [...file.plates].map((p) => p.index).sort((a, b) => a - b) : [1];
+    // Validate once up front so a bad request adds nothing.
+    for (const plate of plates) this.#checkPrinterIds(input.printerIds, file, plate);
+    this.#checkOverrides(input.overrides, input.printerIds ?? null);
+    const out: QueueView['items'] = [];
+    for (const plate of plates) out.push(await this.addItem({ ...input, plate }));
+    return out;
+  }
+
+  /** Would this file/plate print, and where? The same reasons the queue shows, before adding. */
+  async checkFit(input: {
+    fileId: string;
+    plate?: number;
+    printerIds?: string[] | null;
+    amsMapping?: number[] | null;
+  }): Promise<FitCheck> {
+    const file = await this.#loadFile(input.fileId);
+    if (!file) {
+      this.#files.delete(input.fileId);
+      throw notFound('file');
+    }
+    const plate = input.plate ?? 1;
+    const printerIds = input.printerIds ?? null;
+    for (const id of printerIds ?? [])
+      if (!this.#o.fleet.get(id)) throw badRequest(`printerIds: unknown printer ${id}`);
+    const amsMapping = this.#checkMapping(input.amsMapping);
+    const probe: QueueItemRecord = {
+      id: '(fit-check)',
+      fileId: file.id,
+      plate,
+      copies: 1,
+      copiesDone: 0,
+      copiesCancelled: 0,
+      copiesFailed: 0,
+      status: 'waiting',
+      position: 0,
+      overrides: defaultOverrides,
+      printerIds,
+      amsMapping,
+      lastError: null,
+      createdAt: '',
+      updatedAt: '',
+    };
+    const { items } = computeReasons({
+      items: [probe],
+      fleet: this.#o.fleet,
+      fileOf: (id) => (id === file.id ? file : this.#files.get(id)),
+      gateOf: (id) => this.#dispatcher.gateFor(id),
+      running: this.#store.running,
+      busyPrinters: new Set(),
+      activeCount: new Map(),
+    });
+    const waitingReason = items.get(probe.id) ?? null;
+    const fit = itemFit(file, probe);
+    const filaments = plateFilaments(file, plate);
+    const printers = this.#o.fleet
+      .list()
+      .filter((p) => !printerIds || printerIds.includes(p.summary.id))
+      .map((p) => {
+        const problem = fitProblem(fit, printerFit(p));
+        const plan = planAms(filaments, p.state.filament, amsMapping);
+        const reason: WaitReason | null = problem
+          ? { code: problem.code, message: problem.message, params: problem.params }
+          : plan.ok
+            ? null
+            : {
+                code: 'no_ams_match',
+                message: `filament not loaded: ${plan.missing.map((m) => `${m.type} ${m.color ?? ''}`.trim()).join(', ')}`,
+                params: { missing: plan.missing },
+              };
+        return {
+          printerId: p.summary.id,
+          printerName: p.summary.name,
+          fits: reason === null,
+          problem: reason,
+          supportedOverrides: supportedOverrides(p.summary),
+          amsMapping: plan.ok && plan.useAms ? plan.mapping : null,
+        };
+      });
+    const never = waitingReason !== null && ['no_printer_fits', 'no_ams_match'].includes(waitingReason.code);
+    return { fits: !never && printers.some((p) => p.fits), waitingReason, printers };
+  }
+
+  /** One job (active or ended) as a history row. */
+  async getJob(dispatchId: string): Promise<JobHistoryItem> {
+    const job = this.#store.activeJobs.get(dispatchId) ?? (await this.#store.repo.getJob(dispatchId));
+    if (!job) throw notFound('job');
+    return this.presentJob(job);
+  }
+
+  /** A history row with the live names as fallback for jobs from before the history columns. */
+  presentJob(job: JobRecord): JobHistoryItem {
+    const item = this.#store.items.get(job.queueItemId);
+    return presentJob(job, {
+      printerName: this.#o.fleet.get(job.printerId)?.summary.name ?? null,
+      fileName: item ? (this.#files.get(item.fileId)?.name ?? null) : null,
+    });
   }
 
   /** Removes every item that is not printing (waiting, done, failed, cancelled). */
@@ -357,6 +717,26 @@ export class QueueService {
     return end !== null && end > this.#o.clock.now() ? new Date(end).toISOString() : null;
   }
 
+  /** Why this printer gets no job (state.idleReason), null while it prints or gets one next round. */
+  idleReasonFor(printerId: string): WaitReason | null {
+    const { fleet } = this.#o;
+    const p = fleet.get(printerId);
+    if (!p) return null;
+    this.#groups ??= waitingGroups({
+      items: this.#store.ordered(),
+      fileOf: (id) => this.#files.get(id),
+      activeCount: this.#store.activeCountByItem(),
+      filamentOf: (id) => fleet.get(id)?.state.filament ?? null,
+    });
+    const printing = this.#store.activeJobOn(printerId) !== undefined || isPrinting(fleet, new Set(), printerId);
+    return printerIdleReason(
+      { id: printerId, name: p.summary.name, fit: printerFit(p), gate: this.gateFor(printerId), printing },
+      this.#groups.groups,
+      this.#store.running,
+      this.#groups.count,
+    );
+  }
+
   queueItemIdFor(printerId: string): string | null {
     const job = this.#store.activeJobOn(printerId);
     return job && this.#store.items.has(job.queueItemId) ? job.queueItemId : null;
@@ -384,6 +764,7 @@ export class QueueService {
       store: this.#store,
       fleet: this.#o.fleet,
       fileOf: (id) => this.#files.get(id),
+      gateOf: (id) => this.#dispatcher.gateFor(id),
       now: this.#o.clock.now(),
     });
   }

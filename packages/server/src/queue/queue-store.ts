@@ -87,7 +87,11 @@ export class QueueStore {
   /** Status that follows from copies and active jobs; failed/cancelled stick until a user changes the item. */
   deriveStatus(item: QueueItemRecord, activeCount: number): QueueItemStatus {
     if (item.status === 'failed' || item.status === 'cancelled') return item.status;
-    if (item.copiesDone >= item.copies) return 'done';
+    if (item.copiesDone + item.copiesCancelled >= item.copies) {
+      if (activeCount > 0) return 'printing';
+      // Every copy cancelled one by one: the item is cancelled; some printed: done.
+      return item.copiesDone === 0 ? 'cancelled' : 'done';
+    }
     return activeCount > 0 ? 'printing' : 'waiting';
   }
 

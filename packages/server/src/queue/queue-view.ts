@@ -5,12 +5,22 @@
 import type { JobOverrides } from '../printers/driver.ts';
 import type { FleetView } from '../printers/fleet-types.ts';
 import type { FileRecord } from '../library/types.ts';
-import { fileFit, printerFit } from './dispatcher.ts';
+import type { FilamentUse } from '../library/types.ts';
+import type { PrinterFilament } from '../printers/model.ts';
+import { filamentKey, filamentSlots, planAms } from './ams-match.ts';
+import { itemFit, plateFilaments, printerFit } from './dispatcher.ts';
 import { type EtaItem, type EtaPrinter, estimateQueue } from './eta.ts';
-import { noFitReason, type WaitReason } from './fit.ts';
+import type { WaitReason } from './fit.ts';
 import { cooldownEndsAt, cooldownSeconds } from './gatekeeper.ts';
 import type { QueueStore } from './queue-store.ts';
-import type { QueueItemStatus } from './types.ts';
+import { type GateResult, type QueueItemRecord, type QueueItemStatus, copiesLeft, fitKey } from './types.ts';
+import {
+  type FilamentMiss,
+  type IdleItem,
+  type ReasonPrinter,
+  itemWaitingReason,
+  printerIdleReason,
+} from './wait-reasons.ts';
 
 export interface QueueItemView {
   id: string;
@@ -32,14 +42,34 @@ export interface QueueItemView {
   activePrinterIds: string[];
   lastError: string | null;
   /**
-   * Why a waiting item cannot start anywhere, with a stable code (fit.ts: `printer_model_unknown`,
-   * `printer_nozzle_unknown`, `no_printer_fits`); null when some printer fits it.
+   * Why a waiting item is not printing now, with a stable code (wait-reasons.ts); null when it
+   * prints or starts at the next decision round.
    */
   waitingReason: WaitReason | null;
   estimatedStartAt: string | null;
   estimatedFinishAt: string | null;
   createdAt: string;
   updatedAt: string;
+  copiesCancelled: number;
+  copiesFailed: number;
+  activeJobs: Array<{
+    id: string;
+    printerId: string;
+    printerName: string | null;
+    status: string;
+    startedAt: string | null;
+  }>;
+  /** Explicit AMS mapping, null = automatic. */
+  amsMapping: number[] | null;
+  /** The plate's filaments (slot = the file's filament id). */
+  filaments: Array<{ slot: number; type: string; color: string | null; grams: number | null }>;
+}
+
+/** Why an idle printer gets nothing (wait-reasons.printerIdleReason). */
+export interface PrinterIdleView {
+  printerId: string;
+  printerName: string;
+  idleReason: WaitReason | null;
 }
 
 export interface QueueView {
@@ -47,21 +77,136 @@ export interface QueueView {
   items: QueueItemView[];
   remainingSeconds: number;
   finishAt: string | null;
+  printers: PrinterIdleView[];
 }
+
+/** Codes for which an item can never start as things are: left out of the ETA. */
+const NEVER = new Set(['no_printer_fits', 'no_ams_match']);
 
 const BUSY = new Set(['preparing', 'printing', 'paused']);
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** Waiting items grouped by equal needs (fit, chosen printers, filaments): each group is decided once. */
+export interface WaitingGroup extends IdleItem {
+  /** Ids of the items in this group. */
+  itemIds: string[];
+}
+
+/**
+ * Groups the items that still have copies to start. `filamentOf` is read when a group is asked
+ * (live AMS state); answers are cached per printer only for the life of the returned groups.
+ */
+export function waitingGroups(input: {
+  items: readonly QueueItemRecord[];
+  fileOf(fileId: string): FileRecord | null | undefined;
+  activeCount: ReadonlyMap<string, number>;
+  filamentOf(printerId: string): PrinterFilament | null | undefined;
+  cacheMisses?: boolean;
+}): { groups: WaitingGroup[]; count: number } {
+  const missFor = (filaments: FilamentUse[], explicit: number[] | null) => {
+    const cache = input.cacheMisses ? new Map<string, FilamentMiss>() : null;
+    return (printerId: string): FilamentMiss => {
+      const hit = cache?.get(printerId);
+      if (hit) return hit;
+      const plan = planAms(filaments, input.filamentOf(printerId), explicit);
+      const miss = plan.ok ? [] : plan.missing;
+      cache?.set(printerId, miss);
+      return miss;
+    };
+  };
+  const groups = new Map<string, WaitingGroup>();
+  let count = 0;
+  for (const item of input.items) {
+    if (item.status !== 'waiting' && item.status !== 'printing') continue;
+    const file = input.fileOf(item.fileId);
+    if (!file) continue;
+    if (copiesLeft(item) - (input.activeCount.get(item.id) ?? 0) <= 0) continue;
+    count++;
+    const fit = itemFit(file, item);
+    const filaments = plateFilaments(file, item.plate);
+    const key = `${fitKey(fit)}|${JSON.stringify(item.printerIds)}|${filamentKey(filaments, item.amsMapping)}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { fit, printerIds: item.printerIds, filamentMiss: missFor(filaments, item.amsMapping), itemIds: [] };
+      groups.set(key, g);
+    }
+    g.itemIds.push(item.id);
+  }
+  return { groups: [...groups.values()], count };
+}
+
+/** A printer's queue-side facts for the reasons. */
+export function reasonPrinters(fleet: FleetView, gateOf: (printerId: string) => GateResult): ReasonPrinter[] {
+  return fleet
+    .list()
+    .map((p) => ({ id: p.summary.id, name: p.summary.name, fit: printerFit(p), gate: gateOf(p.summary.id) }));
+}
+
+/** Is the printer printing (a queue job, or its own status says so)? Then it has no idle reason. */
+export function isPrinting(fleet: FleetView, busyPrinters: ReadonlySet<string>, printerId: string): boolean {
+  const state = fleet.get(printerId)?.state;
+  return busyPrinters.has(printerId) || (!!state && BUSY.has(state.status));
+}
+
+/** Reasons for every waiting item and idle printer. */
+export function computeReasons(input: {
+  items: readonly QueueItemRecord[];
+  fleet: FleetView;
+  fileOf(fileId: string): FileRecord | null | undefined;
+  gateOf(printerId: string): GateResult;
+  running: boolean;
+  /** Printers with a queue job starting/printing. */
+  busyPrinters: ReadonlySet<string>;
+  /** Active (starting/printing) jobs per item id. */
+  activeCount: ReadonlyMap<string, number>;
+}): { items: Map<string, WaitReason | null>; printers: PrinterIdleView[] } {
+  const { fleet } = input;
+  const printers = reasonPrinters(fleet, input.gateOf);
+  const { groups, count } = waitingGroups({
+    items: input.items,
+    fileOf: input.fileOf,
+    activeCount: input.activeCount,
+    filamentOf: (id) => fleet.get(id)?.state.filament ?? null,
+    cacheMisses: true,
+  });
+  const reasons = new Map<string, WaitReason | null>();
+  for (const g of groups) {
+    const reason = itemWaitingReason(g, printers, input.running);
+    for (const id of g.itemIds) reasons.set(id, reason);
+  }
+  const idle = printers.map((p) => ({
+    printerId: p.id,
+    printerName: p.name,
+    idleReason: printerIdleReason(
+      { ...p, printing: isPrinting(fleet, input.busyPrinters, p.id) },
+      groups,
+      input.running,
+      count,
+    ),
+  }));
+  return { items: reasons, printers: idle };
+}
 
 export function buildQueueView(input: {
   store: QueueStore;
   fleet: FleetView;
   fileOf(fileId: string): FileRecord | null | undefined;
+  gateOf(printerId: string): GateResult;
   now: number;
 }): QueueView {
   const { store, fleet, now } = input;
   const ordered = store.ordered();
   const plateOf = (fileId: string, plate: number) =>
     input.fileOf(fileId)?.plates.find((p) => p.index === plate) ?? null;
+  const reasons = computeReasons({
+    items: ordered,
+    fleet,
+    fileOf: input.fileOf,
+    gateOf: input.gateOf,
+    running: store.running,
+    busyPrinters: new Set([...store.activeJobs.values()].map((j) => j.printerId)),
+    activeCount: store.activeCountByItem(),
+  });
 
   const etaItems: EtaItem[] = [];
   const jobRemaining = new Map<string, number>();
@@ -81,10 +226,11 @@ export function buildQueueView(input: {
         remainingSeconds,
       };
     });
-    const waitingCopies = item.status === 'failed' ? 0 : Math.max(0, item.copies - item.copiesDone - active.length);
+    const never = NEVER.has(reasons.items.get(item.id)?.code ?? '');
+    const waitingCopies = item.status === 'failed' || never ? 0 : Math.max(0, copiesLeft(item) - active.length);
     etaItems.push({
       id: item.id,
-      fit: fileFit(file, item.plate),
+      fit: itemFit(file, item),
       printerIds: item.printerIds,
       estimatedSeconds: perCopy,
       waitingCopies,
@@ -105,17 +251,6 @@ export function buildQueueView(input: {
   }
 
   const eta = estimateQueue({ items: etaItems, printers: etaPrinters }, now);
-  const fleetFits = fleet
-    .list()
-    .filter((p) => p.summary.enabled)
-    .map((p) => ({ id: p.summary.id, name: p.summary.name, fit: printerFit(p) }));
-  const waitingReasonOf = (item: (typeof ordered)[number]): WaitReason | null => {
-    if (item.status !== 'waiting') return null;
-    const file = input.fileOf(item.fileId);
-    if (!file) return null;
-    const allowed = item.printerIds ? fleetFits.filter((p) => item.printerIds!.includes(p.id)) : fleetFits;
-    return noFitReason(fileFit(file, item.plate), allowed);
-  };
   const items = ordered.map((item, index): QueueItemView => {
     const plate = plateOf(item.fileId, item.plate);
     const active = store.activeJobsOf(item.id);
@@ -136,12 +271,34 @@ export function buildQueueView(input: {
       currentPrinterId: active[0]?.printerId ?? null,
       activePrinterIds: active.map((j) => j.printerId),
       lastError: item.lastError,
-      waitingReason: waitingReasonOf(item),
+      waitingReason: reasons.items.get(item.id) ?? null,
       estimatedStartAt: iso(e?.startAt ?? null),
       estimatedFinishAt: iso(e?.finishAt ?? null),
       createdAt: item.createdAt,
       updatedAt: item.updatedAt,
+      copiesCancelled: item.copiesCancelled,
+      copiesFailed: item.copiesFailed,
+      activeJobs: active.map((j) => ({
+        id: j.id,
+        printerId: j.printerId,
+        printerName: fleet.get(j.printerId)?.summary.name ?? j.printerName ?? null,
+        status: j.status,
+        startedAt: j.startedAt,
+      })),
+      amsMapping: item.amsMapping,
+      filaments: filamentSlots(plate?.filaments ?? []).map((f) => ({
+        slot: f.slot,
+        type: f.type,
+        color: f.color,
+        grams: f.grams,
+      })),
     };
   });
-  return { running: store.running, items, remainingSeconds: eta.remainingSeconds, finishAt: iso(eta.finishAt) };
+  return {
+    running: store.running,
+    items,
+    remainingSeconds: eta.remainingSeconds,
+    finishAt: iso(eta.finishAt),
+    printers: reasons.printers,
+  };
 }

@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { IdParams, errorResponses } from '../http/schemas.ts';
 import type { QueueItemPatch, NewQueueItem, QueueService, QueueSettings } from './queue-service.ts';
+import { jobRoutes } from './job-routes.ts';
 
 const Iso = Type.Union([Type.String(), Type.Null()]);
 
@@ -21,6 +22,17 @@ const PrinterIds = Type.Union([
   Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 10000 }),
   Type.Null(),
 ]);
+
+const AmsMapping = Type.Union([
+  Type.Array(Type.Integer({ minimum: -1, maximum: 254 }), { minItems: 1, maxItems: 64 }),
+  Type.Null(),
+]);
+
+export const ReasonSchema = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  params: Type.Object({}, { additionalProperties: true }),
+});
 
 export const QueueItemSchema = Type.Object({
   id: Type.String(),
@@ -38,18 +50,31 @@ export const QueueItemSchema = Type.Object({
   currentPrinterId: Type.Union([Type.String(), Type.Null()]),
   activePrinterIds: Type.Array(Type.String()),
   lastError: Type.Union([Type.String(), Type.Null()]),
-  waitingReason: Type.Union([
-    Type.Object({
-      code: Type.String(),
-      message: Type.String(),
-      params: Type.Object({}, { additionalProperties: true }),
-    }),
-    Type.Null(),
-  ]),
+  waitingReason: Type.Union([ReasonSchema, Type.Null()]),
   estimatedStartAt: Iso,
   estimatedFinishAt: Iso,
   createdAt: Type.String(),
   updatedAt: Type.String(),
+  copiesCancelled: Type.Integer(),
+  copiesFailed: Type.Integer(),
+  activeJobs: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      printerId: Type.String(),
+      printerName: Type.Union([Type.String(), Type.Null()]),
+      status: Type.String(),
+      startedAt: Iso,
+    }),
+  ),
+  amsMapping: AmsMapping,
+  filaments: Type.Array(
+    Type.Object({
+      slot: Type.Integer(),
+      type: Type.String(),
+      color: Type.Union([Type.String(), Type.Null()]),
+      grams: Type.Union([Type.Number(), Type.Null()]),
+    }),
+  ),
 });
 
 export const QueueSchema = Type.Object({
@@ -57,11 +82,25 @@ export const QueueSchema = Type.Object({
   items: Type.Array(QueueItemSchema),
   remainingSeconds: Type.Number(),
   finishAt: Iso,
+  printers: Type.Array(
+    Type.Object({
+      printerId: Type.String(),
+      printerName: Type.String(),
+      idleReason: Type.Union([ReasonSchema, Type.Null()]),
+    }),
+  ),
 });
+
+const ItemList = Type.Object({ items: Type.Array(QueueItemSchema) });
 
 const Running = Type.Object({ running: Type.Boolean() });
 const Settings = Type.Object({ failedCopyPolicy: Type.Union([Type.Literal('retry'), Type.Literal('fail')]) });
-const Gate = Type.Object({ open: Type.Boolean(), reason: Type.Union([Type.String(), Type.Null()]) });
+const Gate = Type.Object({
+  open: Type.Boolean(),
+  code: Type.Union([Type.String(), Type.Null()]),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  params: Type.Object({}, { additionalProperties: true }),
+});
 
 const NewItemBody = Type.Object(
   {
@@ -70,7 +109,51 @@ const NewItemBody = Type.Object(
     copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
     overrides: Type.Optional(OverridesPatch),
     printerIds: Type.Optional(PrinterIds),
+    amsMapping: Type.Optional(AmsMapping),
   },
+  { additionalProperties: false },
+);
+
+const AllPlatesBody = Type.Object(
+  {
+    fileId: Type.String({ minLength: 1, maxLength: 200 }),
+    copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+    overrides: Type.Optional(OverridesPatch),
+    printerIds: Type.Optional(PrinterIds),
+  },
+  { additionalProperties: false },
+);
+
+const FitBody = Type.Object(
+  {
+    fileId: Type.String({ minLength: 1, maxLength: 200 }),
+    plate: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    printerIds: Type.Optional(PrinterIds),
+    amsMapping: Type.Optional(AmsMapping),
+  },
+  { additionalProperties: false },
+);
+
+const FitAnswer = Type.Object({
+  fits: Type.Boolean(),
+  waitingReason: Type.Union([ReasonSchema, Type.Null()]),
+  printers: Type.Array(
+    Type.Object({
+      printerId: Type.String(),
+      printerName: Type.String(),
+      fits: Type.Boolean(),
+      problem: Type.Union([ReasonSchema, Type.Null()]),
+      supportedOverrides: Type.Array(Type.String()),
+      amsMapping: Type.Union([Type.Array(Type.Integer()), Type.Null()]),
+    }),
+  ),
+});
+
+/** Actions without a body still declare one (an empty object or nothing) so the API doc is complete. */
+const NoBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Null()]);
+
+const RetryBody = Type.Object(
+  { ids: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 10000 })) },
   { additionalProperties: false },
 );
 
@@ -79,6 +162,7 @@ const PatchItemBody = Type.Object(
     copies: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
     overrides: Type.Optional(OverridesPatch),
     printerIds: Type.Optional(PrinterIds),
+    amsMapping: Type.Optional(AmsMapping),
   },
   { additionalProperties: false },
 );
@@ -102,6 +186,40 @@ export async function queueRoutes(app: FastifyInstance, opts: { queue: QueueServ
     { schema: { tags, body: NewItemBody, response: { 201: QueueItemSchema, ...errorResponses } } },
     async (request, reply) => reply.status(201).send(await queue.addItem(request.body as NewQueueItem)),
   );
+
+  app.post(
+    '/queue/fit',
+    // A question, not a change: viewers may ask it too.
+    { config: { role: 'viewer' }, schema: { tags, body: FitBody, response: { 200: FitAnswer, ...errorResponses } } },
+    async (request) => queue.checkFit(request.body as Parameters<QueueService['checkFit']>[0]),
+  );
+
+  app.post(
+    '/queue/all-plates',
+    { schema: { tags, body: AllPlatesBody, response: { 201: ItemList, ...errorResponses } } },
+    async (request, reply) =>
+      reply.status(201).send({ items: await queue.addAllPlates(request.body as Omit<NewQueueItem, 'plate'>) }),
+  );
+
+  app.post(
+    '/queue/retry',
+    { schema: { tags, body: RetryBody, response: { 200: ItemList, ...errorResponses } } },
+    async (request) => ({ items: await queue.retryItems((request.body as { ids?: string[] } | undefined)?.ids) }),
+  );
+
+  app.post(
+    '/queue/:id/cancel',
+    { schema: { tags, params: IdParams, body: NoBody, response: { 200: QueueItemSchema, ...errorResponses } } },
+    async (request) => queue.cancelItem((request.params as { id: string }).id, request.user?.username ?? 'user'),
+  );
+
+  app.post(
+    '/queue/:id/retry',
+    { schema: { tags, params: IdParams, body: NoBody, response: { 200: QueueItemSchema, ...errorResponses } } },
+    async (request) => queue.retryItem((request.params as { id: string }).id),
+  );
+
+  await jobRoutes(app, { queue });
 
   app.get('/queue/settings', { schema: { tags, response: { 200: Settings, ...errorResponses } } }, async () =>
     queue.getSettings(),
@@ -151,7 +269,7 @@ export async function queueRoutes(app: FastifyInstance, opts: { queue: QueueServ
     },
     async (request, reply) => {
       const cancel = (request.query as { cancel?: boolean }).cancel === true;
-      await queue.removeItem((request.params as { id: string }).id, { cancel });
+      await queue.removeItem((request.params as { id: string }).id, { cancel, actor: request.user?.username });
       return reply.status(204).send();
     },
   );

@@ -16,6 +16,12 @@ export interface SchedulerItem {
   printerIds: string[] | null;
   /** Copies that still need a printer (copies - done - active). */
   toStart: number;
+  /**
+   * Items with the same key accept the same printers (filament needs); with `accepts`, a printer
+   * that `accepts` refuses (its loaded filament does not match) is never given this item.
+   */
+  acceptsKey?: string;
+  accepts?: (printerId: string) => boolean;
 }
 
 export interface SchedulerPrinter {
@@ -71,11 +77,11 @@ export function schedule(input: SchedulerInput, now: number): SchedulerResult {
 
   const taken = new Set<string>();
   const pools = new Map<string, PrinterPool>();
-  const poolFor = (fit: FitSpec): PrinterPool => {
-    const key = fitKey(fit);
+  const poolFor = (item: SchedulerItem): PrinterPool => {
+    const key = `${fitKey(item.fit)}#${item.accepts ? (item.acceptsKey ?? item.id) : ''}`;
     let pool = pools.get(key);
     if (!pool) {
-      pool = new PrinterPool(open.filter((p) => fits(fit, p.fit)));
+      pool = new PrinterPool(open.filter((p) => fits(item.fit, p.fit) && (!item.accepts || item.accepts(p.id))));
       pools.set(key, pool);
     }
     return pool;
@@ -89,14 +95,14 @@ export function schedule(input: SchedulerInput, now: number): SchedulerResult {
       for (const id of item.printerIds) {
         if (left === 0) break;
         const p = byId.get(id);
-        if (!p || taken.has(id) || !fits(item.fit, p.fit)) continue;
+        if (!p || taken.has(id) || !fits(item.fit, p.fit) || (item.accepts && !item.accepts(id))) continue;
         taken.add(id);
         assignments.push({ printerId: id, itemId: item.id });
         left--;
       }
       continue;
     }
-    const pool = poolFor(item.fit);
+    const pool = poolFor(item);
     while (left > 0) {
       const p = pool.take(taken);
       if (!p) break;

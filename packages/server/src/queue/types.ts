@@ -31,6 +31,17 @@ export interface QueueItemRecord {
   lastError: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Copies a person cancelled one by one: they are not printed (the item goes on with the rest). */
+  copiesCancelled: number;
+  /** Copies that failed (information: a failed copy is printed again when the item is retried). */
+  copiesFailed: number;
+  /** Explicit AMS mapping (index = file filament slot - 1, value = global tray, 254 external, -1 unused); null = automatic. */
+  amsMapping: number[] | null;
+}
+
+/** Copies of an item that still have to be printed or are printing. */
+export function copiesLeft(item: Pick<QueueItemRecord, 'copies' | 'copiesDone' | 'copiesCancelled'>): number {
+  return item.copies - item.copiesDone - item.copiesCancelled;
 }
 
 export interface JobRecord {
@@ -47,6 +58,15 @@ export interface JobRecord {
   endedAt: string | null;
   /** When the start command went out (null: never sent, e.g. the server died during the upload). */
   sentAt?: string | null;
+  /** History (migration 005): what was printed where, copied in at dispatch. */
+  fileId?: string | null;
+  fileName?: string | null;
+  plate?: number | null;
+  printerName?: string | null;
+  cancelledBy?: string | null;
+  filamentGrams?: number | null;
+  durationSeconds?: number | null;
+  retriedAt?: string | null;
 }
 
 /** What decides whether a file fits a printer. null = not known, fits anything. */
@@ -59,14 +79,45 @@ export interface FitSpec {
   kinds?: readonly string[] | null;
 }
 
+/** Stable codes of a closed gate (docs/operator-api-queue.md); the UI translates by code + params. */
+export type GateCode =
+  | 'disabled'
+  | 'offline'
+  | 'connecting'
+  | 'reconciling'
+  | 'no_full_status'
+  | 'stale'
+  | 'attention'
+  | 'start_not_confirmed'
+  | 'printer_error'
+  | 'command_in_flight'
+  | 'printing_queue_job'
+  | 'dispatch_hold'
+  | 'status_unknown'
+  | 'printer_busy'
+  | 'plate_clear_wanted'
+  | 'start_retry_wait'
+  | 'cooling_down'
+  | 'queue_not_running'
+  | 'unknown_printer';
+
 export interface GateResult {
   open: boolean;
-  /** Why the gate is closed (null when open). */
+  /** Stable code of why the gate is closed (null when open). */
+  code: GateCode | null;
+  /** Why the gate is closed, in English (null when open). */
   reason: string | null;
+  /** Values the translated text needs (seconds left, status, error text...). */
+  params: Record<string, unknown>;
 }
 
-export const openGate: GateResult = { open: true, reason: null };
-export const closedGate = (reason: string): GateResult => ({ open: false, reason });
+export const openGate: GateResult = { open: true, code: null, reason: null, params: {} };
+export const closedGate = (code: GateCode, reason: string, params: Record<string, unknown> = {}): GateResult => ({
+  open: false,
+  code,
+  reason,
+  params,
+});
 
 /** Normalises a printer model name for matching: the canonical model ("X1 Carbon" == "X1C" == "BL-P001"). */
 export function normaliseModel(model: string | null | undefined): string | null {

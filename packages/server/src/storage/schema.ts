@@ -2,7 +2,7 @@
  * Table shapes shared by SQLite and PostgreSQL. Booleans are stored as 0/1 integers and times as
  * ISO-8601 text so one set of queries runs on both.
  */
-import type { Generated, Kysely } from 'kysely';
+import type { ColumnType, Generated, Kysely } from 'kysely';
 
 export interface UsersTable {
   id: string;
@@ -102,6 +102,10 @@ export interface QueueItemsTable {
   last_error: string | null;
   created_at: string;
   updated_at: string;
+  /** Migration 006: copies a person cancelled, copies that failed, explicit AMS mapping (JSON or null). */
+  copies_cancelled: ColumnType<number, number | undefined, number>;
+  copies_failed: ColumnType<number, number | undefined, number>;
+  ams_mapping_json: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface JobsTable {
@@ -118,6 +122,18 @@ export interface JobsTable {
   ended_at: string | null;
   /** Set right before the start command went out; null = provably never sent. */
   sent_at: string | null;
+  /** Migration 005 (print history): copied in at dispatch so history outlives items and printers. */
+  file_id: string | null;
+  file_name: string | null;
+  plate: number | null;
+  printer_name: string | null;
+  /** Username of whoever cancelled it from the platform; "printer" when cancelled on the printer. */
+  cancelled_by: string | null;
+  filament_grams: number | null;
+  /** Started → ended, set when the job ends (null when it never started). */
+  duration_seconds: number | null;
+  /** When a person put this copy back into the queue (a copy is retried once). */
+  retried_at: string | null;
 }
 
 export interface PrinterUploadsTable {

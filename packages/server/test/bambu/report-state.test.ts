@@ -81,7 +81,8 @@ describe('report merge (real fixtures)', () => {
     };
     const merged = mergeReport(base, { hms: [{ attr: 5, code: 6 }], ams: { ams: [{ id: '1' }] } });
     expect(merged.hms).toEqual([{ attr: 5, code: 6 }]);
-    expect(merged.ams).toEqual({ tray_now: '1', ams: [{ id: '1' }] });
+    // AMS units merge by id (a delta may name only the unit that changed, as ha-bambulab reads it).
+    expect(merged.ams).toEqual({ tray_now: '1', ams: [{ id: '0' }, { id: '1' }] });
     expect(base.hms).toHaveLength(2);
   });
 

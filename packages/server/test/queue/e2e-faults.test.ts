@@ -43,7 +43,12 @@ describe('queue end to end: faults', () => {
     );
     expect(alert.data).toMatchObject({ level: 'error', printerId: id });
     const p = await e.api('GET', `/api/v1/printers/${id}`);
-    expect(p.body.state.gate).toEqual({ open: false, reason: 'start not confirmed — check the printer' });
+    expect(p.body.state.gate).toEqual({
+      open: false,
+      code: 'start_not_confirmed',
+      reason: 'start not confirmed — check the printer',
+      params: {},
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(projectFiles(sim)).toHaveLength(1);
     // Reports come back: the printer did start it, so the queue follows it to the end.

@@ -71,7 +71,8 @@ describe('gatekeeper', () => {
 
   it.each(rows)('%s', (_name, gateInput, reason) => {
     const gate = evaluateGate(gateInput, now);
-    expect(gate).toEqual(reason === null ? { open: true, reason: null } : { open: false, reason });
+    expect(gate).toMatchObject(reason === null ? { open: true, code: null, reason: null } : { open: false, reason });
+    expect(gate.open ? gate.code === null : typeof gate.code === 'string').toBe(true);
   });
 
   it('opens once the cooldown has passed (FakeClock)', () => {

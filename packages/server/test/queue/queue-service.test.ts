@@ -178,7 +178,7 @@ describe('QueueService: dispatch', () => {
     let rows = await jobRows(h);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ status: 'starting', job_id: req.jobId, printer_id: 'p1', queue_item_id: item.id });
-    expect(h.queue.gateFor('p1')).toEqual({ open: false, reason: 'a start command is in flight' });
+    expect(h.queue.gateFor('p1')).toMatchObject({ open: false, code: 'command_in_flight', reason: 'a start command is in flight' });
     expect(h.eventsOf('job.started')).toHaveLength(0);
     driver.settleStart();
     await h.idle();
@@ -203,7 +203,7 @@ describe('QueueService: dispatch', () => {
     await h.idle();
     expect(h.queue.getItem(item.id)).toMatchObject({ copiesDone: 1, status: 'waiting' });
     expect(h.eventsOf('job.finished')).toHaveLength(1);
-    expect(h.queue.gateFor('p1')).toEqual({ open: false, reason: 'plate-swap cooldown, 90 s left' });
+    expect(h.queue.gateFor('p1')).toMatchObject({ open: false, code: 'cooling_down', reason: 'plate-swap cooldown, 90 s left' });
     expect(h.queue.cooldownUntil('p1')).toBe(new Date(h.clock.now() + 90_000).toISOString());
     h.clock.advance(89_000);
     await h.idle();
@@ -283,7 +283,7 @@ describe('QueueService: dispatch', () => {
       printerId: 'p1',
       code: 'start_not_confirmed',
     });
-    expect(h.queue.gateFor('p1')).toEqual({ open: false, reason: 'start not confirmed — check the printer' });
+    expect(h.queue.gateFor('p1')).toMatchObject({ open: false, code: 'start_not_confirmed', reason: 'start not confirmed — check the printer' });
     // Idle reports on the same connection do not open it, and time alone does not either.
     h.fleet.setState('p1', { status: 'idle' });
     h.clock.advance(600_000);

@@ -148,10 +148,12 @@ describe('queue routes', () => {
     await h.idle();
     expect(h.queue.gateFor('p1')).toEqual({
       open: false,
+      code: 'plate_clear_wanted',
       reason: 'waiting for the user to confirm the plate is clear',
+      params: {},
     });
     const res = await call('POST', '/api/v1/printers/p1/plate-cleared');
-    expect(res).toEqual({ status: 200, body: { printerId: 'p1', gate: { open: true, reason: null } } });
+    expect(res).toEqual({ status: 200, body: { printerId: 'p1', gate: { open: true, code: null, reason: null, params: {} } } });
     await h.idle();
     expect(h.fleet.driver('p1').starts).toHaveLength(2);
     expect(h.queue.queueItemIdFor('p1')).toBe(item.id);

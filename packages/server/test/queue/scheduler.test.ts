@@ -43,7 +43,7 @@ describe('scheduler', () => {
   it('starts nothing while the queue is paused, but still reports every gate', () => {
     const r = schedule({ running: false, items: [item('a')], printers: [printer('p1')] }, clock.now());
     expect(r.assignments).toEqual([]);
-    expect(r.gates.get('p1')).toEqual({ open: true, reason: null });
+    expect(r.gates.get('p1')).toEqual({ open: true, code: null, reason: null, params: {} });
   });
 
   it('an item with copies prints on several printers at once', () => {

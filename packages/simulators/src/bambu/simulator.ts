@@ -17,6 +17,7 @@ import { SceneCamera, type SceneState, SpaghettiFault, seedOf } from '../camera/
 import { printerSnapshotJpeg } from './jpeg.ts';
 import { inspectStorageFile } from './job-file.ts';
 import { PrintLifecycle } from './lifecycle.ts';
+import { type SimAmsConfig, amsReportFields } from './ams.ts';
 import { PrinterBroker } from './mqtt-broker.ts';
 import { ReportPublisher } from './report-publisher.ts';
 import type { GcodeState, HmsEntry, PrintStatus } from './status.ts';
@@ -65,6 +66,8 @@ export interface BambuSimOptions {
   productName?: string | null;
   /** false: the printer never answers get_version. Default true. */
   answerGetVersion?: boolean;
+  /** AMS trays and external spool to report (ams.ts); default the A1 capture's one PLA tray. */
+  ams?: SimAmsConfig;
 }
 
 /** A scripted numeric refusal: which commands (`print.project_file`, … or '*' for every control command), which code, how often. */
@@ -123,6 +126,7 @@ export class BambuSimulator extends EventEmitter {
       prepareSeconds: opts.prepareSeconds,
       endGcodeSeconds: opts.endGcodeSeconds,
     });
+    if (opts.ams) this.#lifecycle.setState(amsReportFields(opts.ams));
     this.#lastState = this.#lifecycle.status.gcode_state;
     this.#reports = new ReportPublisher(this.#lifecycle.status, (m) => {
       if (!this.#broker) return false;
@@ -338,6 +342,17 @@ export class BambuSimulator extends EventEmitter {
 
   stopSpaghetti(): void {
     this.#spaghetti.clear();
+  }
+
+  /** Loads spools: the AMS units' trays and the external spool reported from now on. */
+  setAms(cfg: SimAmsConfig): void {
+    this.#lifecycle.setState(amsReportFields(cfg));
+    this.#afterChange();
+  }
+
+  /** The `project_file` commands received (as sent: `use_ams`, `ams_mapping`, ...), oldest first. */
+  projectFiles(): Record<string, any>[] {
+    return this.receivedCommands.filter((c) => c?.print?.command === 'project_file').map((c) => c.print);
   }
 
   /** Publishes a full report now, as the answer to `pushall` would. */

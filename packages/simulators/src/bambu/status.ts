@@ -48,6 +48,10 @@ export interface PrintStatus {
   lights_report: { node: string; mode: string }[];
   /** Nozzle diameter in mm as the wire has it ("0.4"). */
   nozzle_diameter: string;
+  /** AMS units and trays (ams.ts); absent = the capture's. */
+  ams?: Record<string, any>;
+  /** External spool; absent = the capture's. */
+  vt_tray?: Record<string, any>;
 }
 
 export const AMBIENT_C = 25;

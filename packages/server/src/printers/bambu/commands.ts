@@ -130,7 +130,10 @@ export function projectFile(o: ProjectFileOptions): BambuCommand {
       use_ams: useAms,
       ams_mapping: useAms ? mapping : [],
       ams_mapping2: useAms
-        ? mapping.map((slot) => (slot >= 0 ? { ams_id: slot >> 2, slot_id: slot & 3 } : { ams_id: 255, slot_id: 0 }))
+        ? mapping.map((slot) =>
+            // AMS HT units (ids 128-135) hold one spool and are addressed by their own id.
+            slot >= 128 ? { ams_id: slot, slot_id: 0 } : slot >= 0 ? { ams_id: slot >> 2, slot_id: slot & 3 } : { ams_id: 255, slot_id: 0 },
+          )
         : [],
       cfg: '0',
     },

@@ -555,6 +555,7 @@ export class BambuDriver implements PrinterDriver {
       bedLeveling: req.overrides.bedLeveling,
       flowCalibration: req.overrides.flowCalibration,
       timelapse: req.overrides.timelapse,
+      amsMapping: req.amsMapping ?? [],
       model: this.#model,
     });
     this.#plates.set(req.jobId, req.plate);

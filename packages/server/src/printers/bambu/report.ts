@@ -4,12 +4,15 @@
  * - `print.command == "push_status"` with `msg: 0` is a full report, `msg: 1` a delta.
  * - Deltas omit unchanged fields: absent means "unchanged", never "cleared" (pitfall 1).
  * - `hms` is always sent whole when present: it replaces the previous list.
- * - Nested objects (`ams`, `ipcam`, ...) are merged key by key; arrays are replaced whole.
+ * - Nested objects (`ams`, `ipcam`, ...) are merged key by key; arrays are replaced whole, except
+ *   the AMS unit list `ams.ams`, merged by unit id (filament.ts).
  * - Numbers often arrive as strings, `wifi_signal` as "-48dBm", and some firmware sends
  *   non-UTF-8 bytes or raw newlines inside strings (pitfalls 19, 30). Nothing here throws.
  */
 
 import { findBambuModel } from '../../library/printer-models.ts';
+import type { PrinterFilament } from '../model.ts';
+import { mergeAmsUnits, readFilament } from './filament.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -42,6 +45,8 @@ export interface BambuReport {
   sdcard: boolean | null;
   /** `nozzle_diameter` of the full report, in mm ("0.4" on the wire). */
   nozzleDiameter: number | null;
+  /** AMS trays and external spool (filament.ts); null when the report says nothing about them. */
+  filament?: PrinterFilament | null;
 }
 
 export function isObject(v: unknown): v is JsonObject {
@@ -79,6 +84,8 @@ export function mergeReport(base: JsonObject, delta: JsonObject): JsonObject {
     if (value === undefined) continue;
     const previous = out[key];
     if (key !== 'hms' && isObject(value) && isObject(previous)) out[key] = mergeReport(previous, value);
+    // `ams.ams` (the AMS units) in a delta may name only the units that changed: merge by unit id.
+    else if (key === 'ams' && Array.isArray(value) && Array.isArray(previous)) out[key] = mergeAmsUnits(previous, value);
     else out[key] = value;
   }
   return out;
@@ -150,6 +157,7 @@ export function readReport(print: JsonObject): BambuReport {
     wifiDbm: toNumber(print.wifi_signal),
     sdcard: toBool(print.sdcard),
     nozzleDiameter: positive(toNumber(print.nozzle_diameter)),
+    filament: readFilament(print),
   };
 }
 

@@ -172,5 +172,6 @@ export function buildState(view: DriverView): PrinterState {
     lastJob: view.lastJob,
     connectionNote: view.connectionNote,
     updatedAt: view.updatedAt,
+    filament: r?.filament ?? null,
   };
 }

@@ -4,6 +4,8 @@ import { initial } from './001_initial.ts';
 import { queueSafety } from './002_queue.ts';
 import { jobSentMarker } from './003_job_sent.ts';
 import { securityHardening } from './004_security.ts';
+import { jobHistory } from './005_job_history.ts';
+import { queueCopies } from './006_queue_copies.ts';
 import { alertsTable } from './007_alerts.ts';
 import { vision } from './009_vision.ts';
 import { pluginTables } from './010_plugins.ts';
@@ -16,6 +18,8 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '002_queue': queueSafety(dialect),
     '003_job_sent': jobSentMarker(),
     '004_security': securityHardening(),
+    '005_job_history': jobHistory(),
+    '006_queue_copies': queueCopies(),
     '007_alerts': alertsTable(),
     '009_vision': vision(),
     '010_plugins': pluginTables(dialect),
