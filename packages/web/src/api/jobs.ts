@@ -26,8 +26,13 @@ export interface JobStats {
   done: number;
   failed: number;
   cancelled: number;
+  unknown?: number;
   printSeconds: number;
   filamentGrams: number;
+  /** done / (done + failed), 0..1; null when neither happened (from the server when it says). */
+  successRate?: number | null;
+  /** The same totals per printer (farm-wide answers only). */
+  printers?: (JobStats & { printerId: string; printerName: string | null })[];
 }
 
 export interface JobFilter {
@@ -65,8 +70,12 @@ export async function downloadJobsCsv(filter: JobFilter): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** Success rate in percent (done of all that ended), or null when nothing ended. */
+/**
+ * Success rate in percent: done of done + failed (a cancel is a person's choice, not a failed
+ * print), or null when neither happened. The server's own figure wins when it sends one.
+ */
 export function successRate(s: JobStats): number | null {
-  const ended = s.done + s.failed + s.cancelled;
+  if (s.successRate !== undefined) return s.successRate === null ? null : Math.round(s.successRate * 100);
+  const ended = s.done + s.failed;
   return ended ? Math.round((s.done / ended) * 100) : null;
 }

@@ -15,20 +15,22 @@ export interface CodedText {
  * namespace with the code wins; `ops.*` holds this UI's own fallbacks.
  */
 export const TEXT_KINDS = {
-  wait: ['queueReason', 'ops.wait', 'drivers.waitReason', 'server.gate'],
-  gate: ['server.gate', 'ops.gate', 'queueReason'],
+  wait: ['queueReasons.wait', 'drivers.waitReason', 'queueReasons.gate', 'ops.wait'],
+  idle: ['queueReasons.idle', 'queueReasons.gate'],
+  gate: ['queueReasons.gate', 'server.gate', 'ops.gate'],
   connection: ['server.connection', 'ops.connection'],
   alert: ['server.alert', 'drivers.alert', 'ops.alert'],
   event: ['server.event', 'server.alert'],
-  error: ['server.error', 'uploadErrors', 'drivers.error', 'ops.error'],
+  error: ['server.error', 'queueReasons.errors', 'uploadErrors', 'drivers.error', 'ops.error'],
   notice: ['drivers.notice', 'server.notice'],
   stage: ['server.stage'],
   any: [
     'server.error',
+    'queueReasons.errors',
     'server.alert',
     'server.connection',
-    'queueReason',
-    'ops.wait',
+    'queueReasons.wait',
+    'queueReasons.gate',
     'server.gate',
     'server.event',
     'drivers.waitReason',
@@ -36,7 +38,6 @@ export const TEXT_KINDS = {
     'drivers.error',
     'drivers.notice',
     'uploadErrors',
-    'ops.error',
   ],
 } as const;
 export type TextKind = keyof typeof TEXT_KINDS;
@@ -44,8 +45,8 @@ export type TextKind = keyof typeof TEXT_KINDS;
 /** Param names whose string values are themselves codes (an alert's `reason` is a connection code). */
 const CODED_PARAMS: Record<string, readonly string[]> = {
   reason: ['server.connection', 'ops.connection', 'server.error', 'drivers.error'],
-  gateCode: ['server.gate', 'ops.gate'],
-  code: ['server.gate', 'queueReason', 'ops.gate'],
+  gateCode: ['queueReasons.gate', 'server.gate'],
+  code: ['queueReasons.gate', 'server.gate'],
 };
 
 /**

@@ -117,6 +117,11 @@ beforeAll(async () => {
   // Nothing starts until the walk says so; prints follow each other without the demo's swap pause.
   await api('POST', '/queue/pause');
   for (const p of server.fleet.list()) await api('PATCH', `/printers/${p.summary.id}`, { settings: { swapCooldownSeconds: 0 } });
+  // A1-01 has an AMS lite with four spools and a PETG spool on the external holder.
+  simOf('A1-01').setAms({
+    units: [[{ type: 'PLA', color: '76D9F4', remain: 80 }, { type: 'PLA', color: 'FFF144', remain: 60 }, { type: 'PLA', color: 'FF80FF', remain: -1 }, { type: 'PLA', color: '0ACC38', remain: 30 }]],
+    external: { type: 'PETG', color: 'FFFFFF', remain: -1 },
+  });
   files.mini = await upload(MINI_FILE);
   files.x1c = await upload(X1C_FILE);
   files.two = await upload(TWO_COLOUR_FILE);
@@ -267,7 +272,7 @@ describe("the operator's day in chromium", () => {
     await api('POST', '/queue/start');
     const sim = simOf('A1-01');
     await expect
-      .poll(() => sim.receivedCommands.find((c) => c?.print?.command === 'project_file')?.print, { timeout: 30_000 })
+      .poll(() => sim.projectFiles()[0], { timeout: 30_000 })
       .toMatchObject({ use_ams: true, ams_mapping: [1, 3] });
     // Let it finish: a done job for the history.
     await expect.poll(() => sim.gcodeState, { timeout: 20_000 }).toMatch(/PREPARE|RUNNING/);
