@@ -154,18 +154,18 @@ afterAll(async () => {
 describe("the operator's day in chromium", () => {
   it('opens the dashboard fetching each resource once (printers and queue come with the WebSocket snapshot)', async () => {
     const tokens = await login(ADMIN);
-    const calls: string[] = [];
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.pathname.startsWith('/api/v1/') && u.pathname !== '/api/v1/ws') calls.push(`${r.method()} ${u.pathname}`);
-    });
     await page.goto(server.url);
     await page.evaluate((t) => {
       localStorage.setItem('rwc.tokens', JSON.stringify(t));
       localStorage.setItem('rwc.locale', 'en');
     }, tokens);
-    // The tokens are read when the app starts: start it again.
     await page.goto(`${server.url}/#/printers`);
+    // The tokens are read when the app starts: start it again, and count what this start fetches.
+    const calls: string[] = [];
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (u.pathname.startsWith('/api/v1/') && u.pathname !== '/api/v1/ws') calls.push(`${r.method()} ${u.pathname}`);
+    });
     await page.reload();
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="printer-card"]').length === n, server.fleet.list().length);
     await page.waitForSelector('[data-testid="ws-status"][data-connected="true"]');
