@@ -16,6 +16,13 @@ export interface Alert {
 
 /** The unread count for the menu badge, fetched once and then kept by the WebSocket `alert` events. */
 export const alertsState = reactive({ unread: 0, available: true });
+/** Set once the server sends `alerts.changed` (absolute counts): then `alert` events no longer count up. */
+let serverCounts = false;
+
+export function setUnread(n: number): void {
+  serverCounts = true;
+  alertsState.unread = n;
+}
 
 export async function loadUnread(): Promise<void> {
   try {
@@ -42,5 +49,5 @@ export async function acknowledge(id: string | number): Promise<void> {
 
 /** A new alert arrived over the WebSocket (it carries its id when the server stores alerts). */
 export function noteNewAlert(hasId: boolean): void {
-  if (hasId) alertsState.unread++;
+  if (hasId && !serverCounts) alertsState.unread++;
 }

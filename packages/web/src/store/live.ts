@@ -3,7 +3,7 @@ import { tokens } from '../api/auth-tokens.ts';
 import { api, refreshTokens } from '../api/http.ts';
 import type { FileRecord, LiveEvent, Printer, PrinterState, QueueView } from '../api/types.ts';
 import { toEpochMs } from '../util/time.ts';
-import { alertsState, noteNewAlert } from './alerts.ts';
+import { noteNewAlert, setUnread } from './alerts.ts';
 import { mergePatch } from '../util/merge-patch.ts';
 
 /**
@@ -220,7 +220,7 @@ export function handleEvent(event: LiveEvent): void {
       break;
     }
     case 'alerts.changed':
-      if (typeof data.unacknowledged === 'number') alertsState.unread = data.unacknowledged;
+      if (typeof data.unacknowledged === 'number') setUnread(data.unacknowledged);
       break;
     case 'printer.added':
     case 'printer.updated':

@@ -74,6 +74,21 @@ const simOf = (name: string) =>
   (server.fleet.list().find((p) => p.summary.name === name)!.driver as unknown as { simulator: BambuSimulator }).simulator;
 const queueItem = (fileName: string) => server.queue.getQueue().items.find((i: { fileName: string }) => i.fileName === fileName) as any;
 
+/** An Element Plus input by its test id (the id lands on the <input> or on its wrapper). */
+const input = (scope: { locator: Page['locator'] }, id: string) => scope.locator(`input[data-testid="${id}"], [data-testid="${id}"] input`).first();
+
+/** Picks an option of an open Element Plus select, then waits for its dropdown to close. */
+async function pick(optionText: string) {
+  await page.locator('.el-select-dropdown:visible .el-select-dropdown__item', { hasText: optionText }).first().click();
+  await expect.poll(() => page.locator('.el-select-dropdown:visible').count()).toBe(0);
+}
+
+/** Error popups stay until closed: close them so they cover nothing. */
+async function closePopups(p: Page = page) {
+  for (const btn of await p.locator('.rwc-alert-popup .el-notification__closeBtn').all()) await btn.click().catch(() => {});
+  await expect.poll(() => p.locator('.rwc-alert-popup').count()).toBe(0);
+}
+
 /** Opens the add-to-queue dialog of a library file. */
 async function openAddDialog(fileName: string) {
   await goto('#/library');
@@ -202,7 +217,7 @@ describe("the operator's day in chromium", () => {
   it('cancels one copy of a two-copy item and the item goes on', async () => {
     const name = path.basename(MINI_FILE);
     const dialog = await openAddDialog(name);
-    const copies = dialog.locator('[data-testid="queue-copies"] input').first();
+    const copies = input(dialog, 'queue-copies');
     await copies.fill('2');
     await copies.press('Tab');
     await expect.poll(() => dialog.locator('[data-testid="queue-fit-warning"]').count()).toBe(0);
@@ -263,7 +278,7 @@ describe("the operator's day in chromium", () => {
       [1, 'AMS 1 slot 4'],
     ] as const) {
       await selects.nth(i).click();
-      await page.locator('.el-select-dropdown:visible .el-select-dropdown__item', { hasText: slot }).first().click();
+      await pick(slot);
     }
     await shot('06-ams-mapping');
     await dialog.locator('[data-testid="queue-submit"]').click();
@@ -295,7 +310,7 @@ describe("the operator's day in chromium", () => {
     expect(lines.length).toBeGreaterThanOrEqual(4);
     // Filter: only the failed job.
     await page.click('[data-testid="history-outcome"]');
-    await page.locator('.el-select-dropdown:visible .el-select-dropdown__item', { hasText: 'Failed' }).click();
+    await pick('Failed');
     await expect.poll(() => page.$$eval('[data-testid="history-row"]', (els) => [...new Set(els.map((e) => e.getAttribute('data-outcome')))])).toEqual(['failed']);
     await shot('07-history-1440');
     await page.click('[data-testid="history-outcome"] .el-select__clear, [data-testid="history-outcome"] .el-icon.el-select__clear').catch(() => {});
@@ -307,16 +322,16 @@ describe("the operator's day in chromium", () => {
     await row.locator('[data-testid="printer-edit"]').click();
     const dialog = page.locator('.el-dialog[data-testid="printer-edit-dialog"]');
     await dialog.waitFor();
-    expect(await dialog.locator('[data-testid="printer-form-host"] input').inputValue()).toBe('localhost');
-    await dialog.locator('[data-testid="printer-form-host"] input').fill('127.0.0.1');
-    await dialog.locator('[data-testid="printer-form-access-code"] input').fill('00000000');
+    expect(await input(dialog, 'printer-form-host').inputValue()).toBe('localhost');
+    await input(dialog, 'printer-form-host').fill('127.0.0.1');
+    await input(dialog, 'printer-form-access-code').fill('00000000');
     await dialog.locator('[data-testid="printer-form-test"]').click();
     const result = dialog.locator('[data-testid="printer-test-result"]');
     await result.waitFor({ timeout: 20_000 });
     expect(await result.getAttribute('data-code')).toBe('wrong_access_code');
     expect(await dialog.locator('[data-testid="printer-test-text"]').textContent()).toMatch(/access code/i);
     await shot('08-test-connection');
-    await dialog.locator('[data-testid="printer-form-access-code"] input').fill(LAB_ACCESS_CODE);
+    await input(dialog, 'printer-form-access-code').fill(LAB_ACCESS_CODE);
     await dialog.locator('[data-testid="printer-form-test"]').click();
     await dialog.locator('[data-testid="printer-test-result"][data-ok="true"]').waitFor({ timeout: 20_000 });
     await dialog.locator('[data-testid="printer-form-submit"]').click();
@@ -337,6 +352,7 @@ describe("the operator's day in chromium", () => {
   });
 
   it('fits a 375 px phone: no sideways scroll and every control at least 40 px', async () => {
+    await closePopups();
     await page.setViewportSize({ width: 375, height: 812 });
     for (const [hash, name] of [
       ['#/queue', '10-phone-queue'],
@@ -351,7 +367,7 @@ describe("the operator's day in chromium", () => {
         els
           .filter((e) => (e as HTMLElement).offsetParent !== null)
           .map((e) => ({ text: (e.textContent ?? e.getAttribute('aria-label') ?? '').trim().slice(0, 30), r: e.getBoundingClientRect() }))
-          .filter(({ r }) => r.height < 40 || r.width < 40)
+          .filter(({ r }) => r.width > 0 && r.height > 0 && (r.height < 40 || r.width < 40))
           .map(({ text, r }) => `${text} ${Math.round(r.width)}×${Math.round(r.height)}`),
       );
       expect(small, `${hash}: controls smaller than 40 px`).toEqual([]);
@@ -361,6 +377,7 @@ describe("the operator's day in chromium", () => {
   });
 
   it('walks the same screens in 中文 with no English left', async () => {
+    await closePopups();
     await page.click('[data-testid="lang-switch"]');
     await page.click('[data-testid="lang-option-zh-CN"]');
     await expect.poll(() => page.textContent('[data-testid="nav-queue"]')).toContain('打印队列');
@@ -390,7 +407,7 @@ describe("the operator's day in chromium", () => {
     await page.locator(`[data-testid="settings-printer-row"][data-printer-id="${printerId('Lab-A1')}"] [data-testid="printer-edit"]`).click();
     const edit = page.locator('.el-dialog[data-testid="printer-edit-dialog"]');
     await edit.waitFor();
-    await edit.locator('[data-testid="printer-form-access-code"] input').fill('00000000');
+    await input(edit, 'printer-form-access-code').fill('00000000');
     await edit.locator('[data-testid="printer-form-test"]').click();
     await edit.locator('[data-testid="printer-test-result"][data-code="wrong_access_code"]').waitFor({ timeout: 20_000 });
     expect(await edit.locator('[data-testid="printer-test-text"]').textContent()).toMatch(/访问码/);
