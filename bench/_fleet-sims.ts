@@ -29,6 +29,15 @@ process.on('message', (m: any) => {
     const sentAt = now();
     sims[m.index]!.setState({ bed_target_temper: m.value } as any);
     process.send?.({ type: 'probe', index: m.index, value: m.value, sentAt });
+  } else if (m.type === 'silent') {
+    // Reports stop: what each printer last reported is then final, and a tab can be checked against it.
+    for (const s of sims) s.setSilent(true);
+    process.send?.({ type: 'silent' });
+  } else if (m.type === 'dump') {
+    process.send?.({
+      type: 'dump',
+      printers: sims.map((s) => ({ serial: s.serial, bedTarget: (s.status as any).bed_target_temper, percent: (s.status as any).mc_percent })),
+    });
   } else if (m.type === 'stop') {
     Promise.all(sims.map((s) => s.stop())).finally(() => process.exit(0));
   }

@@ -2,6 +2,10 @@
  * `npm run bench -- fleet --printers N [--seconds S]`: N simulated Bambu printers (1 report/s while
  * printing) connected over TLS to one server process. Prints the server's CPU %, RSS, reports/s, and
  * the latency from a simulator publishing a report to the matching WebSocket event at a client.
+ * Two tabs are open: a classic one (every `printer.state`) and a delta one (`?delta=1`, one
+ * `printers.patch` a second); it prints the bytes/s per printer each receives, then silences the
+ * printers and checks that the state the delta tab rebuilt equals, for every printer, what the
+ * server shows and what the simulator last reported.
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { applyPatch, jsonEqual } from '../packages/server/src/http/state-delta.ts';
 import { mib, percentile, procSample } from './_proc.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -151,6 +156,23 @@ export async function run(args: string[]): Promise<void> {
       });
     });
     await new Promise((r) => ws.once('open', r));
+    // The delta tab: rebuilds every printer's state from the snapshot and the patches.
+    const deltaWs = new WebSocket(`${url.replace('http', 'ws')}/api/v1/ws?token=${accessToken}&delta=1`);
+    const rebuilt = new Map<string, unknown>();
+    const bytes = { classic: 0, delta: 0, patches: 0 };
+    ws.on('message', (raw) => {
+      bytes.classic += (raw as Buffer).length;
+    });
+    deltaWs.on('message', (raw) => {
+      bytes.delta += (raw as Buffer).length;
+      const msg = JSON.parse(String(raw));
+      if (msg.type === 'snapshot') for (const p of msg.data.printers) rebuilt.set(p.id, p.state);
+      else if (msg.type === 'printers.patch') {
+        bytes.patches++;
+        for (const [id, patch] of Object.entries(msg.data)) rebuilt.set(id, applyPatch(rebuilt.get(id), patch));
+      }
+    });
+    await new Promise((r) => deltaWs.once('open', r));
     const waitStart = Date.now();
     while (ready.size < n && Date.now() - waitStart < 180_000) await new Promise((r) => setTimeout(r, 200));
     console.log(`  ${ready.size}/${n} printers reported a full status after ${((Date.now() - tAdd) / 1000).toFixed(1)} s`);
@@ -161,6 +183,7 @@ export async function run(args: string[]): Promise<void> {
 
     const startSample = procSample(server.pid!);
     const startEvents = events;
+    const startBytes = { ...bytes };
     const tMeasure = performance.now();
     let seq = 0;
     const lastValue = new Map<number, number>();
@@ -182,9 +205,10 @@ export async function run(args: string[]): Promise<void> {
     }, 100);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     clearInterval(probe);
+    const wall = (performance.now() - tMeasure) / 1000;
+    const measured = { classic: bytes.classic - startBytes.classic, delta: bytes.delta - startBytes.delta, patches: bytes.patches - startBytes.patches };
     await new Promise((r) => setTimeout(r, 500));
     const end = procSample(server.pid!);
-    const wall = (performance.now() - tMeasure) / 1000;
     latencies.sort((a, b) => a - b);
     console.log(`printers=${n} (${procCount} simulator processes) measured ${wall.toFixed(1)} s on ${os.cpus().length} cores`);
     console.log(`  server CPU: ${(((end.cpuSeconds - startSample.cpuSeconds) / wall) * 100).toFixed(0)} % of one core`);
@@ -193,6 +217,41 @@ export async function run(args: string[]): Promise<void> {
     console.log(
       `  publish → WebSocket latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms (${latencies.length} samples, ${pending.size} unmatched)`,
     );
+    const kbps = (b: number) => (b / wall / n / 1024).toFixed(3);
+    console.log(`  bytes per printer per tab: classic ${kbps(measured.classic)} KB/s, delta ${kbps(measured.delta)} KB/s (${(measured.patches / wall).toFixed(2)} patches/s)`);
+
+    // Silence every printer; once the last patch is out, the delta tab must show what they last said.
+    await Promise.all(simProcs.map((proc) => new Promise((r) => {
+      proc.once('message', r);
+      proc.send({ type: 'silent' });
+    })));
+    await new Promise((r) => setTimeout(r, 3000));
+    const dumps = await Promise.all(
+      simProcs.map((proc) => new Promise<Array<{ serial: string; bedTarget: number; percent: number }>>((resolve) => {
+        const on = (m: any) => {
+          if (m.type !== 'dump') return;
+          proc.off('message', on);
+          resolve(m.printers);
+        };
+        proc.on('message', on);
+        proc.send({ type: 'dump' });
+      })),
+    );
+    const reported = new Map(dumps.flat().map((d) => [d.serial, d]));
+    const shown = (await api(url, 'GET', '/api/v1/printers', undefined, accessToken)) as Array<{ id: string; name: string; state: any }>;
+    let sameAsServer = 0;
+    let sameAsPrinter = 0;
+    for (const p of shown) {
+      const mine = rebuilt.get(p.id) as any;
+      if (jsonEqual(mine, p.state)) sameAsServer++;
+      const r = reported.get(p.name);
+      if (r && mine?.temperatures?.bed?.target === r.bedTarget && mine?.progress === r.percent) sameAsPrinter++;
+    }
+    const pct = (k: number) => ((k / shown.length) * 100).toFixed(1);
+    console.log(
+      `  delta tab rebuilt state = server's for ${sameAsServer}/${shown.length} (${pct(sameAsServer)} %), = printer's last report (bed target, progress) for ${sameAsPrinter}/${shown.length} (${pct(sameAsPrinter)} %)`,
+    );
+    deltaWs.close();
     ws.close();
   } finally {
     server.kill('SIGTERM');

@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import { AgentBroker } from './agents/broker.ts';
 import { AlertStore, alertItemOf } from './alerts/alert-store.ts';
 import { alertRoutes } from './alerts/routes.ts';
+import { OperatorAlertWatch } from './alerts/watchers.ts';
+import { messageRoutes } from './messages/routes.ts';
 import { type AgentsPart, createAgentsPart } from './agents/index.ts';
 import type { Infra } from './app-context.ts';
 import { AuthService } from './auth/auth-service.ts';
@@ -107,12 +109,16 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     eventLog.start();
     closers.push(() => eventLog.stop());
     // Before any part can raise one: every alert is stored.
-    const alerts = new AlertStore({ db: storage.db, bus, logger: logger.child({ part: 'alerts' }), now: () => clock.now() });
+    // The fleet is made below; alerts raised before it exists have no printer to name.
+    let fleetRef: Fleet | null = null;
+    const nameOf = (printerId: string) => fleetRef?.get(printerId)?.summary.name;
+    const alerts = new AlertStore({ db: storage.db, bus, logger: logger.child({ part: 'alerts' }), now: () => clock.now(), nameOf });
     await alerts.start();
     closers.push(() => alerts.stop());
 
     const agents = createAgentsPart(infra, auth);
     const fleet = new Fleet(infra);
+    fleetRef = fleet;
     const library = new FileLibrary({
       db: storage.db,
       dataDir: config.dataDir,
@@ -144,6 +150,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     const queue = new QueueService({ db: storage.db, bus, clock, logger: logger.child({ part: 'queue' }), fleet, library });
     await queue.start();
     closers.push(() => queue.stop());
+    const operatorAlerts = new OperatorAlertWatch({ bus, fleet, queue });
+    operatorAlerts.start();
+    closers.push(async () => operatorAlerts.stop());
     // Plugins run in their own processes; their capabilities (printer drivers, notifiers, detectors)
     // join the registry as they come online, in the background.
     const plugins = new PluginHost(infra, fleet, {
@@ -187,6 +196,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       },
       { prefix: '/api/v1', plugin: eventRoutes, opts: { eventLog } },
       { prefix: '/api/v1', plugin: alertRoutes, opts: { alerts } },
+      { prefix: '/api/v1', plugin: messageRoutes },
       robot.routes,
       { prefix: '/api/v1', plugin: pluginRoutes, opts: { host: plugins } },
       { prefix: '/api/v1', plugin: visionRoutes, opts: vision.routeOptions },
@@ -206,8 +216,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
             event.type === 'printer.state'
               ? { printerId: event.data.printerId, state: presentState(event.data.printerId, event.data.state, queueInfo) }
               : event.type === 'alert'
-                ? alertItemOf(event.data, event.at)
+                ? alertItemOf(event.data, event.at, nameOf)
                 : event.data,
+          delta: {
+            currentStates: () => new Map(fleet.list().map((p) => [p.summary.id, presentState(p.summary.id, p.state, queueInfo)])),
+          },
         },
       },
     ];

@@ -25,9 +25,17 @@ export interface AlertQuery {
   before?: string;
 }
 
-/** The WS/`alert` payload for a freshly raised alert: the stored item, not yet acknowledged. */
-export function alertItemOf(alert: AlertEvent, at: string): AlertItem {
-  return { ...alert, at, acknowledgedAt: null, acknowledgedBy: null };
+/**
+ * The WS/`alert` payload for a freshly raised alert: the stored item, not yet acknowledged. A
+ * printer's alert always carries `params.printerName` (the texts in both languages use it).
+ */
+export function alertItemOf(alert: AlertEvent, at: string, nameOf?: (printerId: string) => string | undefined): AlertItem {
+  const params = { ...(alert.params ?? {}) };
+  if (alert.printerId && params.printerName === undefined) {
+    const name = nameOf?.(alert.printerId);
+    if (name) params.printerName = name;
+  }
+  return { ...alert, params, at, acknowledgedAt: null, acknowledgedBy: null };
 }
 
 /**
@@ -43,13 +51,15 @@ export class AlertStore {
   #writes = 0;
   readonly #owner = {};
 
-  constructor(private readonly o: { db: Db; bus: EventBus; logger: Logger; now: () => number; keep?: number }) {}
+  constructor(
+    private readonly o: { db: Db; bus: EventBus; logger: Logger; now: () => number; keep?: number; nameOf?: (printerId: string) => string | undefined },
+  ) {}
 
   async start(): Promise<void> {
     const max = await this.o.db.selectFrom('alerts').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
     this.#seq = Number(max?.m ?? 0);
     this.#unacknowledged = await this.#countOpen();
-    this.o.bus.on('alert', this.#owner, (alert, event) => this.#record(alertItemOf(alert, event.at)));
+    this.o.bus.on('alert', this.#owner, (alert, event) => this.#record(alertItemOf(alert, event.at, this.o.nameOf)));
   }
 
   async stop(): Promise<void> {
@@ -80,7 +90,9 @@ export class AlertStore {
   #record(item: AlertItem): void {
     const seq = ++this.#seq;
     this.#unacknowledged++;
-    this.o.bus.emit('alerts.changed', { unacknowledged: this.#unacknowledged, acknowledged: [] });
+    // After the `alert` event itself has reached every listener (the WebSocket hub listens to all).
+    const count = this.#unacknowledged;
+    queueMicrotask(() => this.o.bus.emit('alerts.changed', { unacknowledged: count, acknowledged: [] }));
     void this.#enqueue(async () => {
       await this.o.db
         .insertInto('alerts')
@@ -89,7 +101,7 @@ export class AlertStore {
           seq,
           level: item.level,
           code: item.code,
-          message: item.message,
+          message: item.message.slice(0, 2000),
           params_json: JSON.stringify(item.params ?? {}),
           printer_id: item.printerId,
           at: item.at,

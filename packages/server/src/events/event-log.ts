@@ -2,6 +2,7 @@ import type { Db } from '../storage/schema.ts';
 import type { Clock, TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { DomainEvent, EventBus } from './bus.ts';
+import { describeEvent } from './describe.ts';
 
 export interface LoggedEvent {
   id: number;
@@ -9,6 +10,10 @@ export interface LoggedEvent {
   printerId: string | null;
   data: unknown;
   at: string;
+  /** Stable code, params and English text of what happened (events/describe.ts). */
+  code: string;
+  message: string;
+  params: Record<string, unknown>;
 }
 
 /**
@@ -89,13 +94,18 @@ export class EventLog {
     if (last) await this.opts.db.deleteFrom('events').where('id', '<=', last.id).execute();
   }
 
-  async query(q: { printerId?: string; type?: string; limit?: number; before?: number }): Promise<LoggedEvent[]> {
+  async query(q: { printerId?: string; type?: string; limit?: number; before?: number; from?: string; to?: string }): Promise<LoggedEvent[]> {
     await this.flush();
     let query = this.opts.db.selectFrom('events').selectAll().orderBy('id', 'desc').limit(Math.min(q.limit ?? 100, 1000));
     if (q.printerId) query = query.where('printer_id', '=', q.printerId);
     if (q.type) query = query.where('type', '=', q.type);
     if (q.before) query = query.where('id', '<', q.before);
+    if (q.from) query = query.where('at', '>=', new Date(q.from).toISOString());
+    if (q.to) query = query.where('at', '<', new Date(q.to).toISOString());
     const rows = await query.execute();
-    return rows.map((r) => ({ id: r.id, type: r.type, printerId: r.printer_id, data: JSON.parse(r.data_json), at: r.at }));
+    return rows.map((r) => {
+      const data = JSON.parse(r.data_json);
+      return { id: r.id, type: r.type, printerId: r.printer_id, data, at: r.at, ...describeEvent(r.type, data) };
+    });
   }
 }

@@ -102,6 +102,8 @@ export interface PrinterState {
   reported: ReportedIdentity;
   /** Human text of the current stage (Bambu `stg_cur`), or null. */
   stage: string | null;
+  /** Stable code of the stage (`bambu_stage_<n>`, `uploading_to_sd`), for the viewer's language. */
+  stageCode?: string | null;
   /** How the last job ended and when the printer reported it (ms epoch); the plate-swap cooldown counts from it. */
   lastJob: { jobId: string | null; outcome: JobOutcome; at: number } | null;
   /** A user-facing hint about the connection ("wrong access code", "check the serial", ...). */

@@ -32,6 +32,7 @@ export function presentState(printerId: string, state: PrinterState, queueInfo?:
     notices: state.notices ?? [],
     reported: state.reported ?? { model: null, nozzleDiameter: null },
     stage: state.stage,
+    stageCode: state.stageCode ?? null,
     lastJob: state.lastJob ? { ...state.lastJob, at: iso(state.lastJob.at) } : null,
     connectionNote: state.connectionNote,
     connectionIssue: state.connectionIssue ?? issueFromNote(state.connectionNote, state.status),

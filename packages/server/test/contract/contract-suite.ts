@@ -818,8 +818,9 @@ export function defineContractSuite(dialect: TestDialect): void {
         // An alert with printerId null (farm-wide) reaches clients in the documented shape too.
         const before = rt.messages.length;
         raiseAlert(s.infra.bus, { level: 'warning', code: 'test_alert', printerId: null, message: 'bed too hot' });
-        await until(() => rt.messages.length > before, 'the alert');
-        const alert = rt.messages.at(-1);
+        await until(() => rt.messages.slice(before).some((m) => m.type === 'alert'), 'the alert');
+        // The unread count follows it (`alerts.changed`); the alert itself comes first.
+        const alert = rt.messages.slice(before).find((m) => m.type === 'alert');
         expect(alert).toMatchObject({
           type: 'alert',
           data: { id: expect.any(String), code: 'test_alert', level: 'warning', printerId: null, message: 'bed too hot' },

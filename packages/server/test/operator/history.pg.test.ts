@@ -21,7 +21,11 @@ describe('print history on PostgreSQL', () => {
     h.clock.advance(120_000);
     const j1 = h.fleet.driver('p1').starts[0]!.jobId;
     h.fleet.setState('p1', { status: 'printing', job: { jobId: j1, fileName: null, plate: 1 } });
-    h.fleet.setState('p1', { status: 'idle', job: null, lastJob: { jobId: j1, outcome: 'finished', at: h.clock.now() } });
+    h.fleet.setState('p1', {
+      status: 'idle',
+      job: null,
+      lastJob: { jobId: j1, outcome: 'finished', at: h.clock.now() },
+    });
     await h.idle();
     const onP2 = h.queue.getItem(item.id).activeJobs.find((j) => j.printerId === 'p2')!;
     await h.queue.cancelJob(onP2.id, 'copy', 'bob');
@@ -33,7 +37,14 @@ describe('print history on PostgreSQL', () => {
     const cancelled = [...page1.items, ...page2.items].find((j) => j.status === 'cancelled')!;
     expect(cancelled).toMatchObject({ cancelledBy: 'bob', durationSeconds: 120, fileId: 'f1', plate: 1 });
     const stats = await h.queue.history.stats({});
-    expect(stats).toMatchObject({ prints: 2, done: 1, cancelled: 1, printSeconds: 240, filamentGrams: 10, successRate: 1 });
+    expect(stats).toMatchObject({
+      prints: 2,
+      done: 1,
+      cancelled: 1,
+      printSeconds: 240,
+      filamentGrams: 10,
+      successRate: 1,
+    });
     expect(stats.printers.map((p) => p.printerId).sort()).toEqual(['p1', 'p2']);
     expect((await h.queue.history.stats({ printerId: 'p1', from: '2000-01-01T00:00:00Z' })).prints).toBe(1);
   });

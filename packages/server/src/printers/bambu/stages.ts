@@ -3,7 +3,7 @@
  * `0` is "printing" but A1/P1 also report 0 while idle after boot, so the caller only shows the
  * printing text while `gcode_state` says a job is active (pitfall 4).
  */
-const STAGES: Record<number, string> = {
+export const STAGES: Record<number, string> = {
   0: 'Printing',
   1: 'Auto bed leveling',
   2: 'Heatbed preheating',
@@ -86,4 +86,13 @@ export function stageText(stgCur: number | null, gcodeState: string | null): str
   if (stgCur === null || stgCur === -1 || stgCur === 255) return null;
   if (!gcodeState || !ACTIVE.has(gcodeState)) return null;
   return STAGES[stgCur] ?? `Stage ${stgCur}`;
+}
+
+/**
+ * The stable code of the current stage (`bambu_stage_<n>`, texts in both languages in the web's
+ * server-codes part); `bambu_stage_unknown` for a number not in the table. Null when stageText is.
+ */
+export function stageCode(stgCur: number | null, gcodeState: string | null): string | null {
+  if (stageText(stgCur, gcodeState) === null) return null;
+  return STAGES[stgCur!] ? `bambu_stage_${stgCur}` : 'bambu_stage_unknown';
 }

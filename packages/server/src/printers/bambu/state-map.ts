@@ -11,7 +11,7 @@
 import type { PrinterError, PrinterNotice, PrinterState, PrinterStatus, ReportedIdentity, Temperature } from '../model.ts';
 import { assessReport, CANCEL_ECHO_CODES, formatPrintError } from './errors.ts';
 import type { BambuReport } from './report.ts';
-import { stageText } from './stages.ts';
+import { stageCode, stageText } from './stages.ts';
 
 export type LinkStatus = 'offline' | 'connecting' | 'connected';
 
@@ -169,6 +169,7 @@ export function buildState(view: DriverView): PrinterState {
     notices,
     reported: view.reported ?? { model: null, nozzleDiameter: null },
     stage: r ? stageText(r.stgCur, r.gcodeState) : null,
+    stageCode: r ? stageCode(r.stgCur, r.gcodeState) : null,
     lastJob: view.lastJob,
     connectionNote: view.connectionNote,
     updatedAt: view.updatedAt,

@@ -166,6 +166,7 @@ export class MarlinDriver implements PrinterDriver {
       progress: 0,
       remainingSeconds: null,
       stage: useSd ? 'uploading to SD card' : null,
+      stageCode: useSd ? 'uploading_to_sd' : null,
       error: null,
     });
     if (useSd) await sender.send(`M28 ${sdName}`);
@@ -575,7 +576,7 @@ export class MarlinDriver implements PrinterDriver {
       await job.source.close();
       await sender.send('M29');
       await sender.send(`M23 ${job.sdName}`);
-      this.#set({ stage: null, progress: 0 });
+      this.#set({ stage: null, stageCode: null, progress: 0 });
       await sender.send('M24');
     }
   }
@@ -590,7 +591,7 @@ export class MarlinDriver implements PrinterDriver {
     if (job.mode === 'stream' && (outcome === 'finished' || outcome === 'cancelled')) this.#markStreaming(null);
     await job.source?.close();
     const lastJob = { jobId: job.req.jobId, outcome, at: this.ctx.clock.now() };
-    const patch: Partial<PrinterState> = { lastJob, job: null, stage: null, remainingSeconds: null };
+    const patch: Partial<PrinterState> = { lastJob, job: null, stage: null, stageCode: null, remainingSeconds: null };
     if (outcome === 'finished') patch.progress = 100;
     if (this.#ready && emit) patch.status = 'idle';
     this.#set(patch);
