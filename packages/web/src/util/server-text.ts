@@ -11,42 +11,30 @@ export interface CodedText {
 }
 
 /**
- * Where the message tables keep server codes (docs/operator-api-*.md), per kind of text. The first
- * namespace with the code wins; `ops.*` holds this UI's own fallbacks.
+ * Where the message tables keep server codes (docs/operator-api-*.md), per kind of text: the queue's
+ * reasons in `queueReasons.*`, every other server code in `server.codes.*` (one flat table, the
+ * server's catalogue). The first namespace with the code wins, so a code used by two kinds (e.g.
+ * `plate_clear_wanted` as a waiting reason and as an alert) reads right in each.
  */
 export const TEXT_KINDS = {
   wait: ['queueReasons.wait', 'drivers.waitReason', 'queueReasons.gate', 'ops.wait'],
   idle: ['queueReasons.idle', 'queueReasons.gate'],
-  gate: ['queueReasons.gate', 'server.gate', 'ops.gate'],
-  connection: ['server.connection', 'ops.connection'],
-  alert: ['server.alert', 'drivers.alert', 'ops.alert'],
-  event: ['server.event', 'server.alert'],
-  error: ['server.error', 'queueReasons.errors', 'uploadErrors', 'drivers.error', 'ops.error'],
-  notice: ['drivers.notice', 'server.notice'],
-  stage: ['server.stage'],
-  any: [
-    'server.error',
-    'queueReasons.errors',
-    'server.alert',
-    'server.connection',
-    'queueReasons.wait',
-    'queueReasons.gate',
-    'server.gate',
-    'server.event',
-    'drivers.waitReason',
-    'drivers.alert',
-    'drivers.error',
-    'drivers.notice',
-    'uploadErrors',
-  ],
+  gate: ['queueReasons.gate', 'server.codes'],
+  connection: ['server.codes'],
+  alert: ['server.codes', 'drivers.alert'],
+  event: ['server.codes'],
+  error: ['queueReasons.errors', 'uploadErrors', 'server.codes', 'drivers.error'],
+  notice: ['drivers.notice', 'server.codes'],
+  stage: ['server.codes'],
+  any: ['server.codes', 'queueReasons.errors', 'queueReasons.wait', 'queueReasons.gate', 'drivers.waitReason', 'drivers.alert', 'drivers.error', 'drivers.notice', 'uploadErrors'],
 } as const;
 export type TextKind = keyof typeof TEXT_KINDS;
 
 /** Param names whose string values are themselves codes (an alert's `reason` is a connection code). */
 const CODED_PARAMS: Record<string, readonly string[]> = {
-  reason: ['server.connection', 'ops.connection', 'server.error', 'drivers.error'],
-  gateCode: ['queueReasons.gate', 'server.gate'],
-  code: ['queueReasons.gate', 'server.gate'],
+  reason: ['server.codes', 'drivers.error'],
+  gateCode: ['queueReasons.gate', 'server.codes'],
+  code: ['queueReasons.gate', 'server.codes'],
 };
 
 /**

@@ -51,4 +51,13 @@ describe('server codes have texts in both languages', async () => {
   it('every connection code (why a printer is not reachable)', () => {
     expect(missing('connection', connectionCodes)).toEqual([]);
   });
+  it("every code of the server's message catalogue (GET /api/v1/messages), where the UI looks for its kind", async () => {
+    const { messageCatalogue } = await import('@rwc/server/messages/catalogue.ts');
+    const kinds = { connection: 'connection', alert: 'alert', event: 'event', stage: 'stage', gate: 'gate', error: 'error' } as const;
+    const all = messageCatalogue();
+    expect(all.length).toBeGreaterThan(50);
+    for (const [kind, uiKind] of Object.entries(kinds)) {
+      expect(missing(uiKind, all.filter((e) => e.kind === kind).map((e) => e.code)), kind).toEqual([]);
+    }
+  });
 });
