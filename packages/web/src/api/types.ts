@@ -54,6 +54,8 @@ export interface PrinterState {
   filament?: FilamentState | null;
   notices?: { code: string; message: string; params?: Record<string, unknown> }[];
   stage?: string | null;
+  /** Stable code of the stage (`bambu_stage_<n>`, `uploading_to_sd`), translated by the UI. */
+  stageCode?: string | null;
   connectionNote?: string | null;
   lastJob?: { outcome: string; at: TimeValue } | null;
   updatedAt?: TimeValue;

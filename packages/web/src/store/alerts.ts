@@ -44,7 +44,8 @@ export async function listAlerts(acknowledged: boolean | null, limit = 200): Pro
 
 export async function acknowledge(id: string | number): Promise<void> {
   await api(`/alerts/${id}/acknowledge`, { method: 'POST' });
-  alertsState.unread = Math.max(0, alertsState.unread - 1);
+  // Ask rather than count down: the WebSocket's `alerts.changed` may have counted this one already.
+  await loadUnread();
 }
 
 /** A new alert arrived over the WebSocket (it carries its id when the server stores alerts). */

@@ -124,6 +124,8 @@ async function englishLeft(p: Page): Promise<string[]> {
     'RealWorldClaw', 'AMS', 'PLA', 'PETG', 'ABS', 'TPU', 'CSV', 'API', 'Bambu', 'Lab', 'Marlin', 'Klipper', 'Moonraker',
     'mini', 'Carbon', 'Combo', 'English', 'MQTT', 'FTPS', 'TLS', 'URL', 'TCP', 'USB', 'HMS', 'LAN', 'G-code', 'JPEG',
     'Wi-Fi', 'IP', 'ID', 'AI', 'mm', 'px',
+    // the name of the built-in stand-in AI detector (a value, like a printer name)
+    'standin',
   ]);
   const left: string[] = [];
   for (const m of rest.matchAll(/[A-Za-z][A-Za-z-]{2,}/g)) {
