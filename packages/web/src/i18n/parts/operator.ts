@@ -117,7 +117,7 @@ export default {
         to: 'To',
         rangeTo: 'to',
         farm: 'Whole farm',
-        prints: '{n} prints',
+        prints: '{n} print | {n} prints',
         grams: '{g} g',
         rate: '{n}% succeeded',
         noRate: 'no finished prints',
