@@ -473,8 +473,9 @@ describe("the operator's day in chromium", () => {
       expect(found, `write controls a viewer sees on ${hash}`).toEqual([]);
       const switches = await v.locator('main .el-switch:visible').count();
       expect(switches, `switches on ${hash}`).toBe(0);
+      if (hash === '#/queue') await shot('30-viewer-queue', v);
     }
-    await shot('30-viewer-queue', v);
+    await shot('31-viewer-printer', v);
     await viewer.close();
   }, 60_000);
 
