@@ -52,3 +52,10 @@ export async function acknowledge(id: string | number): Promise<void> {
 export function noteNewAlert(hasId: boolean): void {
   if (hasId && !serverCounts) alertsState.unread++;
 }
+
+/** Acknowledges every open alert (POST /alerts/acknowledge-all); returns how many. */
+export async function acknowledgeAll(): Promise<number> {
+  const res = await api<{ acknowledged: number }>('/alerts/acknowledge-all', { body: {} });
+  await loadUnread();
+  return res.acknowledged;
+}

@@ -280,8 +280,9 @@ describe('web dashboard in chromium', () => {
         { timeout: 15_000, interval: 500 },
       )
       .toBe(0);
+    // The alerts page lists it (alerts to acknowledge; the event log is the second tab).
     await page.click('[data-testid="nav-alerts"]');
-    await page.waitForSelector('[data-testid="alert-row"]');
+    await page.waitForSelector('[data-testid="alert-item"]');
   });
 
   it('shows a printer page with a live temperature chart and the camera snapshot', async () => {

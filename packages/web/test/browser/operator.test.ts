@@ -218,15 +218,29 @@ describe("the operator's day in chromium", () => {
     expect(await warning.getAttribute('data-code')).toBe('no_printer_fits');
     expect((await dialog.locator('[data-testid="queue-fit-reason"]').textContent())?.trim().length).toBeGreaterThan(5);
     await shot('02-fit-warning');
-    await dialog.locator('[data-testid="queue-submit"]').click();
+    // "Print all plates": one item per plate, both waiting for a printer that fits.
+    await dialog.locator('[data-testid="queue-all-plates"]').click();
     await dialog.waitFor({ state: 'hidden' });
     await goto('#/queue');
-    const item = page.locator(`[data-testid="queue-item"][data-file-name="${name}"]`);
-    await item.locator('[data-testid="queue-item-reason"][data-code="no_printer_fits"]').waitFor();
-    expect(await item.locator('[data-testid="queue-item-start"]').count()).toBe(0);
-    const q = server.queue.getQueue();
-    expect(queueItem(name).estimatedStartAt).toBeNull();
-    expect(q.remainingSeconds).toBe(0);
+    const items = page.locator(`[data-testid="queue-item"][data-file-name="${name}"]`);
+    await expect.poll(() => items.locator('[data-testid="queue-item-reason"][data-code="no_printer_fits"]').count()).toBe(2);
+    expect(await items.locator('[data-testid="queue-item-start"]').count()).toBe(0);
+    const mine = server.queue.getQueue().items.filter((i: { fileName: string }) => i.fileName === name);
+    expect(mine.map((i: { plate: number }) => i.plate).sort()).toEqual([1, 2]);
+    expect(mine.map((i: { estimatedStartAt: string | null }) => i.estimatedStartAt)).toEqual([null, null]);
+    expect(server.queue.getQueue().remainingSeconds).toBe(0);
+    // The second plate is dropped again; the first one gets 3 copies in the edit dialog.
+    await api('DELETE', `/queue/${mine.find((i: { plate: number }) => i.plate === 2).id}`);
+    const item = items.first();
+    await item.locator('[data-testid="queue-item-edit"]').click();
+    const edit = page.locator('.el-dialog[data-testid="edit-item-dialog"]');
+    await edit.waitFor();
+    await input(edit, 'edit-copies').fill('3');
+    await input(edit, 'edit-copies').press('Tab');
+    await edit.locator('[data-testid="edit-submit"]').click();
+    await edit.waitFor({ state: 'hidden' });
+    await expect.poll(() => queueItem(name).copies).toBe(3);
+    expect(server.queue.getQueue().remainingSeconds).toBe(0);
     // Idle printers say why they get nothing.
     await page.waitForSelector('[data-testid="queue-idle-printer"]');
   });
@@ -282,6 +296,8 @@ describe("the operator's day in chromium", () => {
     await page.waitForSelector('[data-testid="printer-detail-page"] [data-testid="ams-tray"]');
     expect(await page.locator('[data-testid="printer-detail-page"] [data-testid="ams-tray"]').count()).toBeGreaterThanOrEqual(4);
     await shot('05-printer-page');
+    // The printer page loads the temperature history kept on the server.
+    expect(await page.evaluate(() => performance.getEntriesByType('resource').some((e) => e.name.includes('/temperatures')))).toBe(true);
     // Remove the mini item so A1-01 is the only printer at work.
     await api('DELETE', `/queue/${queueItem(path.basename(MINI_FILE)).id}`);
     const name = path.basename(TWO_COLOUR_FILE);
@@ -355,6 +371,15 @@ describe("the operator's day in chromium", () => {
     await dialog.waitFor({ state: 'hidden' });
     await expect.poll(async () => (await api('GET', `/printers/${printerId('Lab-A1')}`)).connection.host).toBe('127.0.0.1');
   }, 60_000);
+
+  it('sends G-code to a Marlin printer from its console and shows the reply', async () => {
+    await goto(`#/printers/${printerId('Marlin-03')}`);
+    const controls = page.locator('[data-testid="printer-controls"]');
+    await controls.waitFor();
+    await input(controls, 'gcode-input').fill('M105');
+    await controls.locator('[data-testid="gcode-send"]').click();
+    await expect.poll(() => controls.locator('[data-testid="gcode-log"]').textContent(), { timeout: 15_000 }).toMatch(/ok/);
+  });
 
   it('acknowledges an alert and the unread count drops', async () => {
     await closePopups();
