@@ -30,6 +30,12 @@ export const TEXT_KINDS = {
 } as const;
 export type TextKind = keyof typeof TEXT_KINDS;
 
+/** Param values that are states with their own texts (a printer's status, a plugin's state). */
+const STATE_PARAMS: Record<string, readonly string[]> = {
+  status: ['status'],
+  state: ['plugins.state', 'status'],
+};
+
 /** Param names whose string values are themselves codes (an alert's `reason` is a connection code). */
 const CODED_PARAMS: Record<string, readonly string[]> = {
   reason: ['server.codes', 'drivers.error'],
@@ -68,6 +74,8 @@ export function useServerText() {
         out[`${k}Count`] = v.length;
       } else if (v && typeof v === 'object' && 'code' in (v as object)) {
         out[k] = st(v as CodedText, 'any');
+      } else if (typeof v === 'string' && STATE_PARAMS[k] && keyFor(v, STATE_PARAMS[k])) {
+        out[k] = t(keyFor(v, STATE_PARAMS[k])!);
       } else if (typeof v === 'string' && CODED_PARAMS[k]) {
         const key = keyFor(v, CODED_PARAMS[k]);
         out[k] = key ? t(key) : v;

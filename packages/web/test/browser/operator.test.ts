@@ -110,9 +110,15 @@ async function openAddDialog(fileName: string) {
  * user names, G-code, model names, units), checked against a short list of allowed tokens.
  */
 async function englishLeft(p: Page): Promise<string[]> {
+  // Data, not words: names of printers, files (also ones the event log still mentions), plugins, users.
+  const events: { params?: Record<string, unknown>; data?: Record<string, unknown> }[] = await api('GET', '/events?limit=500');
+  const named = events.flatMap((e) =>
+    ['fileName', 'name', 'pluginId', 'printerName'].flatMap((k) => [e.params?.[k], e.data?.[k]]).filter((v): v is string => typeof v === 'string'),
+  );
   const names = [
     ...server.fleet.list().map((x) => x.summary.name),
     ...(await server.library.list({})).map((f: { name: string }) => f.name),
+    ...named,
     ADMIN.username,
     VIEWER.username,
   ];
@@ -459,10 +465,15 @@ describe("the operator's day in chromium", () => {
     await goto('#/alerts');
     await page.waitForSelector('[data-testid="alert-item"]');
     await check('alerts');
+    await shot('25-alerts-zh');
     const before = await badgeCount();
     await page.locator('[data-testid="alert-ack"]').first().click({ timeout: 10_000 });
     await expect.poll(() => badgeCount(), { timeout: 10_000 }).toBe(before - 1);
-    await shot('25-alerts-zh');
+    // The event log: every entry in words of the viewer's language.
+    await page.click('.el-tabs__item:has-text("事件日志")');
+    await page.waitForSelector('[data-testid="alert-row"]');
+    await check('the event log');
+    await shot('25b-event-log-zh');
     await goto('#/printers');
     await page.waitForSelector('[data-testid="printer-card"]');
     await check('printers');

@@ -44,6 +44,10 @@ export default {
         job_failed: 'Print failed',
         file_added: 'File added',
         file_removed: 'File removed',
+        plugin_state: 'Plugin state',
+        plugin_message: 'Plugin message',
+        credentials_revoked: 'Credentials revoked',
+        other: 'Other event',
       },
       queue: {
         copiesCancelled: '{n} cancelled',
@@ -170,6 +174,10 @@ export default {
         job_failed: '打印失败',
         file_added: '添加文件',
         file_removed: '删除文件',
+        plugin_state: '插件状态',
+        plugin_message: '插件消息',
+        credentials_revoked: '凭据已吊销',
+        other: '其他事件',
       },
       queue: {
         copiesCancelled: '已取消 {n} 份',
