@@ -15,8 +15,34 @@
  * Marlin/Klipper printer, so it fits only that model unless the user picks the printer (the
  * caller then drops the model from the file's FitSpec, see dispatcher.itemFit).
  */
-import { findBambuModel, modelKey } from '../library/printer-models.ts';
+import { findBambuModel, modelKey as computeModelKey } from '../library/printer-models.ts';
 import type { FitSpec } from './types.ts';
+
+/**
+ * Model keys memoised: the reasons ask fitProblem for every (item group × printer), and a key is
+ * a few regex passes. Names are few (models the farm has and files name); the cache is capped.
+ */
+const keys = new Map<string, string | null>();
+const isBambuName = new Map<string, boolean>();
+function modelKey(name: string | null | undefined): string | null {
+  if (!name) return null;
+  let k = keys.get(name);
+  if (k === undefined) {
+    if (keys.size > 5000) keys.clear();
+    k = computeModelKey(name);
+    keys.set(name, k);
+  }
+  return k;
+}
+function namesBambuModel(name: string): boolean {
+  let b = isBambuName.get(name);
+  if (b === undefined) {
+    if (isBambuName.size > 5000) isBambuName.clear();
+    b = findBambuModel(name) !== null;
+    isBambuName.set(name, b);
+  }
+  return b;
+}
 
 export type FitProblemCode =
   | 'file_kind_unsupported'
@@ -70,7 +96,7 @@ export function fitProblem(file: FitSpec, printer: FitSpec): FitProblem | null {
       };
     }
   }
-  if (!sliced && fm && findBambuModel(file.model) && modelKey(printer.model) !== fm) {
+  if (!sliced && fm && namesBambuModel(file.model!) && modelKey(printer.model) !== fm) {
     return {
       code: 'printer_model_mismatch',
       message: `the G-code is sliced for ${file.model}, the printer is ${printer.model ?? 'another model'} (pick the printer yourself to print it anyway)`,

@@ -133,6 +133,7 @@ export class QueueService {
     // A removed file is never dispatched again (the library refuses while waiting/printing items use it).
     bus.on('file.removed', this, ({ fileId }) => {
       if (this.#files.has(fileId)) this.#files.set(fileId, null);
+      this.#groups = null;
     });
     for (const p of fleet.list()) this.#watcher.onState(p.summary.id, p.state);
     this.#timer = clock.setInterval(() => this.#dispatcher.requestRound(), this.#o.tickMs ?? 1000);
@@ -534,9 +535,16 @@ export class QueueService {
         const iso = new Date(this.#o.clock.now()).toISOString();
         const current = this.#item(item.id);
         const next: QueueItemRecord = { ...current, updatedAt: iso, lastError: null };
-        if (job.status === 'cancelled' && current.copiesCancelled > 0)
+        if (job.status === 'cancelled' && current.copiesCancelled > 0) {
+          // A copy a person cancelled: un-cancel it.
           next.copiesCancelled = current.copiesCancelled - 1;
-        else if (current.status !== 'failed' && current.status !== 'cancelled') next.copies = current.copies + 1;
+        } else if (current.status === 'done') {
+          // Everything printed meanwhile: print this copy once more.
+          next.copies = current.copies + 1;
+        } else if (current.status !== 'failed' && current.status !== 'cancelled') {
+          // Policy `retry` already put the copy back: retrying it again would print one too many.
+          throw conflict('this copy is already back in the queue', 'job_not_retryable', { status: current.status });
+        }
         next.status = 'waiting';
         next.status = this.#store.deriveStatus(next, this.#store.activeJobsOf(item.id).length);
         if (!(await this.#store.repo.markRetried(c.tx, job.id, iso)))

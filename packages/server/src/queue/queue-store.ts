@@ -33,6 +33,8 @@ export class QueueStore {
   plateNeedsClearing = new Set<string>();
   attention = new Map<string, string>();
   #ordered: QueueItemRecord[] | null = null;
+  /** Active jobs by printer and by item, rebuilt after the active set changes (views read it per item and printer). */
+  #index: { byPrinter: Map<string, JobRecord>; byItem: Map<string, JobRecord[]> } | null = null;
   #chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -47,6 +49,7 @@ export class QueueStore {
     this.items = new Map((await this.repo.loadItems()).map((i) => [i.id, i]));
     this.#ordered = null;
     this.activeJobs = new Map((await this.repo.loadActiveJobs()).map((j) => [j.id, j]));
+    this.#index = null;
     const running = await this.repo.getKv(KV_RUNNING);
     this.running = running === undefined ? true : running === 'true';
     const policy = await this.repo.getKv(KV_FAILED_COPY_POLICY);
@@ -69,13 +72,27 @@ export class QueueStore {
     return this.#ordered;
   }
 
+  #activeIndex(): { byPrinter: Map<string, JobRecord>; byItem: Map<string, JobRecord[]> } {
+    if (!this.#index) {
+      const byPrinter = new Map<string, JobRecord>();
+      const byItem = new Map<string, JobRecord[]>();
+      for (const j of this.activeJobs.values()) {
+        if (!byPrinter.has(j.printerId)) byPrinter.set(j.printerId, j);
+        const list = byItem.get(j.queueItemId);
+        if (list) list.push(j);
+        else byItem.set(j.queueItemId, [j]);
+      }
+      this.#index = { byPrinter, byItem };
+    }
+    return this.#index;
+  }
+
   activeJobsOf(itemId: string): JobRecord[] {
-    return [...this.activeJobs.values()].filter((j) => j.queueItemId === itemId);
+    return [...(this.#activeIndex().byItem.get(itemId) ?? [])];
   }
 
   activeJobOn(printerId: string): JobRecord | undefined {
-    for (const j of this.activeJobs.values()) if (j.printerId === printerId) return j;
-    return undefined;
+    return this.#activeIndex().byPrinter.get(printerId);
   }
 
   activeCountByItem(): Map<string, number> {
@@ -145,6 +162,7 @@ export class QueueStore {
             memory.push(() => {
               if (active) this.activeJobs.set(job.id, job);
               else this.activeJobs.delete(job.id);
+              this.#index = null;
             });
           },
           setRunning: async (running) => {

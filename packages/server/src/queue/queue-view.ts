@@ -4,8 +4,7 @@
  */
 import type { JobOverrides } from '../printers/driver.ts';
 import type { FleetView } from '../printers/fleet-types.ts';
-import type { FileRecord } from '../library/types.ts';
-import type { FilamentUse } from '../library/types.ts';
+import type { FilamentUse, FileRecord } from '../library/types.ts';
 import type { PrinterFilament } from '../printers/model.ts';
 import { filamentKey, filamentSlots, planAms } from './ams-match.ts';
 import { itemFit, plateFilaments, printerFit } from './dispatcher.ts';

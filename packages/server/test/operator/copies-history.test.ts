@@ -161,6 +161,17 @@ describe('copies and cancels', () => {
     await h.queue.setRunning(true);
     const bulk = await call('POST', '/api/v1/queue/retry', {});
     expect(bulk.body.items.map((i: any) => i.status)).toEqual(['waiting']);
+    // Under the `retry` policy a failed copy goes back by itself: retrying it again is refused.
+    await h.queue.updateSettings({ failedCopyPolicy: 'retry' });
+    await h.idle();
+    end('p1', 'failed');
+    await h.idle();
+    const [latest] = (await call('GET', '/api/v1/jobs?outcome=failed&limit=1')).body.items;
+    expect((await call('GET', '/api/v1/queue')).body.items[0].status).not.toBe('failed');
+    expect(await call('POST', `/api/v1/jobs/${latest.id}/retry`)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'job_not_retryable' } },
+    });
   });
 
   it('editing an item: copies cannot drop below what is done, cancelled and printing', async () => {
@@ -190,7 +201,8 @@ describe('print history', () => {
     await h.idle();
     h.clock.advance(600_000);
     end('p1', 'finished'); // f1 done on p1, 600 s, 10 g
-    end('p2', 'failed'); // f2 failed on p2 (copy goes back: policy retry)
+    h.clock.advance(1000);
+    end('p2', 'failed'); // f2 failed on p2 after 601 s (copy goes back: policy retry)
     await h.idle();
     await h.queue.setRunning(true);
     await h.idle();
@@ -231,10 +243,8 @@ describe('print history', () => {
     expect(
       (await call('GET', `/api/v1/jobs?from=${encodeURIComponent(all.items[1].endedAt)}`)).body.items,
     ).toHaveLength(2);
-    // The first f1 copy and the failed f2 copy ended at the same moment.
-    expect((await call('GET', `/api/v1/jobs?to=${encodeURIComponent(all.items[3].endedAt)}`)).body.items).toHaveLength(
-      2,
-    );
+    const to = encodeURIComponent(all.items[3].endedAt);
+    expect((await call('GET', `/api/v1/jobs?to=${to}`)).body.items).toHaveLength(1);
     const page1 = (await call('GET', '/api/v1/jobs?limit=2')).body;
     const page2 = (await call('GET', `/api/v1/jobs?limit=2&cursor=${page1.next}`)).body;
     expect([...page1.items, ...page2.items].map((j: any) => j.id)).toEqual(all.items.map((j: any) => j.id));
@@ -265,7 +275,7 @@ describe('print history', () => {
       successRate: 0.6667,
     });
     // (the cancelled copy never showed progress, so its filament is unknown and not counted)
-    expect(stats.printSeconds).toBe(600 + 300 + 600 + 301);
+    expect(stats.printSeconds).toBe(600 + 601 + 300 + 301);
     expect(stats.printers.find((p: any) => p.printerId === 'p1')).toMatchObject({
       prints: 2,
       done: 2,
