@@ -26,6 +26,8 @@ const TWO_COLOUR_FILE = path.resolve(import.meta.dirname, 'fixtures/two-colour-A
 const ADMIN = { username: 'admin', password: 'correct-horse-9' };
 const VIEWER = { username: 'viewer1', password: 'viewer-pass-1' };
 const LAB_ACCESS_CODE = '13572468';
+/** Generous waits for what the page and the server do on their own (CI machines are busy). */
+const SLOW = { timeout: 10_000, interval: 100 };
 
 let server: RunningServer;
 let dataDir: string;
@@ -80,7 +82,7 @@ const input = (scope: { locator: Page['locator'] }, id: string) => scope.locator
 /** Picks an option of an open Element Plus select, then waits for its dropdown to close. */
 async function pick(optionText: string) {
   await page.locator('.el-select-dropdown:visible .el-select-dropdown__item', { hasText: optionText }).first().click();
-  await expect.poll(() => page.locator('.el-select-dropdown:visible').count()).toBe(0);
+  await expect.poll(() => page.locator('.el-select-dropdown:visible').count(), SLOW).toBe(0);
 }
 
 /** The unread count on the menu's Alerts link (0 when the badge is not shown). */
@@ -93,7 +95,7 @@ const unreadOnServer = async (): Promise<number> => (await api('GET', '/alerts?a
 /** Error popups stay until closed: close them so they cover nothing. */
 async function closePopups(p: Page = page) {
   for (const btn of await p.locator('.rwc-alert-popup .el-notification__closeBtn').all()) await btn.click().catch(() => {});
-  await expect.poll(() => p.locator('.rwc-alert-popup').count()).toBe(0);
+  await expect.poll(() => p.locator('.rwc-alert-popup').count(), SLOW).toBe(0);
 }
 
 /** Opens the add-to-queue dialog of a library file. */
@@ -229,7 +231,7 @@ describe("the operator's day in chromium", () => {
     await dialog.waitFor({ state: 'hidden' });
     await goto('#/queue');
     const items = page.locator(`[data-testid="queue-item"][data-file-name="${name}"]`);
-    await expect.poll(() => items.locator('[data-testid="queue-item-reason"][data-code="no_printer_fits"]').count()).toBe(2);
+    await expect.poll(() => items.locator('[data-testid="queue-item-reason"][data-code="no_printer_fits"]').count(), SLOW).toBe(2);
     expect(await items.locator('[data-testid="queue-item-start"]').count()).toBe(0);
     const mine = server.queue.getQueue().items.filter((i: { fileName: string }) => i.fileName === name);
     expect(mine.map((i: { plate: number }) => i.plate).sort()).toEqual([1, 2]);
@@ -245,7 +247,7 @@ describe("the operator's day in chromium", () => {
     await input(edit, 'edit-copies').press('Tab');
     await edit.locator('[data-testid="edit-submit"]').click();
     await edit.waitFor({ state: 'hidden' });
-    await expect.poll(() => queueItem(name).copies).toBe(3);
+    await expect.poll(() => queueItem(name).copies, SLOW).toBe(3);
     expect(server.queue.getQueue().remainingSeconds).toBe(0);
     // Idle printers say why they get nothing.
     await page.waitForSelector('[data-testid="queue-idle-printer"]');
@@ -257,7 +259,9 @@ describe("the operator's day in chromium", () => {
     const copies = input(dialog, 'queue-copies');
     await copies.fill('2');
     await copies.press('Tab');
-    await expect.poll(() => dialog.locator('[data-testid="queue-fit-warning"]').count()).toBe(0);
+    // The pre-check answered: this one fits (no warning).
+    await dialog.locator('[data-testid="queue-form"][data-fit="fits"]').waitFor();
+    expect(await dialog.locator('[data-testid="queue-fit-warning"]').count()).toBe(0);
     await dialog.locator('[data-testid="queue-submit"]').click();
     await dialog.waitFor({ state: 'hidden' });
     await goto('#/queue');
@@ -310,7 +314,7 @@ describe("the operator's day in chromium", () => {
     const dialog = await openAddDialog(name);
     await dialog.locator('[data-testid="ams-mode-manual"]').click();
     const selects = dialog.locator('[data-testid="ams-map-select"]');
-    await expect.poll(() => selects.count()).toBe(2);
+    await expect.poll(() => selects.count(), SLOW).toBe(2);
     // Filament 1 (yellow) → AMS 1 slot 2, filament 2 (green) → AMS 1 slot 4.
     for (const [i, slot] of [
       [0, 'AMS 1 slot 2'],
@@ -351,7 +355,7 @@ describe("the operator's day in chromium", () => {
     // Filter: only the failed job.
     await page.click('[data-testid="history-outcome"]');
     await pick('Failed');
-    await expect.poll(() => page.$$eval('[data-testid="history-row"]', (els) => [...new Set(els.map((e) => e.getAttribute('data-outcome')))])).toEqual(['failed']);
+    await expect.poll(() => page.$$eval('[data-testid="history-row"]', (els) => [...new Set(els.map((e) => e.getAttribute('data-outcome')))]), SLOW).toEqual(['failed']);
     await shot('07-history-1440');
   }, 60_000);
 
@@ -375,7 +379,7 @@ describe("the operator's day in chromium", () => {
     await dialog.locator('[data-testid="printer-test-result"][data-ok="true"]').waitFor({ timeout: 20_000 });
     await dialog.locator('[data-testid="printer-form-submit"]').click();
     await dialog.waitFor({ state: 'hidden' });
-    await expect.poll(async () => (await api('GET', `/printers/${printerId('Lab-A1')}`)).connection.host).toBe('127.0.0.1');
+    await expect.poll(async () => (await api('GET', `/printers/${printerId('Lab-A1')}`)).connection.host, SLOW).toBe('127.0.0.1');
   }, 60_000);
 
   it('sends G-code to a Marlin printer from its console and shows the reply', async () => {
@@ -428,7 +432,7 @@ describe("the operator's day in chromium", () => {
     await closePopups();
     await page.click('[data-testid="lang-switch"]');
     await page.click('[data-testid="lang-option-zh-CN"]');
-    await expect.poll(() => page.textContent('[data-testid="nav-queue"]')).toContain('打印队列');
+    await expect.poll(() => page.textContent('[data-testid="nav-queue"]'), SLOW).toContain('打印队列');
     const check = async (what: string) => {
       await page.waitForTimeout(400);
       expect(await englishLeft(page), `English left on ${what}`).toEqual([]);
