@@ -7,6 +7,7 @@ const api = async (m: string, u: string, b?: unknown, tok = '') => {
 };
 await api('POST', '/setup', { username: 'admin', password: 'correct-horse-9' });
 const tokens = await api('POST', '/auth/login', { username: 'admin', password: 'correct-horse-9' });
+await api('POST', '/printers', { name: 'Gone-A1', driver: 'bambu', model: 'A1', connection: { host: '127.0.0.1', serial: '03919A3B0100999', accessCode: '12345678', mqttPort: 1, ftpsPort: 2 } }, tokens.accessToken);
 const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
 page.on('pageerror', (e) => console.log('PAGEERROR', e.stack));
