@@ -21,6 +21,7 @@ export const router = createRouter({
         { path: 'library', name: 'library', component: () => import('./views/LibraryView.vue') },
         { path: 'queue', name: 'queue', component: () => import('./views/QueueView.vue') },
         { path: 'alerts', name: 'alerts', component: () => import('./views/AlertsView.vue') },
+        { path: 'history', name: 'history', component: () => import('./views/HistoryView.vue') },
         { path: 'robot', name: 'robot', component: () => import('./views/RobotView.vue') },
         { path: 'plugins', name: 'plugins', component: () => import('./views/PluginsView.vue') },
         { path: 'ai', name: 'ai-history', component: () => import('./views/AiHistoryView.vue') },

@@ -54,14 +54,16 @@ export function authHeader(): Record<string, string> {
 async function toError(res: Response): Promise<ApiRequestError> {
   let code = `http_${res.status}`;
   let message = res.statusText || `HTTP ${res.status}`;
+  let params: Record<string, unknown> = {};
   try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string } };
+    const body = (await res.json()) as { error?: { code?: string; message?: string; params?: Record<string, unknown> } };
     if (body.error?.code) code = body.error.code;
     if (body.error?.message) message = body.error.message;
+    if (body.error?.params && typeof body.error.params === 'object') params = body.error.params;
   } catch {
     // not JSON: keep the status text
   }
-  return new ApiRequestError(res.status, code, message);
+  return new ApiRequestError(res.status, code, message, params);
 }
 
 export interface RequestOptions {

@@ -43,8 +43,19 @@ export interface PrinterState {
   job: { queueItemId?: string | null; fileName: string | null; plate: number | null; jobId?: string | null } | null;
   error: PrinterError | null;
   cooldownUntil?: TimeValue;
-  gate?: { open: boolean; reason: string | null } | null;
+  gate?: { open: boolean; code?: string | null; reason: string | null; params?: Record<string, unknown> } | null;
+  /** Why an idle printer gets no job (null while printing or when it gets one next round). */
+  idleReason?: Reason | null;
+  /** Why the printer is offline/connecting (a connection code), null when connected. */
+  connectionIssue?: (Reason & { since?: string }) | null;
+  /** What the printer itself reports, next to what was typed when adding it. */
+  reported?: { model: string | null; nozzleDiameter: number | null; firmware?: string | null } | null;
+  /** AMS trays and external spool (Bambu only). */
+  filament?: FilamentState | null;
+  notices?: { code: string; message: string; params?: Record<string, unknown> }[];
   stage?: string | null;
+  /** Stable code of the stage (`bambu_stage_<n>`, `uploading_to_sd`), translated by the UI. */
+  stageCode?: string | null;
   connectionNote?: string | null;
   lastJob?: { outcome: string; at: TimeValue } | null;
   updatedAt?: TimeValue;
@@ -57,6 +68,29 @@ export interface PrinterSettings {
   [key: string]: unknown;
 }
 
+/** A text the server sends by code: `message` is English, the UI translates `code` + `params`. */
+export interface Reason {
+  code: string;
+  message: string;
+  params: Record<string, unknown>;
+}
+
+export interface AmsTray {
+  id: number;
+  /** Global slot: ams_id*4 + tray_id (254 = external spool). */
+  slot: number;
+  type: string | null;
+  color: string | null;
+  remainingPercent: number | null;
+  empty: boolean;
+}
+
+export interface FilamentState {
+  ams: { id: number; humidity: number | null; temperature: number | null; trays: AmsTray[] }[];
+  external: { type: string | null; color: string | null; remainingPercent: number | null; empty: boolean } | null;
+  activeSlot: number | null;
+}
+
 export interface Printer {
   id: string;
   name: string;
@@ -64,6 +98,12 @@ export interface Printer {
   model: string | null;
   enabled: boolean;
   settings?: PrinterSettings;
+  /** The stored connection without secrets (`accessCodeSet: true` instead). */
+  connection?: Record<string, unknown>;
+  /** Which extra controls the printer page may offer. */
+  controls?: { light?: boolean; fan?: boolean; gcode?: boolean };
+  /** Overrides this printer kind honours (bed levelling etc. are Bambu-only). */
+  supportedOverrides?: (keyof Overrides)[];
   state: PrinterState;
 }
 
@@ -117,6 +157,13 @@ export interface QueueItem {
   lastError: string | null;
   estimatedStartAt?: string | null;
   estimatedFinishAt?: string | null;
+  waitingReason?: Reason | null;
+  copiesCancelled?: number;
+  copiesFailed?: number;
+  activeJobs?: { id: string; printerId: string; printerName: string; status: string; startedAt: string | null }[];
+  /** Explicit filament → tray mapping (index = file slot-1, value = global tray, 254 external, -1 unused); null = automatic. */
+  amsMapping?: number[] | null;
+  filaments?: { slot: number; type: string; color: string | null; grams: number | null }[];
 }
 
 export interface QueueView {
@@ -124,6 +171,21 @@ export interface QueueView {
   items: QueueItem[];
   remainingSeconds: number;
   finishAt: string | null;
+  printers?: { printerId: string; printerName: string; idleReason: Reason | null }[];
+}
+
+/** POST /queue/fit: would this file fit, and where. */
+export interface FitAnswer {
+  fits: boolean;
+  waitingReason: Reason | null;
+  printers: {
+    printerId: string;
+    printerName: string;
+    fits: boolean;
+    problem: Reason | null;
+    supportedOverrides: (keyof Overrides)[];
+    amsMapping: number[] | null;
+  }[];
 }
 
 export interface Tokens {
@@ -162,6 +224,10 @@ export interface LiveEvent {
 export interface LoggedEvent {
   id: string | number;
   type: string;
+  /** Stable code, English text and values of what happened (servers with coded events). */
+  code?: string | null;
+  message?: string | null;
+  params?: Record<string, unknown> | null;
   printerId: string | null;
   data: Record<string, unknown>;
   at: string;

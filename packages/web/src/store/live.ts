@@ -1,8 +1,10 @@
-import { reactive, ref } from 'vue';
+import { reactive, ref, toRaw } from 'vue';
 import { tokens } from '../api/auth-tokens.ts';
 import { api, refreshTokens } from '../api/http.ts';
 import type { FileRecord, LiveEvent, Printer, PrinterState, QueueView } from '../api/types.ts';
 import { toEpochMs } from '../util/time.ts';
+import { noteNewAlert, setUnread } from './alerts.ts';
+import { mergePatch } from '../util/merge-patch.ts';
 
 /**
  * The dashboard's live picture of the farm: loaded over REST, then kept current by /api/v1/ws.
@@ -22,6 +24,9 @@ export interface AlertEntry {
   level: 'info' | 'warning' | 'error';
   printerId: string | null;
   message: string;
+  /** The server's stable code and params, so the popup speaks the viewer's language. */
+  code?: string | null;
+  params?: Record<string, unknown> | null;
   at: string;
 }
 
@@ -87,14 +92,14 @@ function errorText(state: PrinterState): string {
   return state.error ? `${state.error.message}${state.error.code ? ` (${state.error.code})` : ''}` : '';
 }
 
-function applyPrinterState(printerId: string, state: PrinterState): void {
+function applyPrinterState(printerId: string, state: PrinterState, whole = false): void {
   const printer = live.printers.find((p) => p.id === printerId);
   if (!printer) {
     void loadPrinters();
     return;
   }
   const before = printer.state?.status;
-  printer.state = { ...printer.state, ...state };
+  printer.state = whole ? state : { ...printer.state, ...state };
   recordTemps(printerId, printer.state);
   if (state.status === 'error' && before !== 'error') {
     // Give a matching `alert` event a moment to arrive first; raiseAlert de-duplicates.
@@ -107,6 +112,27 @@ function applyPrinterState(printerId: string, state: PrinterState): void {
   }
 }
 
+/** Server-side temperature history (last hours) merged in front of what this tab recorded, once per printer. */
+const historyLoaded = new Set<string>();
+export async function loadTempHistory(printerId: string): Promise<void> {
+  if (historyLoaded.has(printerId)) return;
+  type Point = { at: string; nozzle?: { actual: number; target: number }; bed?: { actual: number; target: number } };
+  const res = await api<{ points: Point[] }>(`/printers/${printerId}/temperatures`);
+  historyLoaded.add(printerId);
+  const mine = live.temps[printerId] ?? [];
+  const firstOwn = mine[0]?.t ?? Number.POSITIVE_INFINITY;
+  const older: TempSample[] = res.points
+    .map((p) => ({
+      t: Date.parse(p.at),
+      nozzle: p.nozzle?.actual ?? null,
+      nozzleTarget: p.nozzle?.target ?? null,
+      bed: p.bed?.actual ?? null,
+      bedTarget: p.bed?.target ?? null,
+    }))
+    .filter((s) => Number.isFinite(s.t) && s.t < firstOwn);
+  live.temps[printerId] = [...older, ...mine].slice(-MAX_SAMPLES * 2);
+}
+
 export async function loadPrinters(): Promise<void> {
   const list = await api<Printer[]>('/printers');
   live.printers = list;
@@ -117,8 +143,13 @@ export async function loadQueue(): Promise<void> {
   live.queue = await api<QueueView>('/queue');
 }
 
+let filesLoaded = false;
+let snapshotSeen = false;
+
 export async function loadFiles(): Promise<void> {
   live.files = await api<FileRecord[]>('/files');
+  filesLoaded = true;
+  live.loaded = snapshotSeen;
 }
 
 export async function loadAll(): Promise<void> {
@@ -156,14 +187,17 @@ export function handleEvent(event: LiveEvent): void {
   const data = event.data ?? {};
   switch (event.type) {
     case 'snapshot': {
+      // The snapshot carries printers and queue, so the page never fetches them separately.
       const printers = data.printers as Printer[] | undefined;
       if (Array.isArray(printers)) {
         live.printers = printers;
         for (const p of printers) recordTemps(p.id, p.state);
-      }
+      } else reloadSoon('printers');
       const queue = data.queue as QueueView | undefined;
       if (queue && Array.isArray(queue.items)) live.queue = queue;
       else reloadSoon('queue');
+      snapshotSeen = true;
+      live.loaded = filesLoaded;
       break;
     }
     case 'printer.state': {
@@ -173,6 +207,21 @@ export function handleEvent(event: LiveEvent): void {
       // A finished/started print changes the queue's estimates.
       break;
     }
+    case 'printers.patch': {
+      // Delta mode: one RFC 7386 merge patch per printer whose presented state changed.
+      for (const [id, patch] of Object.entries(data)) {
+        const printer = live.printers.find((p) => p.id === id);
+        if (!printer) {
+          reloadSoon('printers');
+          continue;
+        }
+        applyPrinterState(id, mergePatch(structuredClone(toRaw(printer.state)), patch) as PrinterState, true);
+      }
+      break;
+    }
+    case 'alerts.changed':
+      if (typeof data.unacknowledged === 'number') setUnread(data.unacknowledged);
+      break;
     case 'printer.added':
     case 'printer.updated':
     case 'printer.removed':
@@ -190,7 +239,15 @@ export function handleEvent(event: LiveEvent): void {
       break;
     case 'alert': {
       const level = (str(data.level) ?? 'warning') as AlertEntry['level'];
-      raiseAlert({ level, printerId: str(data.printerId), message: str(data.message) ?? '', at: event.at });
+      noteNewAlert(data.id !== undefined && data.id !== null);
+      raiseAlert({
+        level,
+        printerId: str(data.printerId),
+        message: str(data.message) ?? '',
+        code: str(data.code),
+        params: (data.params as Record<string, unknown> | undefined) ?? null,
+        at: event.at,
+      });
       reloadSoon('queue');
       break;
     }
@@ -201,12 +258,15 @@ let socket: WebSocket | null = null;
 let retryTimer: ReturnType<typeof setTimeout> | null = null;
 let retryDelay = 1000;
 let wanted = false;
+let everOpened = false;
 
 function wsUrl(): string {
   const url = new URL('api/v1/ws', window.location.href);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   url.hash = '';
   url.searchParams.set('token', tokens.value?.accessToken ?? '');
+  // Delta mode: printer changes arrive as one merge patch a second instead of whole states.
+  url.searchParams.set('delta', '1');
   return url.toString();
 }
 
@@ -217,12 +277,14 @@ export function connectLive(): void {
   const ws = new WebSocket(wsUrl());
   socket = ws;
   let opened = false;
+  const reconnect = everOpened;
   ws.onopen = () => {
     opened = true;
+    everOpened = true;
     socketConnected.value = true;
     retryDelay = 1000;
-    // Catch up on whatever changed while disconnected (the snapshot covers printers only on some servers).
-    loadAll().catch(() => {});
+    // The snapshot brings printers and queue; after a drop, files may have changed meanwhile too.
+    if (reconnect) loadFiles().catch(() => {});
   };
   ws.onmessage = (msg) => {
     try {
@@ -247,6 +309,8 @@ export function connectLive(): void {
 
 export function disconnectLive(): void {
   wanted = false;
+  everOpened = false;
+  snapshotSeen = false;
   if (retryTimer) clearTimeout(retryTimer);
   retryTimer = null;
   socket?.close();

@@ -63,6 +63,34 @@ export interface PrinterFormValue {
   tcpUrl: string;
   url: string;
   apiKey: string;
+  /** Nozzle diameter in mm, or null when unknown (then the printer's report is used). */
+  nozzleDiameter?: number | null;
+}
+
+/** The form values of a stored printer (secrets stay empty: the API never returns them). */
+export function printerFormFrom(p: { name: string; driver: string; model: string | null; connection?: Record<string, unknown>; settings?: { nozzleDiameter?: number | null } }): PrinterFormValue {
+  const c = p.connection ?? {};
+  const str = (k: string) => (typeof c[k] === 'string' ? (c[k] as string) : '');
+  const num = (k: string) => (typeof c[k] === 'number' ? (c[k] as number) : null);
+  const url = str('url');
+  return {
+    name: p.name,
+    driver: p.driver as DriverKind,
+    model: p.model ?? '',
+    host: str('host'),
+    serial: str('serial'),
+    accessCode: '',
+    insecureTls: c.insecureTls === true,
+    mqttPort: num('mqttPort'),
+    ftpsPort: num('ftpsPort'),
+    marlinMode: url.startsWith('tcp://') ? 'tcp' : 'serial',
+    path: str('path'),
+    baudRate: num('baudRate') ?? 115200,
+    tcpUrl: url.startsWith('tcp://') ? url : '',
+    url: url.startsWith('tcp://') ? '' : url,
+    apiKey: '',
+    nozzleDiameter: p.settings?.nozzleDiameter ?? null,
+  };
 }
 
 /** Builds the POST /api/v1/printers body from the form (only the fields of the chosen driver). */
@@ -71,7 +99,8 @@ export function printerRequestBody(v: PrinterFormValue): { name: string; driver:
   if (v.driver === 'bambu') {
     connection.host = v.host.trim();
     connection.serial = v.serial.trim();
-    connection.accessCode = v.accessCode.trim();
+    // Left empty when editing: the server keeps the stored code (unless the address changes).
+    if (v.accessCode.trim()) connection.accessCode = v.accessCode.trim();
     if (v.insecureTls) connection.insecureTls = true;
     if (v.mqttPort) connection.mqttPort = v.mqttPort;
     if (v.ftpsPort) connection.ftpsPort = v.ftpsPort;

@@ -268,11 +268,21 @@ describe('web dashboard in chromium', () => {
     expect(await popup.first().textContent()).toContain(target.summary.name);
     await page.waitForSelector(`[data-testid="printer-card"][data-printer-id="${target.summary.id}"] [data-testid="printer-error"]`);
     await shot('09-error-popup');
-    // The popup stays until closed (errors need attention); its close button works.
-    await page.click('.rwc-alert-popup .el-notification__closeBtn');
-    await popup.first().waitFor({ state: 'detached' });
+    // The popup stays until closed (errors need attention); its close button works. The server may
+    // raise more than one alert for the fault (printer error, queue paused): close each.
+    await expect
+      .poll(
+        async () => {
+          const close = page.locator('.rwc-alert-popup .el-notification__closeBtn');
+          if (await close.count()) await close.first().click({ timeout: 2000 }).catch(() => {});
+          return page.locator('.rwc-alert-popup').count();
+        },
+        { timeout: 15_000, interval: 500 },
+      )
+      .toBe(0);
+    // The alerts page lists it (alerts to acknowledge; the event log is the second tab).
     await page.click('[data-testid="nav-alerts"]');
-    await page.waitForSelector('[data-testid="alert-row"]');
+    await page.waitForSelector('[data-testid="alert-item"]');
   });
 
   it('shows a printer page with a live temperature chart and the camera snapshot', async () => {
@@ -376,6 +386,8 @@ describe('web dashboard in chromium', () => {
     await page.waitForSelector('[data-testid="ws-status"][data-connected="true"]');
     const rotated = await page.evaluate(() => JSON.parse(localStorage.getItem('rwc.tokens') ?? '{}').accessToken);
     expect(rotated).not.toBe('expired.access.token');
+    // Logout lives in the account menu (with "change password").
+    await page.click('[data-testid="user-menu"]');
     await page.click('[data-testid="logout"]');
     await page.waitForSelector('[data-testid="login-page"]');
     expect(await page.evaluate(() => localStorage.getItem('rwc.tokens'))).toBeNull();

@@ -28,3 +28,36 @@ describe('UI texts exist in both languages', () => {
     });
   }
 });
+
+/**
+ * Every code the server can put on screen has a text in both languages, found where the UI looks
+ * for it (util/server-text.ts TEXT_KINDS): the fixed waiting reasons and the connection codes.
+ */
+describe('server codes have texts in both languages', async () => {
+  const { withParts } = await import('../../src/i18n/parts.ts');
+  const { TEXT_KINDS } = await import('../../src/util/server-text.ts');
+  const { connectionCodes } = await import('@rwc/server/printers/connection-issue.ts');
+  const merged = withParts({ en, 'zh-CN': zhCN }) as Record<'en' | 'zh-CN', Record<string, unknown>>;
+  const has = (table: Record<string, unknown>, key: string) => typeof key.split('.').reduce<any>((o, p) => o?.[p], table) === 'string';
+  const missing = (kind: keyof typeof TEXT_KINDS, codes: readonly string[]) =>
+    (['en', 'zh-CN'] as const).flatMap((lang) =>
+      codes.filter((c) => !TEXT_KINDS[kind].some((ns) => has(merged[lang], `${ns}.${c}`))).map((c) => `${lang}: ${c}`),
+    );
+
+  it('the waiting reasons fixed in docs/api.md', () => {
+    const fixed = ['queue_paused', 'no_printer_fits', 'printers_busy', 'printers_cooling_down', 'plate_clear_wanted', 'printers_unavailable'];
+    expect(missing('wait', fixed)).toEqual([]);
+  });
+  it('every connection code (why a printer is not reachable)', () => {
+    expect(missing('connection', connectionCodes)).toEqual([]);
+  });
+  it("every code of the server's message catalogue (GET /api/v1/messages), where the UI looks for its kind", async () => {
+    const { messageCatalogue } = await import('@rwc/server/messages/catalogue.ts');
+    const kinds = { connection: 'connection', alert: 'alert', event: 'event', stage: 'stage', gate: 'gate', error: 'error' } as const;
+    const all = messageCatalogue();
+    expect(all.length).toBeGreaterThan(50);
+    for (const [kind, uiKind] of Object.entries(kinds)) {
+      expect(missing(uiKind, all.filter((e) => e.kind === kind).map((e) => e.code)), kind).toEqual([]);
+    }
+  });
+});
