@@ -18,6 +18,8 @@ export interface DomainEvents {
   'alerts.changed': { unacknowledged: number; acknowledged: string[] };
   /** One AI check of a printer's camera finished (vision/): the analysis as the API shows it. */
   'ai.analysis': { printerId: string; analysis: Record<string, unknown> };
+  /** A printer's AI settings changed (vision/): other server processes apply them at once. */
+  'ai.settings': { printerId: string; settings: Record<string, unknown> };
   'file.added': { fileId: string; name: string };
   'file.removed': { fileId: string };
   /**

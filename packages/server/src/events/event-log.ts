@@ -49,7 +49,7 @@ export class EventLog {
     // The unread badge's counter: the alert itself is logged, its count changes are not history.
     if (e.type === 'alerts.changed') return;
     // AI checks have their own history (vision_analyses); one every few seconds per printer here would crowd out the rest.
-    if (e.type === 'ai.analysis') return;
+    if (e.type === 'ai.analysis' || e.type === 'ai.settings') return;
     if (e.type === 'printer.state') {
       const d = e.data as DomainEvent<'printer.state'>['data'];
       if (this.#lastStatus.get(d.printerId) === d.state.status) return;

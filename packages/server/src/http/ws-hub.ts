@@ -23,7 +23,7 @@ export interface WsHubOptions {
   delta?: { currentStates(): Map<string, unknown>; flushMs?: number };
 }
 
-const hidden = new Set(['printer.log']);
+const hidden = new Set(['printer.log', 'ai.settings']);
 
 /** WebSocket close code for a socket whose credentials were revoked (4000–4999: application codes). */
 export const WS_CLOSE_REVOKED = 4401;

@@ -90,6 +90,16 @@ export class VisionMonitor {
     const bus = this.#infra.bus;
     bus.on('printer.state', this, ({ printerId, state }) => this.#onState(printerId, state));
     bus.on('printer.removed', this, ({ printerId }) => void this.#forget(printerId));
+    // Scale-out: settings changed through another server process apply here at once (it may be
+    // this process that runs the printer).
+    bus.on(
+      'ai.settings',
+      this,
+      ({ printerId, settings }) => {
+        this.#watched(printerId).settings = { ...defaultVisionSettings, ...(settings as Partial<VisionSettings>) };
+      },
+      'remote',
+    );
     this.#timer = this.#infra.clock.setInterval(() => this.#tick(), 1000);
   }
 
@@ -130,6 +140,7 @@ export class VisionMonitor {
     const w = this.#watched(printerId);
     w.settings = mergeVisionSettings(w.settings, patch);
     await this.#save(printerId, w);
+    this.#infra.bus.emit('ai.settings', { printerId, settings: structuredClone(w.settings) as unknown as Record<string, unknown> });
     return structuredClone(w.settings);
   }
 

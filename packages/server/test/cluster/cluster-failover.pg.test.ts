@@ -123,6 +123,17 @@ describe('scale-out: three server processes share one fleet (PostgreSQL, shared 
     const aId = idOf.get(a)!;
     const elsewhere = leases.filter((l) => l.process_id !== aId).map((l) => l.printer_id);
     expect(elsewhere.length).toBeGreaterThan(0);
+    // AI settings changed through A reach the process that runs the printer at once.
+    const ownerOf = (printerId: string) => [a, b, c].find((s) => idOf.get(s) === leases.find((l) => l.printer_id === printerId)!.process_id)!;
+    const printerIds = new Set(((await a.api('GET', '/api/v1/printers')).body as any[]).map((p) => p.id));
+    const remote = elsewhere.find((id) => printerIds.has(id))!;
+    const put = await a.api('PUT', `/api/v1/ai/printers/${remote}/settings`, { intervalSeconds: 37 });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    await waitFor(
+      async () => (await ownerOf(remote).api('GET', `/api/v1/ai/printers/${remote}`)).body.settings?.intervalSeconds === 37,
+      'the AI settings on the owning process',
+      SLOW,
+    );
     const seen: any[] = [];
     ws = new WebSocket(`${a.url.replace(/^http/, 'ws')}/api/v1/ws?token=${a.token}`);
     ws.on('message', (raw) => seen.push(JSON.parse(String(raw))));
