@@ -20,4 +20,6 @@ export interface FleetView {
    * nor follows their jobs. Absent: every printer is local (one process).
    */
   isLocal?(printerId: string): boolean;
+  /** Records that the AI monitor paused this printer's print (its stage then says so). */
+  markPausedBy?(printerId: string, by: 'ai'): void;
 }

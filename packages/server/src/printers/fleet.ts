@@ -34,6 +34,11 @@ export interface PrinterPatch {
 interface Managed extends FleetPrinter {
   connection: Record<string, unknown>;
   capability: PrinterDriverCapability | null;
+  /**
+   * Set when the AI monitor paused this print. The printer itself only knows a pause command came
+   * (Bambu reports "Paused by user"), so the fleet names the real origin until the print goes on or ends.
+   */
+  pausedBy?: { by: 'ai'; seenPaused: boolean };
 }
 
 /**
@@ -310,8 +315,19 @@ export class Fleet implements FleetView {
   #onState(p: Managed, driver: PrinterDriver, state: PrinterState): void {
     // A late report from a driver that was already replaced must not overwrite the new one's state.
     if (p.driver !== driver || this.#printers.get(p.summary.id) !== p) return;
-    p.state = state;
-    this.#infra.bus.emit('printer.state', { printerId: p.summary.id, state });
+    p.state = applyPauseOrigin(p, state);
+    this.#infra.bus.emit('printer.state', { printerId: p.summary.id, state: p.state });
+  }
+
+  /** The AI monitor paused this printer's print: its state says so instead of "Paused by user". */
+  markPausedBy(printerId: string, by: 'ai'): void {
+    const p = this.#printers.get(printerId);
+    if (!p) return;
+    p.pausedBy = { by, seenPaused: false };
+    if (p.state.status === 'paused') {
+      p.state = applyPauseOrigin(p, p.state);
+      this.#infra.bus.emit('printer.state', { printerId, state: p.state });
+    }
   }
 
   /**
@@ -513,4 +529,21 @@ function validateSettings(s: PrinterSettings): PrinterSettings {
     throw new ValidationError('settings.nozzleDiameter', 'must be a diameter in mm (e.g. 0.4) or null');
   }
   return s;
+}
+
+/**
+ * Names who paused a print: while the AI's pause holds, the stage reads "Paused by AI monitoring".
+ * The mark is dropped once the print goes on (a resume) or ends; before the pause lands the printer
+ * may still report printing, which does not count as a resume.
+ */
+function applyPauseOrigin(p: Managed, state: PrinterState): PrinterState {
+  const mark = p.pausedBy;
+  if (!mark) return state;
+  if (state.status === 'paused') {
+    mark.seenPaused = true;
+    return { ...state, stage: 'Paused by AI monitoring', stageCode: 'paused_by_ai' };
+  }
+  const active = state.status === 'printing' || state.status === 'preparing';
+  if (!active || mark.seenPaused) p.pausedBy = undefined;
+  return state;
 }

@@ -10,6 +10,7 @@
  * - after a start the printer may keep showing its old state for a while: a post-dispatch hold.
  */
 import type { PrinterState, PrinterSettings } from '../printers/model.ts';
+import { decodeAttention } from './attention.ts';
 import { type GateResult, closedGate, openGate } from './types.ts';
 
 export const DEFAULT_SWAP_COOLDOWN_SECONDS = 90;
@@ -76,7 +77,11 @@ export function evaluateGate(input: GateInput, now: number): GateResult {
   if (flags.reconciling) return closedGate('reconciling', 'checking a job from before the restart');
   if (!state.fullStatus) return closedGate('no_full_status', 'waiting for a full status report');
   if (state.stale) return closedGate('stale', 'status reports are stale');
-  if (flags.attention) return closedGate('attention', flags.attention, { detail: flags.attention });
+  if (flags.attention) {
+    const why = decodeAttention(flags.attention);
+    // `detail` is the coded reason when there is one (the UI translates it), else the bare text.
+    return closedGate('attention', why.message, { detail: why.code ? why : why.message });
+  }
   if (flags.startNotConfirmed) return closedGate('start_not_confirmed', 'start not confirmed — check the printer');
   if (state.error) {
     return closedGate('printer_error', `printer error: ${state.error.message}`, {

@@ -3,6 +3,7 @@
  * outcome is one guarded job transition plus the item update in one change, then the events
  * (`job.finished`, `job.failed`, `alert`). A transition that another path already made is a no-op.
  */
+import { encodeAttention } from './attention.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { FleetView } from '../printers/fleet-types.ts';
 import type { JobOutcome } from '../printers/model.ts';
@@ -167,18 +168,24 @@ export class JobOutcomes {
   }
 
   /** Marks a job whose fate nobody knows; the printer stays closed until a person confirms. */
-  async markUnknown(job: JobRecord, why: string): Promise<void> {
+  async markUnknown(job: JobRecord, why: string, whyCode: 'restart' | 'removed' = 'removed'): Promise<void> {
     const { store, bus, fleet } = this.d;
     const name = fleet.get(job.printerId)?.summary.name ?? job.printerId;
     const reason = `job ${job.jobId} ${why} — check the printer, then confirm the plate is clear`;
     const moved = await this.closeJob(job, 'unknown', reason, { failItem: true });
     if (!moved) return;
-    await store.change('printer-attention', (c) => c.setAttention(job.printerId, reason), { itemId: job.queueItemId });
+    const attention = encodeAttention({
+      code: `job_outcome_unknown_${whyCode}`,
+      message: reason,
+      params: { jobId: job.jobId, status: job.status },
+    });
+    await store.change('printer-attention', (c) => c.setAttention(job.printerId, attention), { itemId: job.queueItemId });
     raiseAlert(bus, {
       level: 'error',
       printerId: job.printerId,
       code: 'job_outcome_unknown',
       message: `${name}: ${reason}`,
+      params: { printerName: name, jobId: job.jobId },
     });
   }
 

@@ -138,6 +138,7 @@ export class JobWatcher {
         await dispatcher.outcomes.markUnknown(
           job,
           `was ${job.status} before the server restarted and the printer does not show it`,
+          'restart',
         );
       }
     }

@@ -46,7 +46,9 @@ export function gateFamily(gate: GateResult): 'open' | 'busy' | 'cooling' | 'pla
   if (gate.open) return 'open';
   if (gate.code && BUSY_GATES.has(gate.code)) return 'busy';
   if (gate.code === 'cooling_down') return 'cooling';
-  if (gate.code === 'plate_clear_wanted') return 'plate';
+  // A job whose end is unknown is released by the same "plate is clear" confirmation: say that,
+  // not "offline, in error or disabled".
+  if (gate.code === 'plate_clear_wanted' || gate.code === 'attention') return 'plate';
   return 'unavailable';
 }
 

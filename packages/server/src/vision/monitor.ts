@@ -390,7 +390,10 @@ export class VisionMonitor {
     let paused = true;
     let pauseError: string | null = null;
     try {
-      if (p.state.status === 'printing' || p.state.status === 'preparing') await p.driver.pause();
+      if (p.state.status === 'printing' || p.state.status === 'preparing') {
+        await p.driver.pause();
+        this.#o.fleet.markPausedBy?.(printerId, 'ai');
+      }
     } catch (err) {
       paused = false;
       pauseError = (err as Error).message;

@@ -4,6 +4,7 @@
  * G-code sliced for a Bambu model, per-kind overrides and "print all plates".
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { gateFamily } from '../../src/queue/wait-reasons.ts';
 import { type Harness, fileRecord, harness } from '../queue/helpers.ts';
 
 let h: Harness;
@@ -94,6 +95,11 @@ describe('waiting reasons', () => {
     await h.idle();
     expect(h.fleet.driver('p1').starts).toHaveLength(2);
     expect(reasonOf(item.id)).toBeNull();
+  });
+
+  it('a printer that needs a person (job outcome unknown) counts as waiting for the plate, not unavailable', () => {
+    expect(gateFamily({ open: false, code: 'attention', reason: 'job 5 lost', params: {} })).toBe('plate');
+    expect(gateFamily({ open: false, code: 'offline', reason: 'not connected', params: {} })).toBe('unavailable');
   });
 
   it('idle printers say why they get nothing: queue empty, nothing fits', async () => {

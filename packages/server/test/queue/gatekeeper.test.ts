@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { encodeAttention } from '../../src/queue/attention.ts';
 import { type GateInput, cooldownEndsAt, evaluateGate, noFlags } from '../../src/queue/gatekeeper.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 
@@ -68,6 +69,13 @@ describe('gatekeeper', () => {
       'plate-swap cooldown, 290 s left',
     ],
   ];
+
+  it('a coded attention reason reaches the gate params for the viewer language', () => {
+    const stored = encodeAttention({ code: 'job_outcome_unknown_restart', message: 'job 5 lost', params: { jobId: '5' } });
+    const gate = evaluateGate(input({ flags: { attention: stored } }), now);
+    expect(gate).toMatchObject({ open: false, code: 'attention', reason: 'job 5 lost' });
+    expect(gate.params.detail).toEqual({ code: 'job_outcome_unknown_restart', message: 'job 5 lost', params: { jobId: '5' } });
+  });
 
   it.each(rows)('%s', (_name, gateInput, reason) => {
     const gate = evaluateGate(gateInput, now);

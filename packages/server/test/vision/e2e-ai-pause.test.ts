@@ -130,6 +130,8 @@ describe.each(['sqlite'] as const)('AI pause of a simulated printer whose print 
       'printer paused',
     );
     expect(sim.calls).toContain('printer.print.pause');
+    // Its stage names the AI, not a user, as the one who paused it.
+    expect((await api('GET', `/api/v1/printers/${printerId}`)).body.state.stageCode).toBe('paused_by_ai');
     expect((await api('GET', '/api/v1/queue')).body.running).toBe(false);
     const latest = (await api('GET', `/api/v1/ai/analysis/latest?printerId=${printerId}`)).body;
     expect(latest.status).toBe('success');
@@ -145,6 +147,7 @@ describe.each(['sqlite'] as const)('AI pause of a simulated printer whose print 
       async () => (await api('GET', `/api/v1/printers/${printerId}`)).body.state.status === 'printing',
       'printing again',
     );
+    expect((await api('GET', `/api/v1/printers/${printerId}`)).body.state.stageCode).not.toBe('paused_by_ai');
     const pausedAt = pauseAlert.params.analysisId;
     await waitFor(
       async () => {
