@@ -11,8 +11,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { DriverError } from '@rwc/server/printers/driver.ts';
 import type { Logger } from '@rwc/server/util/logger.ts';
 
@@ -112,8 +110,13 @@ export class FileCache {
     // 200 = the whole file (the server ignored the range): start the part file over.
     let received = res.status === 206 ? have : 0;
     let lastReport = 0;
-    const count = new Transform({
-      transform: (chunk: Buffer, _enc, cb) => {
+    // Each chunk goes to disk as it arrives (not through a stream pipeline, which drops writes still
+    // buffered when the answer breaks off): what came before a drop is kept and resumed from.
+    const fd = fs.openSync(part, res.status === 206 ? 'a' : 'w');
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        opts.signal?.throwIfAborted();
+        fs.writeSync(fd, chunk);
         received += chunk.length;
         this.bytesFetched += chunk.length;
         const now = Date.now();
@@ -121,12 +124,10 @@ export class FileCache {
           lastReport = now;
           opts.onProgress?.(received, size);
         }
-        cb(null, chunk);
-      },
-    });
-    await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), count, fs.createWriteStream(part, { flags: res.status === 206 ? 'a' : 'w' }), {
-      signal: opts.signal,
-    });
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** Drops least recently used files until the cache fits (never `keep`). */
