@@ -6,6 +6,7 @@ export default {
   en: {
     ops: {
       nav: { history: 'History' },
+      queueCard: { lastError: 'The last attempt failed (details in the tooltip)' },
       account: {
         menu: 'Account',
         changePassword: 'Change password',
@@ -136,6 +137,7 @@ export default {
   'zh-CN': {
     ops: {
       nav: { history: '打印历史' },
+      queueCard: { lastError: '上次尝试失败（悬停查看详情）' },
       account: {
         menu: '账户',
         changePassword: '修改密码',
