@@ -13,25 +13,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TcpProxy } from '../packages/agent/test/tcp-proxy.ts';
 import { procSample } from './_proc.ts';
+import { api, arg } from './_cli.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-
-async function api(url: string, method: string, p: string, body?: unknown, token?: string) {
-  const res = await fetch(url + p, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 const firstMessage = <T>(child: ChildProcess, what: string) =>
   new Promise<T>((resolve, reject) => {

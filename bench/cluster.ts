@@ -18,13 +18,9 @@ import WebSocket from 'ws';
 import { ChildServer } from '../packages/server/test/e2e/child-server.ts';
 import { createTempDatabase } from '../packages/server/test/helpers/pg.ts';
 import { procSample } from './_proc.ts';
+import { arg } from './_cli.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

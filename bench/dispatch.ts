@@ -41,15 +41,8 @@ import { BambuSimulator } from '../packages/simulators/src/bambu/index.ts';
 import { startServer } from '../packages/server/src/main.ts';
 import { systemClock } from '../packages/server/src/util/clock.ts';
 import { silentLogger } from '../packages/server/src/util/logger.ts';
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+import { arg } from './_cli.ts';
+import { percentile } from './_proc.ts';
 
 function report(label: string, samples: number[]): void {
   const s = [...samples].sort((a, b) => a - b);

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { applyPatch, jsonEqual } from '../packages/server/src/http/state-delta.ts';
 import { mib, percentile, procSample } from './_proc.ts';
+import { api, arg } from './_cli.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -25,22 +26,6 @@ interface SimInfo {
   model: string;
   ports: { mqtt: number; ftps: number; camera: number };
   caCertPem: string;
-}
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-}
-
-async function api(url: string, method: string, p: string, body?: unknown, token?: string) {
-  const res = await fetch(url + p, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 export async function run(args: string[]): Promise<void> {

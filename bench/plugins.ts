@@ -19,13 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from '../packages/server/src/main.ts';
 import { silentLogger } from '../packages/server/src/util/logger.ts';
 import { mib, percentile, procSample } from './_proc.ts';
+import { arg } from './_cli.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
 
 function report(label: string, samples: number[]): void {
   const s = [...samples].sort((a, b) => a - b);

@@ -20,15 +20,11 @@ import { type Socket, io } from 'socket.io-client';
 import { startServer } from '../packages/server/src/main.ts';
 import { BUNDLED_DEFAULT_PROJECT, workerSpawnSpec } from '../packages/server/src/robot/spawn.ts';
 import { WorkerProcess } from '../packages/server/src/robot/worker-process.ts';
+import { arg } from './_cli.ts';
 import { systemClock } from '../packages/server/src/util/clock.ts';
 import { silentLogger } from '../packages/server/src/util/logger.ts';
 import { percentile } from './_proc.ts';
 import { buildZip } from '../packages/server/test/library/zip-writer.ts';
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
 
 function report(label: string, samples: number[]): void {
   const s = [...samples].sort((a, b) => a - b);

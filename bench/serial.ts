@@ -19,6 +19,7 @@ import { defaultPrinterSettings } from '@rwc/server/printers/model.ts';
 import { MarlinDriver } from '@rwc/server/printers/marlin/driver.ts';
 import { systemClock } from '@rwc/server/util/clock.ts';
 import { silentLogger } from '@rwc/server/util/logger.ts';
+import { arg } from './_cli.ts';
 
 export interface SerialBenchResult {
   baud: number;
@@ -39,11 +40,6 @@ export interface SerialBenchResult {
   bytes: number;
   /** Every line executed exactly once, in order (checked against the file). */
   exact: boolean;
-}
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
 }
 
 /** Short segments like a finely tessellated curve: ~0.3 mm each. */

@@ -34,14 +34,10 @@ import {
   stepRule,
 } from '../packages/server/src/vision/rule.ts';
 import { procSample } from './_proc.ts';
+import { api, arg } from './_cli.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FRAME_S = 10;
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : fallback;
-}
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;
@@ -298,20 +294,6 @@ async function tinyOnnxModel(): Promise<string | null> {
     ).finish(),
   );
   return file;
-}
-
-async function api(url: string, method: string, p: string, body?: unknown, token?: string): Promise<any> {
-  const res = await fetch(url + p, {
-    method,
-    headers: {
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (res.status >= 400) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 async function serverCpu(printers: number, seconds: number): Promise<void> {
