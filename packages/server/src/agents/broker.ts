@@ -106,7 +106,8 @@ export class AgentBroker {
           client.close();
         }
       }
-    });
+      // 'all': a revocation made through another server process closes the clients held here too.
+    }, 'all');
     this.#broker = broker;
     const server = net.createServer(broker.handle);
     this.#server = server;

@@ -68,12 +68,10 @@ export class EventBus {
     this.#onListenerError = opts.onListenerError ?? ((err) => console.error('event listener failed', err));
   }
 
-  on<K extends EventType>(type: K, owner: object, listener: Listener<K>, scope?: ListenScope): void {
+  on<K extends EventType>(type: K, owner: object, listener: Listener<K>, scope: ListenScope = 'local'): void {
     let set = this.#listeners.get(type);
     if (!set) this.#listeners.set(type, (set = new Map()));
-    // A revoked credential is revoked on every process: each closes the sockets it holds for it, so
-    // `auth.revoked` listeners hear other processes' revocations too unless they say otherwise.
-    set.set(listener, { owner, scope: scope ?? (type === 'auth.revoked' ? 'all' : 'local') });
+    set.set(listener, { owner, scope });
   }
 
   /** Receives every event (the WebSocket hub, the event log). */

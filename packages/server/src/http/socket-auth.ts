@@ -32,6 +32,7 @@ export function authenticateNamespace(nsp: Namespace, opts: { auth: AuthService;
   const owner = {};
   opts.bus.on('auth.revoked', owner, (event) => {
     for (const socket of nsp.sockets.values()) if (revokes(event, socket.data.user)) socket.disconnect(true);
-  });
+    // 'all': a revocation made through another server process closes the sockets held here too.
+  }, 'all');
   return () => opts.bus.removeListeners(owner);
 }

@@ -236,6 +236,7 @@ export function mountRobotNamespace(opts: {
         s.disconnect(true);
       }
     }
-  });
+    // 'all': a revocation made through another server process closes the sockets held here too.
+  }, 'all');
   return nsp;
 }
