@@ -9,7 +9,7 @@ import { eventCodes } from '../events/describe.ts';
 import { STAGES } from '../printers/bambu/stages.ts';
 import { connectionCodes } from '../printers/connection-issue.ts';
 
-export type MessageKind = 'connection' | 'alert' | 'event' | 'stage' | 'error' | 'gate';
+export type MessageKind = 'connection' | 'alert' | 'event' | 'stage' | 'error' | 'gate' | 'wait' | 'idle';
 
 /** Alerts (things a person must act on). */
 export const alertCodes = [
@@ -46,13 +46,14 @@ export const gateCodes = ['queue_not_running'] as const;
 
 /**
  * The queue's wait reasons (`waitingReason.code`), idle reasons (`state.idleReason.code`) and its
- * API's own error codes (queue/wait-reasons.ts, queue-service.ts, job-history.ts). The web shows
- * them from parts/queue-reasons.ts too; here they are catalogued with the rest.
+ * API's own error codes (queue/wait-reasons.ts, queue-service.ts, job-history.ts). Their texts live
+ * in the web's parts/queue-reasons.ts (`queueReasons.wait|idle|errors.<code>`), where the UI looks.
  */
-export const queueCodes = [
-  'queue_paused', 'printers_busy', 'printers_cooling_down', 'printers_unavailable', 'no_ams_match', 'queue_empty',
-  'gate_closed', 'nothing_fits', 'override_unsupported', 'bad_ams_mapping', 'job_not_active', 'item_not_cancellable',
-  'item_not_retryable', 'job_not_retryable', 'bad_cursor', 'bad_time', 'bad_outcome',
+export const queueWaitCodes = ['queue_paused', 'printers_busy', 'printers_cooling_down', 'printers_unavailable', 'no_ams_match'] as const;
+export const queueIdleCodes = ['queue_empty', 'gate_closed', 'nothing_fits'] as const;
+export const queueErrorCodes = [
+  'override_unsupported', 'bad_ams_mapping', 'job_not_active', 'item_not_cancellable', 'item_not_retryable',
+  'job_not_retryable', 'bad_cursor', 'bad_time', 'bad_outcome',
 ] as const;
 
 /**
@@ -113,15 +114,17 @@ export const webKeyOf = (code: string): string => `server.codes.${code}`;
 /** The whole catalogue (GET /api/v1/messages); a code listed under several kinds appears once, first kind wins. */
 export function messageCatalogue(): CatalogueEntry[] {
   const out = new Map<string, CatalogueEntry>();
-  const put = (kind: MessageKind, codes: readonly string[]) => {
-    for (const code of codes) if (!out.has(code)) out.set(code, { code, kind, key: webKeyOf(code) });
+  const put = (kind: MessageKind, codes: readonly string[], keyOf: (code: string) => string = webKeyOf) => {
+    for (const code of codes) if (!out.has(code)) out.set(code, { code, kind, key: keyOf(code) });
   };
   put('connection', connectionCodes);
   put('alert', alertCodes);
   put('event', eventCodes);
   put('stage', stageCodes);
   put('gate', gateCodes);
-  put('error', queueCodes);
+  put('wait', queueWaitCodes, (c) => `queueReasons.wait.${c}`);
+  put('idle', queueIdleCodes, (c) => `queueReasons.idle.${c}`);
+  put('error', queueErrorCodes, (c) => `queueReasons.errors.${c}`);
   put('error', errorCodes);
   return [...out.values()];
 }

@@ -53,7 +53,7 @@ describe('server codes have texts in both languages', async () => {
   });
   it("every code of the server's message catalogue (GET /api/v1/messages), where the UI looks for its kind", async () => {
     const { messageCatalogue } = await import('@rwc/server/messages/catalogue.ts');
-    const kinds = { connection: 'connection', alert: 'alert', event: 'event', stage: 'stage', gate: 'gate', error: 'error' } as const;
+    const kinds = { connection: 'connection', alert: 'alert', event: 'event', stage: 'stage', gate: 'gate', error: 'error', wait: 'wait', idle: 'idle' } as const;
     const all = messageCatalogue();
     expect(all.length).toBeGreaterThan(50);
     for (const [kind, uiKind] of Object.entries(kinds)) {
