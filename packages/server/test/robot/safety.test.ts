@@ -230,7 +230,7 @@ describe('hostile project ZIPs', () => {
     ];
     for (const [what, data, why] of attacks) {
       const ack = await ask(c, 'update', { data });
-      expect(ack, what).toMatchObject({ status: 'error', data: { code: 'invalid_project' } });
+      expect(ack, `${what}: ${JSON.stringify(ack)}`).toMatchObject({ status: 'error', data: { code: 'invalid_project' } });
       expect(ack.message, what).toMatch(why);
     }
     expect(fs.existsSync(path.join(evilDir, 'evil.py'))).toBe(false);
